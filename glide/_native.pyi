@@ -1,0 +1,125 @@
+"""Type stubs for ``glide._native``, the Rust core (framing, codecs, timing wheel, fan-out)."""
+
+from collections.abc import Sequence
+from typing import Any, Final, final
+
+WS_JSON: Final[int]
+WS_PROTO: Final[int]
+TCP_JSON: Final[int]
+TCP_PROTO: Final[int]
+
+@final
+class Envelope:
+    """One decoded client envelope ``{ver, seq, action, from, to, data, ticket, extra}``."""
+
+    @property
+    def ver(self) -> int: ...
+    @property
+    def seq(self) -> int: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def sender(self) -> str:
+        """The envelope's ``from`` (a Python keyword, hence the name)."""
+    @property
+    def to(self) -> str: ...
+    @property
+    def ticket(self) -> str: ...
+    @property
+    def extra(self) -> dict[str, str] | None: ...
+    @property
+    def data_raw(self) -> bytes | None:
+        """``data`` as JSON text, byte-exact as received (JSON) or converted (protobuf); None when absent."""
+    def data(self) -> Any:
+        """``data`` parsed into Python objects (dict, list, str, int, float, bool, None)."""
+
+@final
+class BadMessage:
+    """A complete frame whose envelope could not be decoded; the connection stays usable."""
+
+    @property
+    def error(self) -> str: ...
+
+@final
+class Feed:
+    """What one socket read produced."""
+
+    @property
+    def messages(self) -> list[Envelope | BadMessage]: ...
+    @property
+    def to_send(self) -> bytes | None:
+        """Bytes the driver must write now (handshake response, pongs, close replies)."""
+    @property
+    def close(self) -> tuple[int, str] | None:
+        """Set when the connection must end: write ``to_send``, then close the transport."""
+    @property
+    def opened(self) -> bool:
+        """True on the read that completed the WebSocket handshake (TCP has none)."""
+    @property
+    def error(self) -> str | None:
+        """A protocol violation by the peer, described (``close`` is set too)."""
+
+@final
+class Connection:
+    """The sans-I/O state of one client socket: framing plus envelope codec."""
+
+    def __init__(
+        self,
+        transport: str,
+        *,
+        max_message_size: int = 65536,
+        ws_path: str | None = "/ws",
+        tcp_codec: str = "json",
+    ) -> None:
+        """``transport`` is ``"ws"`` or ``"tcp"``; ``tcp_codec`` is ``"json"`` or ``"proto"``."""
+    @property
+    def wire(self) -> int:
+        """One of WS_JSON, WS_PROTO, TCP_JSON, TCP_PROTO (WS_JSON until the handshake picks a subprotocol)."""
+    @property
+    def is_open(self) -> bool: ...
+    def feed(self, data: bytes) -> Feed | None:
+        """Consume one socket read; None when it produced nothing (a partial frame)."""
+    def close_frame(self, code: int, reason: str) -> bytes:
+        """Bytes that start a server-initiated close (a WebSocket close frame; empty for TCP)."""
+
+@final
+class Outgoing:
+    """A server envelope encoded at most once per wire variant; ``frame`` hands out the same bytes to every
+    recipient of that variant (the fan-out buffer)."""
+
+    def __init__(
+        self,
+        action: str,
+        data: Any = None,
+        *,
+        seq: int = 0,
+        sender: str = "",
+        to: str = "",
+        ticket: str = "",
+        extra: dict[str, str] | None = None,
+        raw_data: bytes | None = None,
+        ver: int = 1,
+    ) -> None:
+        """``data`` is serialised to JSON once; ``raw_data`` (JSON text) is forwarded untouched instead."""
+    @property
+    def action(self) -> str: ...
+    def frame(self, wire: int) -> bytes: ...
+    def frames(self, wires: Sequence[int]) -> list[bytes]:
+        """One frame per recipient wire, identical variants sharing one bytes object."""
+
+@final
+class TimingWheel:
+    """Hierarchical timing wheel: O(1) insert/re-arm/cancel; ``advance`` returns expired ids in one batch."""
+
+    def __init__(self, tick_ms: int, now_ms: int) -> None: ...
+    def insert(self, timer_id: int, deadline_ms: int) -> None: ...
+    def cancel(self, timer_id: int) -> bool: ...
+    def advance(self, now_ms: int) -> list[int]: ...
+    def __len__(self) -> int: ...
+    def __contains__(self, timer_id: int) -> bool: ...
+
+def decode_json(data: bytes) -> Envelope:
+    """Decode one JSON envelope; raises ValueError with the reason."""
+
+def decode_proto(data: bytes) -> Envelope:
+    """Decode one protobuf envelope; raises ValueError with the reason."""

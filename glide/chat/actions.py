@@ -1,0 +1,214 @@
+"""1:1 chat over the socket: send with two-phase acks, dedup, resend, recall, typing relay, inbox sync."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from glide._native import Envelope, Outgoing
+from glide.chat.payload import parse_chat, parse_mid_ref, parse_uid
+from glide.context import Context
+from glide.dispatch import Dispatcher, error_frame
+from glide.errors import BadRequest, GlideError, NotFound
+from glide.gateway.conn import Conn
+from glide.store.base import ChatMessage, NewChat
+
+INBOX_PAGE = 200
+RECALL_TYPE = 200
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def chat_data(m: ChatMessage) -> dict[str, Any]:
+    """The ``message.chat`` payload, in GlideIM's field order."""
+    return {
+        "cliMid": m.cli_mid,
+        "mid": m.mid,
+        "from": str(m.sender),
+        "to": str(m.receiver),
+        "type": m.type,
+        "content": m.content,
+        "sendAt": m.send_at,
+    }
+
+
+def recall_data(m: ChatMessage) -> dict[str, Any]:
+    """A recall notice: GlideIM's Gen-1 shape (recall info as JSON in ``content``) plus plain fields."""
+    by = m.recalled_by if m.recalled_by is not None else m.sender
+    return {
+        "mid": m.mid,
+        "from": str(m.sender),
+        "to": str(m.receiver),
+        "type": RECALL_TYPE,
+        "content": json.dumps({"mid": m.mid, "recallBy": by}),
+        "sendAt": m.send_at,
+        "recallBy": str(by),
+    }
+
+
+def delivery_for(m: ChatMessage) -> Outgoing:
+    if m.status == 1:
+        return Outgoing("message.chat.recall", recall_data(m))
+    return Outgoing("message.chat", chat_data(m))
+
+
+class ChatActions:
+    """Handlers of the ``message.chat*``, ``message.cli`` and ``ack.*`` actions."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.messages = ctx.store.messages
+        self.hub = ctx.hub
+        self._known_users: set[int] = set()
+        self._pushed_max: dict[int, int] = {}
+
+    def register(self, dispatcher: Dispatcher) -> None:
+        dispatcher.register_batch("message.chat", self.on_chat)
+        dispatcher.register_batch("message.chat.retry", self.on_chat)
+        dispatcher.register_batch("ack.request", self.on_ack_request)
+        dispatcher.register("message.chat.resend", self.on_resend)
+        dispatcher.register("message.chat.recall", self.on_recall)
+        dispatcher.register("message.cli", self.on_client_custom)
+        dispatcher.register("ack.offline", self.on_ack_offline)
+        dispatcher.register("ack.group.msg", self.on_ignored)
+        dispatcher.on_session_end.append(self.session_ended)
+
+    # sending
+
+    async def on_chat(self, conn: Conn, envs: Sequence[Envelope]) -> None:
+        accepted: list[tuple[Envelope, NewChat]] = []
+        now = wall_ms()
+        for env in envs:
+            try:
+                new = parse_chat(env, conn.uid, self.ctx.ids.next(), now)
+                await self._require_user(new.receiver)
+            except GlideError as e:
+                conn.send(error_frame(env.seq, e.message))
+                continue
+            accepted.append((env, new))
+        if not accepted:
+            return
+        stored = await self.messages.store_chats([new for _, new in accepted])
+        for (env, _), result in zip(accepted, stored, strict=True):
+            m = result.message
+            conn.send(Outgoing("ack.message", {"cliMid": m.cli_mid, "mid": m.mid}, seq=env.seq))
+            if result.duplicate:
+                continue  # already delivered (or waiting in the inbox): never twice
+            self._deliver(conn, m)
+            self.ctx.hooks.message_stored(conn, m)
+
+    def _deliver(self, sender: Conn, m: ChatMessage) -> None:
+        """Push to every online device of the receiver; tell the sender at once when none is online."""
+        if self._push(m.receiver, delivery_for(m)) == 0:
+            sender.send(Outgoing("ack.notify", {"mid": m.mid}))
+
+    def _push(self, uid: int, out: Outgoing) -> int:
+        sent = 0
+        for device in self.hub.devices(uid):
+            # A device replaying its inbox gets newer messages from that replay, in order.
+            if device.closed:
+                continue
+            if not device.syncing:
+                device.send(out)
+            sent += 1
+        return sent
+
+    async def on_resend(self, conn: Conn, env: Envelope) -> None:
+        """The sender had no ``ack.notify``: push the stored message again (the receiver dedups by mid)."""
+        mid, cli_mid = parse_mid_ref(env)
+        m = await self._own_message(conn.uid, mid, cli_mid)
+        if m is None:
+            await self.on_chat(conn, [env])
+            return
+        conn.send(Outgoing("ack.message", {"cliMid": m.cli_mid, "mid": m.mid}, seq=env.seq))
+        self._deliver(conn, m)
+
+    async def on_recall(self, conn: Conn, env: Envelope) -> None:
+        mid, cli_mid = parse_mid_ref(env)
+        target = await self._own_message(conn.uid, mid, cli_mid)
+        if target is None:
+            raise NotFound("message not found")
+        window_ms = int(self.ctx.config.recall_window_s * 1000)
+        m = await self.messages.recall(target.mid, conn.uid, not_before_ms=wall_ms() - window_ms)
+        conn.send(Outgoing("ack.message", {"cliMid": _cli_mid_of(env), "mid": m.mid}, seq=env.seq))
+        notice = Outgoing("message.chat.recall", recall_data(m))
+        self._push(m.receiver, notice)
+        for device in self.hub.devices(conn.uid):
+            if device is not conn:
+                device.send(notice)
+
+    async def _own_message(self, uid: int, mid: int, cli_mid: str) -> ChatMessage | None:
+        m = await self.messages.chat(mid) if mid else await self.messages.chat_by_cli_mid(uid, cli_mid)
+        return m if m is not None and m.sender == uid else None
+
+    def on_client_custom(self, conn: Conn, env: Envelope) -> None:
+        """Typing indicators and signalling: relayed verbatim to every device of ``to``, never stored."""
+        to = parse_uid(env.to, "to")
+        out = Outgoing("message.cli", raw_data=env.data_raw, seq=env.seq, sender=str(conn.uid), to=env.to)
+        self.hub.deliver(to, out)
+
+    def on_ignored(self, conn: Conn, env: Envelope) -> None:
+        """Accepted for compatibility; GlideIM ignores it too."""
+
+    # receiving
+
+    async def on_ack_request(self, conn: Conn, envs: Sequence[Envelope]) -> None:
+        mids: list[int] = []
+        for env in envs:
+            try:
+                mids.append(parse_mid_ref(env)[0])
+            except GlideError as e:
+                conn.send(error_frame(env.seq, e.message))
+        if not mids:
+            return
+        for m in await self.messages.ack_inbox(conn.uid, mids):
+            self.hub.deliver(m.sender, Outgoing("ack.notify", {"mid": m.mid, "from": str(m.sender)}))
+
+    def on_ack_offline(self, conn: Conn, env: Envelope) -> None:
+        data = env.data()
+        up_to = data.get("mid") if isinstance(data, dict) else None
+        if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to <= 0:
+            up_to = self._pushed_max.get(conn.id, 0)
+        if up_to:
+            self.ctx.spawn(self.messages.clear_inbox(conn.uid, up_to))
+
+    async def push_inbox(self, conn: Conn) -> None:
+        """Replay the unacknowledged inbox in mid order, then hand over to live delivery without a gap."""
+        conn.syncing = True
+        after = 0
+        try:
+            while not conn.closed:
+                page = await self.messages.inbox(conn.uid, after_mid=after, limit=INBOX_PAGE)
+                if not page:
+                    if not conn.syncing:
+                        break
+                    # Messages stored before this flip were skipped by live delivery: one more read gets them.
+                    conn.syncing = False
+                    continue
+                for m in page:
+                    conn.send(delivery_for(m))
+                after = page[-1].mid
+                self._pushed_max[conn.id] = after
+                await conn.drained()
+        finally:
+            conn.syncing = False
+
+    def session_ended(self, conn: Conn) -> None:
+        self._pushed_max.pop(conn.id, None)
+
+    async def _require_user(self, uid: int) -> None:
+        if uid in self._known_users:
+            return
+        if await self.ctx.store.users.user(uid) is None:
+            raise BadRequest(f"user {uid} does not exist")
+        self._known_users.add(uid)
+
+
+def _cli_mid_of(env: Envelope) -> str:
+    data = env.data()
+    value = data.get("cliMid") if isinstance(data, dict) else None
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,80 @@
+"""The ``glide`` command: ``glide serve`` runs a node."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from glide.config import Config
+from glide.errors import ConfigError
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run a glide node (WebSocket gateway + HTTP API + store)")
+    p.add_argument("--config", help="a TOML file; flags and GLIDE_* environment variables override it")
+    p.add_argument("--host")
+    p.add_argument("--ws-port", type=int)
+    p.add_argument("--http-port", type=int)
+    p.add_argument("--tcp-port", type=int, help="enable the TCP transport (4-byte length + envelope)")
+    p.add_argument("--tcp-codec", choices=["json", "proto"])
+    p.add_argument("--data-dir", help="SQLite database and generated secrets (default ./glide-data)")
+    p.add_argument("--store", help="storage URL (default: SQLite in the data dir)")
+    p.add_argument("--node-id", type=int)
+    p.add_argument("--log-level")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="glide", description="glide: a GlideIM-compatible IM server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config") and v is not None}
+        try:
+            config = Config.load(args.config, os.environ, overrides)
+        except ConfigError as e:
+            print(f"glide: {e}", file=sys.stderr)
+            return 2
+        return serve(config)
+    return 2
+
+
+def serve(config: Config) -> int:
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
+        runner = asyncio.run
+    return runner(_serve(config))
+
+
+async def _serve(config: Config) -> int:
+    from glide.server import Server
+
+    server = Server(config)
+    await server.start()
+    print(
+        f"glide serving ws://{config.host}:{server.ws_port}/ws  http://{config.host}:{server.http_port}/api"
+        + (f"  tcp://{config.host}:{server.tcp_port}" if server.tcp_port else "")
+        + f"  data: {config.data_dir}",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print("glide: shutting down", flush=True)
+    await server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

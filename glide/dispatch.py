@@ -1,0 +1,160 @@
+"""Routes decoded envelopes to action handlers: the transport-agnostic entry of the business core.
+
+Each connection's envelopes are handled in arrival order. Synchronous handlers run inline; the first
+asynchronous one starts a short-lived drain task for that connection (none exists while it is idle), and
+consecutive envelopes of a batched action (``message.chat``, ``ack.request``) reach their handler as one
+list, so one store round trip serves a whole socket read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from glide._native import BadMessage, Envelope, Outgoing
+from glide.errors import GlideError
+from glide.gateway.conn import Conn
+
+log = logging.getLogger("glide.dispatch")
+
+Handler = Callable[[Conn, Envelope], Any]
+BatchHandler = Callable[[Conn, Sequence[Envelope]], Awaitable[None]]
+SessionHook = Callable[[Conn], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    handler: Any
+    is_async: bool
+    batched: bool
+    login_required: bool
+
+
+def error_frame(seq: int, message: str, action: str = "notify.error") -> Outgoing:
+    return Outgoing(action, message, seq=seq)
+
+
+class Dispatcher:
+    """Action registry plus per-connection ordering; handlers talk to connections only through ``Conn``."""
+
+    def __init__(self) -> None:
+        self._actions: dict[str, Action] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.on_session_end: list[SessionHook] = []
+
+    def register(self, action: str, handler: Handler, *, login_required: bool = True) -> None:
+        self._actions[action] = Action(handler, inspect.iscoroutinefunction(handler), False, login_required)
+
+    def register_batch(self, action: str, handler: BatchHandler) -> None:
+        self._actions[action] = Action(handler, True, True, True)
+
+    def has(self, action: str) -> bool:
+        return action in self._actions
+
+    def submit(self, conn: Conn, messages: Sequence[Envelope | BadMessage]) -> None:
+        """Called by a driver with every message of one socket read."""
+        pending: list[Envelope | BadMessage] = conn.pending
+        if conn.busy:
+            pending.extend(messages)
+            return
+        for i, msg in enumerate(messages):
+            action = self._admit(conn, msg)
+            if action is None:
+                continue
+            if action.is_async:
+                pending.extend(messages[i:])
+                self._start_drain(conn)
+                return
+            self._call(conn, action, msg)  # type: ignore[arg-type]
+
+    def session_ended(self, conn: Conn) -> None:
+        for hook in self.on_session_end:
+            result = hook(conn)
+            if inspect.isawaitable(result):
+                self._spawn(result)
+
+    async def join(self) -> None:
+        """Wait for every running drain task (used on shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # internals
+
+    def _admit(self, conn: Conn, msg: Envelope | BadMessage) -> Action | None:
+        """The action for ``msg``, or None after answering it with an error frame."""
+        if isinstance(msg, BadMessage):
+            conn.send(error_frame(0, f"message decode error: {msg.error}"))
+            return None
+        action = self._actions.get(msg.action)
+        if action is None:
+            conn.send(Outgoing("notify.unknown.action", msg.action, seq=msg.seq))
+            return None
+        if action.login_required and not conn.authenticated:
+            conn.send(error_frame(msg.seq, "not logged in: send api.auth or authenticate first",
+                                  "notify.unauthenticated"))
+            return None
+        return action
+
+    def _call(self, conn: Conn, action: Action, env: Envelope) -> None:
+        try:
+            action.handler(conn, env)
+        except GlideError as e:
+            conn.send(error_frame(env.seq, e.message))
+        except Exception:
+            log.exception("handler for %s failed", env.action)
+            conn.send(error_frame(env.seq, "internal error"))
+
+    def _start_drain(self, conn: Conn) -> None:
+        conn.busy = True
+        self._spawn(self._drain(conn))
+
+    def _spawn(self, aw: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(aw)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _drain(self, conn: Conn) -> None:
+        try:
+            while conn.pending and not conn.closed:
+                batch: list[Envelope | BadMessage] = conn.pending
+                conn.pending = []
+                await self._run(conn, batch)
+        finally:
+            conn.busy = False
+            conn.pending = []
+
+    async def _run(self, conn: Conn, batch: list[Envelope | BadMessage]) -> None:
+        i, n = 0, len(batch)
+        while i < n:
+            msg = batch[i]
+            action = self._admit(conn, msg)
+            if action is None:
+                i += 1
+                continue
+            env: Envelope = msg  # type: ignore[assignment]
+            if action.batched:
+                j = i + 1
+                while j < n and isinstance(batch[j], Envelope) and batch[j].action == env.action:  # type: ignore[union-attr]
+                    j += 1
+                group: list[Envelope] = batch[i:j]  # type: ignore[assignment]
+                await self._await(conn, env, action.handler(conn, group))
+                i = j
+                continue
+            if action.is_async:
+                await self._await(conn, env, action.handler(conn, env))
+            else:
+                self._call(conn, action, env)
+            i += 1
+
+    async def _await(self, conn: Conn, env: Envelope, aw: Awaitable[Any]) -> None:
+        try:
+            await aw
+        except GlideError as e:
+            conn.send(error_frame(env.seq, e.message))
+        except Exception:
+            log.exception("handler for %s failed", env.action)
+            conn.send(error_frame(env.seq, "internal error"))

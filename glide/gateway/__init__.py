@@ -1,0 +1,1 @@
+"""The gateway: the asyncio driver, the session hub and connection liveness."""

@@ -1,0 +1,31 @@
+"""What the business core sees of a client connection, whatever driver carries it."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from glide._native import Outgoing
+
+
+class Conn(Protocol):
+    """A logged-in (or not yet logged-in) client socket. Drivers implement it; handlers only use this."""
+
+    id: int
+    uid: int
+    device: str
+    device_name: str
+    wire: int
+    authenticated: bool
+    closed: bool
+    syncing: bool  # replaying its inbox: live deliveries wait for the replay
+    busy: bool  # a drain task is handling its envelopes
+    pending: list[Any]  # envelopes waiting for that task
+
+    def send(self, out: Outgoing) -> None:
+        """Queue one envelope; a consumer whose queue overflows is disconnected."""
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start a clean close (close frame, then the transport)."""
+
+    async def drained(self) -> None:
+        """Wait until the send queue is below its high-water mark."""

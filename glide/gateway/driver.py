@@ -1,0 +1,136 @@
+"""The asyncio driver: one protocol object per socket; the Rust core frames and codes every byte."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from glide._native import Connection, Outgoing
+
+if TYPE_CHECKING:
+    from glide.gateway.gateway import Gateway
+
+
+class ClientProtocol(asyncio.Protocol):
+    """One client socket. It is also the ``Conn`` handlers see, so a connection costs one Python object."""
+
+    __slots__ = (
+        "_drain_waiter",
+        "authenticated",
+        "busy",
+        "closed",
+        "device",
+        "device_name",
+        "gateway",
+        "id",
+        "kind",
+        "last_recv",
+        "last_sent",
+        "native",
+        "opened_at",
+        "paused",
+        "pending",
+        "syncing",
+        "transport",
+        "uid",
+        "wire",
+    )
+
+    def __init__(self, gateway: Gateway, kind: str) -> None:
+        self.gateway = gateway
+        self.kind = kind
+        cfg = gateway.config
+        self.native = Connection(kind, max_message_size=cfg.max_message_size, tcp_codec=cfg.tcp_codec)
+        self.wire = self.native.wire
+        self.id = 0
+        self.uid = 0
+        self.device = ""
+        self.device_name = ""
+        self.authenticated = False
+        self.closed = False
+        self.busy = False
+        self.syncing = False
+        self.paused = False
+        self.pending: list[object] = []
+        self.transport: asyncio.Transport | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self.opened_at = self.last_recv = self.last_sent = gateway.now_ms
+
+    # asyncio callbacks
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
+        self.gateway.connection_made(self)
+        if self.kind == "tcp":  # no handshake: the socket is open as soon as it is accepted
+            self.gateway.connection_opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        feed = self.native.feed(data)
+        self.last_recv = self.gateway.now_ms
+        if feed is None:
+            return
+        to_send = feed.to_send
+        if to_send and self.transport is not None:
+            self.transport.write(to_send)
+        if feed.opened:
+            self.wire = self.native.wire
+            self.gateway.connection_opened(self)
+        messages = feed.messages
+        if messages:
+            self.gateway.dispatcher.submit(self, messages)
+        if feed.close is not None:
+            self._shutdown()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.gateway.connection_lost(self)
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # Conn
+
+    def send(self, out: Outgoing) -> None:
+        transport = self.transport
+        if self.closed or transport is None:
+            return
+        transport.write(out.frame(self.wire))
+        self.last_sent = self.gateway.now_ms
+        if transport.get_write_buffer_size() > self.gateway.config.send_buffer_limit:
+            # A consumer this far behind would make memory grow without bound; its messages stay in the
+            # store (inbox), so dropping the connection loses nothing.
+            self.closed = True
+            transport.abort()
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        transport = self.transport
+        if self.closed or transport is None:
+            return
+        frame = self.native.close_frame(code, reason)
+        if frame:
+            transport.write(frame)
+        self._shutdown()
+
+    async def drained(self) -> None:
+        while self.paused and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._drain_waiter = loop.create_future()
+            await self._drain_waiter
+            self._drain_waiter = None
+
+    def _shutdown(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def __repr__(self) -> str:
+        return f"<conn {self.id} uid={self.uid} device={self.device!r}>"

@@ -1,0 +1,124 @@
+"""The gateway: listeners, connection registry, and liveness driven by the Rust timing wheel."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from glide._native import Outgoing, TimingWheel
+from glide.gateway.driver import ClientProtocol
+from glide.gateway.hub import LocalHub
+
+if TYPE_CHECKING:
+    from glide.config import Config
+    from glide.dispatch import Dispatcher
+
+TICK_MS = 100
+CLOSE_GOING_AWAY = 1001
+HEARTBEAT = Outgoing("heartbeat")
+
+
+def monotonic_ms() -> int:
+    return time.monotonic_ns() // 1_000_000
+
+
+class Gateway:
+    """Owns every client connection of this process and decides when an idle one is dead.
+
+    One timer per connection sits in the wheel; activity only stamps ``last_recv`` / ``last_sent`` and the
+    timer re-computes its deadline lazily when it fires, so a busy connection costs no timer operations.
+    """
+
+    def __init__(self, config: Config, *, clock: Callable[[], int] = monotonic_ms) -> None:
+        self.config = config
+        self.clock = clock
+        self.now_ms = clock()
+        self.hub = LocalHub()
+        self.wheel = TimingWheel(TICK_MS, self.now_ms)
+        self.conns: dict[int, ClientProtocol] = {}
+        self.dispatcher: Dispatcher
+        self._ids = itertools.count(1)
+        self._servers: list[asyncio.Server] = []
+        self._ticker: asyncio.Task[None] | None = None
+        self.hb_ms = config.heartbeat_interval_s * 1000
+        self.auth_timeout_ms = int(config.auth_timeout_s * 1000)
+        self.hello_data = {"server_version": "glide", "heartbeat_interval": config.heartbeat_interval_s}
+
+    # listeners
+
+    async def listen(self, kind: str, host: str, port: int) -> asyncio.Server:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: ClientProtocol(self, kind), host, port, backlog=4096)
+        self._servers.append(server)
+        return server
+
+    def start_ticking(self) -> None:
+        self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_MS / 1000)
+            self.tick()
+
+    async def stop(self) -> None:
+        """Stop accepting, then close every connection with 1001 and let the writes flush."""
+        for server in self._servers:
+            server.close()
+        if self._ticker is not None:
+            self._ticker.cancel()
+        for conn in list(self.conns.values()):
+            conn.close(CLOSE_GOING_AWAY, "server shutting down")
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()
+
+    # connection lifecycle (called by the driver)
+
+    def connection_made(self, conn: ClientProtocol) -> None:
+        conn.id = next(self._ids)
+        conn.opened_at = conn.last_recv = conn.last_sent = self.now_ms
+        self.conns[conn.id] = conn
+        self.wheel.insert(conn.id, self.now_ms + min(self.auth_timeout_ms, self.hb_ms))
+
+    def connection_opened(self, conn: ClientProtocol) -> None:
+        data = dict(self.hello_data, temp_id=f"tmp@{uuid.uuid4()}")
+        conn.send(Outgoing("hello", data))
+
+    def connection_lost(self, conn: ClientProtocol) -> None:
+        if self.conns.pop(conn.id, None) is None:
+            return
+        self.wheel.cancel(conn.id)
+        if conn.authenticated and self.hub.unbind(conn):
+            self.dispatcher.session_ended(conn)
+
+    # liveness
+
+    def tick(self) -> None:
+        """Advance the clock and the wheel once; handle every connection whose timer expired."""
+        now = self.now_ms = self.clock()
+        for conn_id in self.wheel.advance(now):
+            conn = self.conns.get(conn_id)
+            if conn is not None and not conn.closed:
+                self._check(conn, now)
+
+    def _check(self, conn: ClientProtocol, now: int) -> None:
+        if not conn.authenticated and now - conn.opened_at >= self.auth_timeout_ms:
+            conn.close(1008, "authentication timeout")
+            return
+        hb = self.hb_ms
+        silent = now - conn.last_recv
+        # GlideIM closes a client silent for more than `heartbeat_lost_limit` windows (4 x 30 s).
+        if silent >= hb * (self.config.heartbeat_lost_limit + 1):
+            conn.close(1000, "heartbeat timeout")
+            return
+        if now - conn.last_sent >= hb:
+            conn.send(HEARTBEAT)
+            conn.last_sent = now
+        deadline = min(conn.last_recv + hb * ((silent // hb) + 1), conn.last_sent + hb)
+        if not conn.authenticated:
+            deadline = min(deadline, conn.opened_at + self.auth_timeout_ms)
+        self.wheel.insert(conn.id, max(deadline, now + TICK_MS))

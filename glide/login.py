@@ -1,0 +1,101 @@
+"""Socket login (``api.auth`` with a JWT, ``authenticate`` with GlideIM's credential) and sessions.
+
+A session is ``(uid, device)``: a second login on the same device kicks the first out (``notify.kickout``,
+then close); other devices stay online, unless the operator asked for one device per user.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from glide._native import Envelope, Outgoing
+from glide.chat.payload import field
+from glide.context import Context
+from glide.dispatch import Dispatcher
+from glide.errors import GlideError
+from glide.gateway.conn import Conn
+
+KICKED_OUT = 4001  # application close code: another login took this (uid, device)
+
+
+class LoginActions:
+    def __init__(self, ctx: Context, after_login: Callable[[Conn], Awaitable[None]]) -> None:
+        self.ctx = ctx
+        self.after_login = after_login
+
+    def register(self, dispatcher: Dispatcher) -> None:
+        dispatcher.register("hello", self.on_hello, login_required=False)
+        dispatcher.register("heartbeat", self.on_heartbeat, login_required=False)
+        dispatcher.register("api.auth", self.on_api_auth, login_required=False)
+        dispatcher.register("authenticate", self.on_authenticate, login_required=False)
+        dispatcher.on_session_end.append(self.ctx.hooks.logged_out)
+
+    def on_hello(self, conn: Conn, env: Envelope) -> None:
+        """A client's hello only announces its version; nothing to answer."""
+
+    def on_heartbeat(self, conn: Conn, env: Envelope) -> None:
+        """Receiving any frame already refreshed the connection's liveness."""
+
+    async def on_api_auth(self, conn: Conn, env: Envelope) -> None:
+        data = env.data()
+        token = field(data, "token") if isinstance(data, dict) else None
+        try:
+            if not isinstance(token, str) or not token:
+                raise GlideError("data.Token: expected the JWT from the HTTP login")
+            claims = await self.ctx.tokens.authenticate(token)
+            await self._require_user(claims.uid)
+            self._refuse_relogin(conn, claims.uid, claims.device)
+        except GlideError as e:
+            conn.send(Outgoing("api.failed", e.message, seq=env.seq))
+            return
+        self._bind(conn, claims.uid, claims.device, "")
+        reply = {"Token": token, "Uid": str(claims.uid), "Device": claims.device, "Server": None}
+        conn.send(Outgoing("api.success", reply, seq=env.seq))
+        await self._after(conn)
+
+    async def on_authenticate(self, conn: Conn, env: Envelope) -> None:
+        data = env.data()
+        credential = field(data, "credential") if isinstance(data, dict) else None
+        try:
+            if not isinstance(credential, str) or not credential:
+                raise GlideError("data.credential: expected the credential from the HTTP login")
+            creds = self.ctx.credentials.open(credential)
+            await self._require_user(creds.uid)
+            self._refuse_relogin(conn, creds.uid, creds.device)
+        except GlideError as e:
+            conn.send(Outgoing("notify.error", e.message, seq=env.seq))
+            return
+        self._bind(conn, creds.uid, creds.device, creds.device_name)
+        conn.send(Outgoing("notify.success", None, seq=env.seq))
+        await self._after(conn)
+
+    async def _require_user(self, uid: int) -> None:
+        if await self.ctx.store.users.user(uid) is None:
+            raise GlideError("user does not exist")
+
+    @staticmethod
+    def _refuse_relogin(conn: Conn, uid: int, device: str) -> None:
+        if conn.authenticated and (conn.uid, conn.device) != (uid, device):
+            raise GlideError("already logged in as another session on this connection")
+
+    def _bind(self, conn: Conn, uid: int, device: str, device_name: str) -> None:
+        if conn.authenticated:
+            return
+        conn.uid, conn.device, conn.device_name = uid, device, device_name
+        conn.authenticated = True
+        kickout = Outgoing("notify.kickout", {"device_id": device, "device_name": device_name})
+        for old in self.ctx.hub.bind(conn, single_device=self.ctx.config.single_device_per_uid):
+            old.send(kickout)
+            old.authenticated = False
+            old.close(KICKED_OUT, "kicked out by a newer login")
+
+    async def _after(self, conn: Conn) -> None:
+        """After the login reply: the application's hooks, then the inbox replay."""
+        self.ctx.hooks.logged_in(conn)
+        await self.after_login(conn)
+
+    def logout(self, uid: int, device: str) -> None:
+        """Close the socket of a session whose token was revoked over HTTP."""
+        conn = self.ctx.hub.session(uid, device)
+        if conn is not None:
+            conn.close(1000, "logged out")

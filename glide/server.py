@@ -1,0 +1,187 @@
+"""``Server``: a whole glide node on the running asyncio loop — the gateway, the HTTP API and the store.
+
+Embedding::
+
+    server = glide.Server(glide.Config(ws_port=0, http_port=0, data_dir="state"))
+
+    @server.action("echo")
+    async def echo(conn, env):
+        return env.data()          # replied as api.success with the request's seq
+
+    @server.on_login
+    def hello(conn): ...
+
+    await server.start()           # inside your app's loop
+    ...
+    await server.stop()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import socket
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import uvicorn
+
+from glide._native import Envelope, Outgoing
+from glide.api import build_api
+from glide.auth.credential import CredentialService
+from glide.auth.tokens import TokenService
+from glide.chat.actions import ChatActions
+from glide.config import Config
+from glide.context import Context
+from glide.dispatch import Dispatcher
+from glide.errors import GlideError
+from glide.gateway.conn import Conn
+from glide.gateway.gateway import Gateway, monotonic_ms
+from glide.hooks import Hooks, LoginHook, MessageHook
+from glide.ids import MidGenerator
+from glide.login import LoginActions
+from glide.store import open_store
+
+log = logging.getLogger("glide")
+
+ActionHandler = Callable[[Conn, Envelope], Any]
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn without its signal handlers: the host application owns signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class _LogoutBridge:
+    """Lets the HTTP API's logout close that session's socket."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+
+    async def on_logout(self, uid: int, device: str) -> None:
+        self.server.login.logout(uid, device)
+
+
+class Server:
+    def __init__(self, config: Config | None = None, *, clock: Callable[[], int] = monotonic_ms) -> None:
+        self.config = config or Config()
+        self.hooks = Hooks()
+        self.dispatcher = Dispatcher()
+        self.gateway = Gateway(self.config, clock=clock)
+        self.gateway.dispatcher = self.dispatcher
+        self.ctx: Context | None = None
+        self.ws_port = self.http_port = 0
+        self.tcp_port: int | None = None
+        self._http: _EmbeddedUvicorn | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self._custom: list[tuple[str, ActionHandler, bool]] = []
+
+    # embedding API
+
+    def action(self, name: str, *, login_required: bool = True) -> Callable[[ActionHandler], ActionHandler]:
+        """Register a handler for a custom action. Its return value (if not None) is replied as
+        ``api.success`` with the request's seq; a ``GlideError`` becomes ``api.failed``."""
+
+        def register(handler: ActionHandler) -> ActionHandler:
+            self._custom.append((name, handler, login_required))
+            if self.ctx is not None:
+                self._register_custom(name, handler, login_required)
+            return handler
+
+        return register
+
+    def on_login(self, hook: LoginHook) -> LoginHook:
+        self.hooks.login.append(hook)
+        return hook
+
+    def on_logout(self, hook: LoginHook) -> LoginHook:
+        self.hooks.logout.append(hook)
+        return hook
+
+    def on_message(self, hook: MessageHook) -> MessageHook:
+        self.hooks.message.append(hook)
+        return hook
+
+    def deliver(self, uid: int, action: str, data: Any = None) -> int:
+        """Push a server envelope to every online device of ``uid``; returns how many devices got it."""
+        return self.gateway.hub.deliver(uid, Outgoing(action, data))
+
+    @property
+    def api(self) -> Any:
+        """The HTTP API as an ASGI application (mount it into your own app instead of ``http_port``)."""
+        return self._api
+
+    # lifecycle
+
+    async def start(self, *, serve_http: bool = True) -> None:
+        cfg = self.config
+        cfg.ensure_secrets()
+        store = await open_store(cfg)
+        tokens = TokenService(cfg.jwt_secret, cfg.token_ttl_s, cfg.guest_token_ttl_s, revocations=store.users)
+        credentials = CredentialService(cfg.secret_key, cfg.credential_ttl_ms)
+        self.ctx = ctx = Context(cfg, store, tokens, credentials, MidGenerator(cfg.node_id), self.gateway.hub,
+                                 self.hooks)
+        chat = ChatActions(ctx)
+        self.login = LoginActions(ctx, after_login=chat.push_inbox)
+        self.login.register(self.dispatcher)
+        chat.register(self.dispatcher)
+        for name, handler, login_required in self._custom:
+            self._register_custom(name, handler, login_required)
+        self._api = build_api(store=store, config=cfg, tokens=tokens, credentials=credentials, ids=ctx.ids,
+                              hooks=_LogoutBridge(self))
+
+        ws = await self.gateway.listen("ws", cfg.host, cfg.ws_port)
+        self.ws_port = ws.sockets[0].getsockname()[1]
+        if cfg.tcp_port is not None:
+            tcp = await self.gateway.listen("tcp", cfg.host, cfg.tcp_port)
+            self.tcp_port = tcp.sockets[0].getsockname()[1]
+        self.gateway.start_ticking()
+        if serve_http:
+            await self._start_http()
+        log.info("glide listening: ws://%s:%d/ws, http://%s:%d/api%s", cfg.host, self.ws_port, cfg.host,
+                 self.http_port, f", tcp {cfg.host}:{self.tcp_port}" if self.tcp_port else "")
+
+    async def _start_http(self) -> None:
+        cfg = self.config
+        sock = socket.create_server((cfg.host, cfg.http_port), reuse_port=False)
+        sock.setblocking(False)
+        self.http_port = sock.getsockname()[1]
+        ucfg = uvicorn.Config(self._api, lifespan="off", log_level="warning", access_log=False)
+        self._http = _EmbeddedUvicorn(ucfg)
+        self._http_task = asyncio.get_running_loop().create_task(self._http.serve(sockets=[sock]))
+        while not self._http.started:
+            if self._http_task.done():
+                self._http_task.result()
+            await asyncio.sleep(0.005)
+
+    async def stop(self) -> None:
+        """Stop accepting, close every connection with 1001, finish in-flight work, flush the store."""
+        await self.gateway.stop()
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await self._http_task
+        await self.dispatcher.join()
+        if self.ctx is not None:
+            await self.ctx.join()
+            await self.ctx.store.close()
+
+    # internals
+
+    def _register_custom(self, name: str, handler: ActionHandler, login_required: bool) -> None:
+        async def run(conn: Conn, env: Envelope) -> None:
+            try:
+                result = handler(conn, env)
+                if inspect.isawaitable(result):
+                    result = await result
+            except GlideError as e:
+                conn.send(Outgoing("api.failed", e.message, seq=env.seq))
+                return
+            if result is not None:
+                conn.send(Outgoing("api.success", result, seq=env.seq))
+
+        self.dispatcher.register(name, run, login_required=login_required)

@@ -1,0 +1,160 @@
+"""Storage interfaces by business area, and the records they exchange.
+
+Every backend (SQLite now, PostgreSQL later) implements these Protocols with the same semantics; the
+docstrings are the contract. Times are Unix milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+STATUS_NORMAL = 0
+STATUS_RECALLED = 1
+MAX_HISTORY_PAGE = 100
+MAX_INBOX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    uid: int
+    account: str
+    email: str | None
+    nickname: str
+    avatar: str
+    password_hash: str
+    message_deliver_secret: str
+    guest: bool
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewChat:
+    """A 1:1 message to store; ``mid`` was proposed by the MidGenerator."""
+
+    mid: int
+    cli_mid: str
+    sender: int
+    receiver: int
+    type: int
+    content: str
+    send_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """A stored 1:1 message. ``status`` 0 normal, 1 recalled."""
+
+    mid: int
+    cli_mid: str
+    sender: int
+    receiver: int
+    type: int
+    content: str
+    send_at: int
+    created_at: int
+    status: int
+    recalled_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredChat:
+    """Result of storing one NewChat. ``duplicate``: (sender, cli_mid) existed; ``message`` is that earlier row."""
+
+    message: ChatMessage
+    duplicate: bool
+
+
+class UserStore(Protocol):
+    async def create_user(
+        self,
+        *,
+        account: str,
+        email: str | None,
+        nickname: str,
+        avatar: str,
+        password_hash: str,
+        guest: bool = False,
+    ) -> User:
+        """Create a user with a fresh ``message_deliver_secret``.
+
+        Accounts and e-mails share one case-insensitive login namespace: raises AlreadyExists if the
+        account or e-mail equals any existing user's account or e-mail.
+        """
+        ...
+
+    async def user(self, uid: int) -> User | None: ...
+
+    async def user_by_login(self, login: str) -> User | None:
+        """The user whose account or e-mail is ``login`` (case-insensitive)."""
+        ...
+
+    async def users(self, uids: Sequence[int]) -> list[User]:
+        """The existing users among ``uids``, in the order first asked, each once."""
+        ...
+
+    async def update_profile(self, uid: int, *, nickname: str | None = None, avatar: str | None = None) -> None:
+        """Change the given fields; raises UserNotFound."""
+        ...
+
+    async def revoke_token(self, jti: str, expires_at_ms: int) -> None:
+        """Remember a revoked token id until it would have expired anyway."""
+        ...
+
+    async def is_token_revoked(self, jti: str) -> bool: ...
+
+
+class MessageStore(Protocol):
+    async def store_chats(self, chats: Sequence[NewChat]) -> list[StoredChat]:
+        """Store a batch, one result per input in order, durable (survives kill -9) when this returns.
+
+        Idempotent on (sender, cli_mid) — an empty cli_mid never dedups — also within one batch. Each new
+        message gets an inbox row (receiver, mid) in the same transaction. Raises BadRequest (nothing
+        stored) if any message is malformed.
+        """
+        ...
+
+    async def chat(self, mid: int) -> ChatMessage | None: ...
+
+    async def chat_by_cli_mid(self, sender: int, cli_mid: str) -> ChatMessage | None: ...
+
+    async def inbox(self, uid: int, *, after_mid: int = 0, limit: int = 200) -> list[ChatMessage]:
+        """Unacknowledged messages to ``uid`` with mid > after_mid, ascending, at most min(limit, 1000)."""
+        ...
+
+    async def ack_inbox(self, uid: int, mids: Sequence[int]) -> list[ChatMessage]:
+        """Remove those inbox rows; returns the messages that were still pending (ascending mid)."""
+        ...
+
+    async def clear_inbox(self, uid: int, up_to_mid: int | None = None) -> int:
+        """Remove all of ``uid``'s inbox rows (or those with mid <= up_to_mid); returns how many."""
+        ...
+
+    async def recall(self, mid: int, by_uid: int, *, not_before_ms: int) -> ChatMessage:
+        """Mark a message recalled by its author. Raises NotFound, NotAllowed (not the author), TooLate
+        (created_at < not_before_ms). Idempotent: recalling a recalled message returns it unchanged. The
+        receiver's inbox row stays, so the receiver still learns of the recall."""
+        ...
+
+    async def history(self, uid: int, peer: int, *, before_mid: int = 0, limit: int = 20) -> list[ChatMessage]:
+        """Messages between uid and peer (both directions), newest first, mid < before_mid (0 = newest),
+        at most min(limit, 100)."""
+        ...
+
+    async def last_mid(self) -> int:
+        """The largest stored mid (0 if none): seed for MidGenerator(after=…) so ids never repeat."""
+        ...
+
+
+class Store(Protocol):
+    # Read-only members, so that a backend may declare its own concrete store classes.
+    @property
+    def users(self) -> UserStore: ...
+
+    @property
+    def messages(self) -> MessageStore: ...
+
+    async def close(self) -> None:
+        """Flush pending writes, then release the backend. Later calls raise StorageError."""
+        ...

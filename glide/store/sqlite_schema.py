@@ -1,0 +1,73 @@
+"""The SQLite schema as an ordered list of migrations; ``schema_version`` records how many have run.
+
+Append new steps at the end; never edit a released one (databases in the field have already run it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from glide.store.sqlite_engine import Migration
+
+
+def _v1_users(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        """CREATE TABLE users (
+            uid INTEGER PRIMARY KEY AUTOINCREMENT,
+            account TEXT NOT NULL,
+            email TEXT,
+            nickname TEXT NOT NULL,
+            avatar TEXT NOT NULL,
+            password_hash TEXT NOT NULL,
+            message_deliver_secret TEXT NOT NULL,
+            guest INTEGER NOT NULL,
+            created_at INTEGER NOT NULL
+        )"""
+    )
+    # One case-folded namespace for accounts and e-mails, so a login names at most one user.
+    conn.execute(
+        """CREATE TABLE logins (
+            login TEXT PRIMARY KEY,
+            uid INTEGER NOT NULL REFERENCES users (uid) ON DELETE CASCADE
+        ) WITHOUT ROWID"""
+    )
+    conn.execute("CREATE INDEX logins_uid ON logins (uid)")
+    conn.execute(
+        """CREATE TABLE revoked_tokens (
+            jti TEXT PRIMARY KEY,
+            expires_at INTEGER NOT NULL
+        ) WITHOUT ROWID"""
+    )
+    conn.execute("CREATE INDEX revoked_tokens_expiry ON revoked_tokens (expires_at)")
+
+
+def _v2_chat(conn: sqlite3.Connection) -> None:
+    # peer_lo/peer_hi = the two participants in order: one index serves history in both directions.
+    conn.execute(
+        """CREATE TABLE chat_messages (
+            mid INTEGER PRIMARY KEY,
+            cli_mid TEXT NOT NULL,
+            sender INTEGER NOT NULL,
+            receiver INTEGER NOT NULL,
+            type INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            send_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            status INTEGER NOT NULL DEFAULT 0,
+            recalled_by INTEGER,
+            peer_lo INTEGER NOT NULL,
+            peer_hi INTEGER NOT NULL
+        )"""
+    )
+    conn.execute("CREATE UNIQUE INDEX chat_messages_cli_mid ON chat_messages (sender, cli_mid) WHERE cli_mid <> ''")
+    conn.execute("CREATE INDEX chat_messages_conversation ON chat_messages (peer_lo, peer_hi, mid)")
+    conn.execute(
+        """CREATE TABLE inbox (
+            uid INTEGER NOT NULL,
+            mid INTEGER NOT NULL REFERENCES chat_messages (mid),
+            PRIMARY KEY (uid, mid)
+        ) WITHOUT ROWID"""
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_users, _v2_chat]

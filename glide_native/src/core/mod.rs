@@ -1,0 +1,10 @@
+//! The sans-I/O core: no sockets, no Python types. Every driver and the load harness build on it.
+pub mod codec_json;
+pub mod codec_proto;
+pub mod envelope;
+pub mod fanout;
+mod json_escape;
+mod proto_value;
+pub mod tcp;
+pub mod wheel;
+pub mod ws;

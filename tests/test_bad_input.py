@@ -1,0 +1,148 @@
+"""Hostile and malformed input on the socket: clear errors with the request's seq, nothing stored, no crash."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import websockets
+from helpers import Client, online
+
+from glide.server import Server
+
+
+async def test_malformed_json_gets_an_error_and_the_socket_stays_up(server: Server) -> None:
+    _, alice = await online(server, "alice")
+    for junk in ["{", "[]", "null", '"str"', '{"action": 5}', '{"seq":"x","action":"heartbeat"}', "\u00e9\u00e9"]:
+        await alice.ws.send(junk)
+        err = await alice.expect("notify.error")
+        assert "decode" in err["data"]
+    await alice.send("heartbeat", {})
+    await alice.nothing()
+
+
+async def test_unknown_action_echoes_seq_and_names_the_action(server: Server) -> None:
+    _, alice = await online(server, "alice")
+    seq = await alice.send("no.such.action", {})
+    reply = await alice.expect("notify.unknown.action")
+    assert reply == {"ver": 1, "seq": seq, "action": "notify.unknown.action", "data": "no.such.action"}
+
+
+async def test_unknown_action_before_login_too(server: Server) -> None:
+    client = await Client.connect(server)
+    seq = await client.send("api.user.state", {})
+    reply = await client.expect("notify.unknown.action")
+    assert reply["seq"] == seq
+
+
+@pytest.mark.parametrize(
+    ("data", "to", "needle"),
+    [
+        ({"content": 5}, "TO", "content"),
+        ({"cliMid": "a"}, "TO", "content"),
+        ({"content": "x", "type": "text"}, "TO", "type"),
+        ({"content": "x", "cliMid": 7}, "TO", "cliMid"),
+        ({"content": "x", "cliMid": "c" * 65}, "TO", "cliMid"),
+        ({"content": "x"}, None, "to"),
+        ({"content": "x"}, "abc", "to"),
+        ({"content": "x"}, "-5", "to"),
+        ({"content": "x"}, "99999999", "exist"),
+        ("a string", "TO", "data"),
+        (None, "TO", "data"),
+        ([1, 2], "TO", "data"),
+    ],
+)
+async def test_bad_chat_is_refused_and_nothing_is_stored(server: Server, data: object, to: str | None,
+                                                         needle: str) -> None:
+    _, alice = await online(server, "alice")
+    bob_uid, bob = await online(server, "bob")
+    target = str(bob_uid) if to == "TO" else to
+    seq = await alice.send("message.chat", data, to=target)
+    err = await alice.expect("notify.error")
+    assert err["seq"] == seq and needle in err["data"], err
+    await bob.nothing(0.2)
+    assert server.ctx is not None
+    assert await server.ctx.store.messages.inbox(bob_uid) == []
+    # the connection is still usable
+    await alice.chat(bob_uid, "fine", "ok-after-error")
+
+
+async def test_bad_message_in_a_batch_does_not_sink_the_others(server: Server) -> None:
+    _, alice = await online(server, "alice")
+    bob_uid, bob = await online(server, "bob")
+    frames = [
+        {"action": "message.chat", "seq": 1, "to": str(bob_uid), "data": {"cliMid": "g1", "content": "one"}},
+        {"action": "message.chat", "seq": 2, "to": str(bob_uid), "data": {"cliMid": "b", "content": 1}},
+        {"action": "message.chat", "seq": 3, "to": str(bob_uid), "data": {"cliMid": "g2", "content": "two"}},
+    ]
+    for f in frames:
+        await alice.ws.send(json.dumps(f))
+    got = [await alice.recv() for _ in range(3)]
+    by_seq = {g["seq"]: g["action"] for g in got}
+    assert by_seq == {1: "ack.message", 2: "notify.error", 3: "ack.message"}
+    contents = [(await bob.expect("message.chat"))["data"]["content"] for _ in range(2)]
+    assert contents == ["one", "two"]
+
+
+async def test_case_insensitive_keys_and_unknown_keys(server: Server) -> None:
+    _, alice = await online(server, "alice")
+    bob_uid, bob = await online(server, "bob")
+    frame = {"ACTION": "message.chat", "Seq": 4, "To": str(bob_uid), "sign": "x", "whatever": [1],
+             "Data": {"CliMid": "ci", "Content": "case", "TYPE": 2}}
+    await alice.ws.send(json.dumps(frame))
+    ack = await alice.expect("ack.message")
+    assert ack["seq"] == 4 and ack["data"]["cliMid"] == "ci"
+    m = await bob.expect("message.chat")
+    assert m["data"]["content"] == "case" and m["data"]["type"] == 2
+
+
+async def test_oversize_frame_closes_with_1009(servers) -> None:  # type: ignore[no-untyped-def]
+    server = await servers(max_message_size=1024)
+    _, alice = await online(server, "alice")
+    await alice.ws.send(json.dumps({"action": "heartbeat", "data": "x" * 2000}))
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            await alice.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+async def test_protocol_violation_closes_with_1002_and_server_lives_on(server: Server) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.ws_port)
+    writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101")
+    writer.write(b"\x81\x05hello")  # unmasked client frame: a protocol error
+    data = await asyncio.wait_for(reader.read(), 5)
+    assert b"\x88" in data  # a close frame came back
+    close_at = data.index(b"\x88")
+    assert int.from_bytes(data[close_at + 2:close_at + 4], "big") == 1002
+    writer.close()
+    _, alice = await online(server, "alice")  # still serving
+
+
+async def test_bad_handshakes_get_http_errors(server: Server) -> None:
+    for request, status in [
+        (b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", b"400"),
+        (b"GET /other HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", b"404"),
+        (b"\x16\x03\x01\x00\xa5garbage-tls-hello\r\n\r\n", b"400"),
+    ]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.ws_port)
+        writer.write(request)
+        data = await asyncio.wait_for(reader.read(), 5)
+        assert data.split(b" ")[1] == status, data
+        writer.close()
+
+
+async def test_garbage_flood_does_not_grow_the_server(server: Server) -> None:
+    _, alice = await online(server, "alice")
+    bob_uid, _ = await online(server, "bob")
+    for i in range(300):
+        await alice.ws.send(json.dumps({"action": "message.chat", "seq": i, "to": str(bob_uid), "data": {"x": i}}))
+    for _ in range(300):
+        await alice.expect("notify.error")
+    conn = next(iter(server.gateway.hub.devices(bob_uid)))
+    assert conn.pending == []
+    assert len(server.dispatcher._tasks) == 0

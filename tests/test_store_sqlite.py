@@ -1,0 +1,340 @@
+"""SQLite store: migrations, users, tokens, group commit, failure isolation, shutdown, query plans."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from glide.config import Config
+from glide.errors import AlreadyExists, BadRequest, ConfigError, StorageError, UserNotFound
+from glide.store import NewChat, SqliteStore, open_store
+from glide.store import sqlite as queries
+from glide.store.sqlite_schema import MIGRATIONS
+
+
+async def make_user(store: SqliteStore, account: str, email: str | None = None) -> int:
+    user = await store.users.create_user(account=account, email=email, nickname=account, avatar="", password_hash="h")
+    return user.uid
+
+
+def schema_version(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+# opening and migrations
+
+
+async def test_creates_database_and_directories(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "dir" / "glide.db"
+    store = await SqliteStore.open(path)
+    await store.close()
+    assert schema_version(path) == len(MIGRATIONS)
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    conn.close()
+
+
+async def test_migrates_an_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.db"
+    path.touch()
+    store = await SqliteStore.open(path)
+    assert await make_user(store, "a") == 1
+    await store.close()
+    assert schema_version(path) == len(MIGRATIONS)
+
+
+async def test_migrates_an_older_database_keeping_its_data(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = await SqliteStore.open(path, migrations=MIGRATIONS[:1])  # a release with users only
+    uid = await make_user(old, "alice", "alice@example.com")
+    await old.close()
+    assert schema_version(path) == 1
+    store = await SqliteStore.open(path)
+    try:
+        assert schema_version(path) == len(MIGRATIONS)
+        user = await store.users.user_by_login("ALICE@example.com")
+        assert user is not None and user.uid == uid
+        [stored] = await store.messages.store_chats([NewChat(10, "c", uid, 2, 1, "hi", 0)])
+        assert not stored.duplicate
+    finally:
+        await store.close()
+
+
+async def test_reopen_does_not_migrate_again(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    for _ in range(2):
+        store = await SqliteStore.open(path)
+        await make_user(store, f"u{time.monotonic_ns()}")
+        await store.close()
+    store = await SqliteStore.open(path)
+    assert len(await store.users.users([1, 2])) == 2
+    await store.close()
+
+
+async def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    store = await SqliteStore.open(path)
+    await store.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE schema_version SET version = 99")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ConfigError, match="schema version 99 is newer"):
+        await SqliteStore.open(path)
+
+
+async def test_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "junk.db"
+    path.write_bytes(b"this is not a database, just some text " * 200)
+    with pytest.raises(ConfigError, match=r"junk\.db"):
+        await SqliteStore.open(path)
+
+
+async def test_open_store_from_config(tmp_path: Path) -> None:
+    store = await open_store(Config(data_dir=str(tmp_path / "data")))
+    await store.close()
+    assert (tmp_path / "data" / "glide.db").exists()
+    with pytest.raises(ConfigError, match="PostgreSQL"):
+        await open_store(Config(store="postgresql://localhost/glide"))
+
+
+def test_every_message_path_query_uses_an_index(tmp_path: Path) -> None:
+    path = tmp_path / "plan.db"
+    conn = sqlite3.connect(path)
+    for migration in MIGRATIONS:
+        migration(conn)
+    for name in dir(queries):
+        if not name.startswith("SQL_"):
+            continue
+        sql = getattr(queries, name)
+        plan = conn.execute("EXPLAIN QUERY PLAN " + sql, [1] * sql.count("?")).fetchall()
+        scans = [row[3] for row in plan if str(row[3]).startswith("SCAN")]
+        assert not scans, f"{name} scans: {scans}"
+    conn.close()
+
+
+# users
+
+
+async def test_user_round_trip_and_logins(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "g.db")
+    try:
+        user = await store.users.create_user(
+            account="Bob",
+            email="Bob@Example.com",
+            nickname="Bobby 🐱",
+            avatar="https://x/a.png",
+            password_hash="$argon2id$x",
+        )
+        assert user.uid == 1 and not user.guest and user.created_at > 0
+        assert len(user.message_deliver_secret) == 32 and user.message_deliver_secret.isalnum()
+        assert await store.users.user(1) == user
+        assert await store.users.user_by_login("bob") == user
+        assert await store.users.user_by_login(" BOB@example.COM ") == user
+        assert await store.users.user_by_login("nobody") is None
+        assert await store.users.user_by_login("") is None
+        assert await store.users.user(999) is None
+        assert await store.users.user(-1) is None and await store.users.user(2**70) is None
+        guest = await store.users.create_user(
+            account="guest_1", email=None, nickname="g", avatar="", password_hash="!", guest=True
+        )
+        assert guest.guest and guest.email is None and (await store.users.user(guest.uid)) == guest
+        assert guest.message_deliver_secret != user.message_deliver_secret
+    finally:
+        await store.close()
+
+
+async def test_duplicate_logins_are_refused(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "g.db")
+    try:
+        await make_user(store, "alice", "alice@example.com")
+        with pytest.raises(AlreadyExists, match="account"):
+            await make_user(store, "ALICE")
+        with pytest.raises(AlreadyExists, match="email"):
+            await make_user(store, "alice2", "Alice@Example.com")
+        # an account may not take someone's e-mail either: a login must name one user
+        with pytest.raises(AlreadyExists):
+            await make_user(store, "alice@example.com")
+        assert len(await store.users.users(list(range(1, 10)))) == 1  # nothing half-created
+        assert await make_user(store, "carol") == 2
+    finally:
+        await store.close()
+
+
+async def test_concurrent_registration_of_one_account(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "g.db")
+    try:
+        results = await asyncio.gather(*(make_user(store, "same") for _ in range(20)), return_exceptions=True)
+        assert sum(isinstance(r, int) for r in results) == 1
+        assert all(isinstance(r, AlreadyExists) for r in results if not isinstance(r, int))
+    finally:
+        await store.close()
+
+
+async def test_users_lookup_and_profile_update(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "g.db")
+    try:
+        uids = [await make_user(store, f"user{i}") for i in range(3)]
+        found = await store.users.users([uids[2], 999, uids[0], uids[2], -5, 2**80])
+        assert [u.uid for u in found] == [uids[2], uids[0]]
+        many = await store.users.users(list(range(1, 1500)))  # more than one IN (...) chunk
+        assert [u.uid for u in many] == uids
+        assert await store.users.users([]) == []
+        await store.users.update_profile(uids[0], nickname="New")
+        await store.users.update_profile(uids[0], avatar="https://a")
+        await store.users.update_profile(uids[0])
+        user = await store.users.user(uids[0])
+        assert user is not None and (user.nickname, user.avatar) == ("New", "https://a")
+        with pytest.raises(UserNotFound):
+            await store.users.update_profile(999, nickname="x")
+        with pytest.raises(BadRequest, match="nickname"):
+            await store.users.update_profile(uids[0], nickname="bad \ud800")
+    finally:
+        await store.close()
+
+
+async def test_bad_user_input_is_rejected_not_half_stored(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "g.db")
+    try:
+        with pytest.raises(BadRequest, match="nickname"):
+            await store.users.create_user(account="x", email=None, nickname="\udfff", avatar="", password_hash="h")
+        with pytest.raises(BadRequest, match="account"):
+            await store.users.create_user(account="  ", email=None, nickname="n", avatar="", password_hash="h")
+        assert await store.users.user_by_login("x") is None
+        weird = await store.users.create_user(
+            account="nul\x00byte", email=None, nickname="名前\x00", avatar="", password_hash="h"
+        )
+        assert (await store.users.user(weird.uid)) == weird
+    finally:
+        await store.close()
+
+
+async def test_token_revocation_and_purge(tmp_path: Path) -> None:
+    clock = [1_000_000]
+    store = await SqliteStore.open(tmp_path / "g.db", clock_ms=lambda: clock[0])
+    try:
+        assert not await store.users.is_token_revoked("a")
+        await store.users.revoke_token("a", 2_000_000)
+        await store.users.revoke_token("a", 1_500_000)  # re-revoking never shortens
+        assert await store.users.is_token_revoked("a")
+        clock[0] = 3_000_000  # "a" would have expired by now: purged on the next revocation
+        await store.users.revoke_token("b", 9_000_000)
+        assert not await store.users.is_token_revoked("a")
+        assert await store.users.is_token_revoked("b")
+    finally:
+        await store.close()
+
+
+# the write path
+
+
+async def test_group_commit_batches_concurrent_writes(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "g.db")
+    try:
+        before = store.batches_committed
+        n = 300
+        results = await asyncio.gather(
+            *(store.messages.store_chats([NewChat(i + 1, f"c{i}", 1, 2, 1, f"m{i}", 0)]) for i in range(n))
+        )
+        assert [r[0].message.mid for r in results] == list(range(1, n + 1))
+        batches = store.batches_committed - before
+        assert 1 <= batches <= n // 10, batches  # many writers share few transactions (and fsyncs)
+        assert len(await store.messages.inbox(2, limit=1000)) == n
+    finally:
+        await store.close()
+
+
+async def test_a_failing_operation_fails_only_itself(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "g.db")
+    engine = store.engine
+    try:
+        await store.messages.store_chats([NewChat(100, "x", 1, 2, 1, "first", 0)])
+        # Hold the writer busy so the next three writes are queued into ONE batch.
+        before = store.batches_committed
+        hold = asyncio.ensure_future(engine.write(lambda conn: time.sleep(0.2)))
+        await asyncio.sleep(0.05)
+        good1 = store.messages.store_chats([NewChat(101, "a", 1, 2, 1, "ok", 0)])
+        clash = store.messages.store_chats([NewChat(102, "b", 1, 2, 1, "ok", 0), NewChat(100, "c", 1, 2, 1, "", 0)])
+        good2 = store.users.create_user(account="z", email=None, nickname="z", avatar="", password_hash="h")
+        r1, r2, r3 = await asyncio.gather(good1, clash, good2, return_exceptions=True)
+        await hold
+        assert store.batches_committed - before == 2  # the holding batch, then all three together
+        assert not isinstance(r1, BaseException) and not isinstance(r3, BaseException)
+        assert isinstance(r2, StorageError) and "message id 100 is already used" in r2.message
+        assert await store.messages.chat(101) is not None
+        assert await store.messages.chat(102) is None  # the failed call left nothing behind
+        assert [m.mid for m in await store.messages.inbox(2)] == [100, 101]
+    finally:
+        await store.close()
+
+
+async def test_a_batch_rolled_back_by_sqlite_fails_as_a_whole(tmp_path: Path) -> None:
+    """When SQLite itself aborts the transaction (disk full, I/O error), no write of the batch may claim success."""
+    store = await SqliteStore.open(tmp_path / "g.db")
+    engine = store.engine
+
+    def sqlite_gave_up(conn: sqlite3.Connection) -> None:
+        conn.execute("ROLLBACK")  # what SQLite does on SQLITE_FULL / SQLITE_IOERR
+        raise sqlite3.OperationalError("database or disk is full")
+
+    def buggy(conn: sqlite3.Connection) -> None:
+        raise ValueError("a bug in an operation")
+
+    try:
+        hold = asyncio.ensure_future(engine.write(lambda conn: time.sleep(0.2)))
+        await asyncio.sleep(0.05)
+        good = store.messages.store_chats([NewChat(1, "a", 1, 2, 1, "x", 0)])
+        results = await asyncio.gather(good, engine.write(sqlite_gave_up), return_exceptions=True)
+        await hold
+        assert all(isinstance(r, StorageError) for r in results), results
+        assert "nothing of this batch was stored" in str(results[0])
+        assert await store.messages.chat(1) is None
+        # an ordinary exception fails only its own operation, and the writer keeps going
+        results = await asyncio.gather(
+            engine.write(buggy), store.messages.store_chats([NewChat(1, "a", 1, 2, 1, "x", 0)]), return_exceptions=True
+        )
+        assert isinstance(results[0], StorageError) and "a bug in an operation" in results[0].message
+        assert await store.messages.chat(1) is not None
+    finally:
+        await store.close()
+
+
+async def test_close_flushes_queued_writes(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    store = await SqliteStore.open(path)
+    tasks = [
+        asyncio.ensure_future(store.messages.store_chats([NewChat(i, "", 1, 2, 1, "x", 0)])) for i in range(1, 201)
+    ]
+    await asyncio.sleep(0)  # let every task enqueue its write
+    await store.close()
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 5)  # every queued write completed, none failed
+    assert [r[0].message.mid for r in results] == list(range(1, 201))
+    with pytest.raises(StorageError, match="closed"):
+        await store.messages.chat(1)
+    with pytest.raises(StorageError, match="closed"):
+        await store.messages.store_chats([NewChat(999, "", 1, 2, 1, "x", 0)])
+    await store.close()  # idempotent
+    reopened = await SqliteStore.open(path)
+    assert await reopened.messages.last_mid() == 200
+    await reopened.close()
+
+
+async def test_cancelled_caller_does_not_break_the_batch(tmp_path: Path) -> None:
+    store = await SqliteStore.open(tmp_path / "g.db")
+    try:
+        task = asyncio.ensure_future(store.messages.store_chats([NewChat(1, "a", 1, 2, 1, "x", 0)]))
+        await asyncio.sleep(0)
+        task.cancel()
+        [ok] = await store.messages.store_chats([NewChat(2, "a", 1, 2, 1, "x", 0)])
+        # the cancelled write still happened (at-least-once): the retry is recognised as a duplicate
+        assert ok.duplicate and ok.message.mid == 1
+    finally:
+        await store.close()
