@@ -121,26 +121,28 @@ class Server:
     async def start(self, *, serve_http: bool = True) -> None:
         cfg = self.config
         cfg.ensure_secrets()
+        ws = await self.gateway.listen("ws", cfg.host, cfg.ws_port)
+        self.ws_port = ws.sockets[0].getsockname()[1]
+        if not cfg.public_ws_url and cfg.ws_port == 0:
+            host = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
+            cfg.public_ws_url = f"ws://{host}:{self.ws_port}/ws"  # login responses advertise the bound port
         store = await open_store(cfg)
+        ids = MidGenerator(cfg.node_id, after=await store.messages.last_mid())
         tokens = TokenService(cfg.jwt_secret, cfg.token_ttl_s, cfg.guest_token_ttl_s, revocations=store.users)
         credentials = CredentialService(cfg.secret_key, cfg.credential_ttl_ms)
-        self.ctx = ctx = Context(cfg, store, tokens, credentials, MidGenerator(cfg.node_id), self.gateway.hub,
-                                 self.hooks)
+        self.ctx = ctx = Context(cfg, store, tokens, credentials, ids, self.gateway.hub, self.hooks)
         chat = ChatActions(ctx)
         self.login = LoginActions(ctx, after_login=chat.push_inbox)
         self.login.register(self.dispatcher)
         chat.register(self.dispatcher)
         for name, handler, login_required in self._custom:
             self._register_custom(name, handler, login_required)
-        self._api = build_api(store=store, config=cfg, tokens=tokens, credentials=credentials, ids=ctx.ids,
+        self._api = build_api(store=store, config=cfg, tokens=tokens, credentials=credentials, ids=ids,
                               hooks=_LogoutBridge(self))
-
-        ws = await self.gateway.listen("ws", cfg.host, cfg.ws_port)
-        self.ws_port = ws.sockets[0].getsockname()[1]
         if cfg.tcp_port is not None:
             tcp = await self.gateway.listen("tcp", cfg.host, cfg.tcp_port)
             self.tcp_port = tcp.sockets[0].getsockname()[1]
-        self.gateway.start_ticking()
+        await self.gateway.start()
         if serve_http:
             await self._start_http()
         log.info("glide listening: ws://%s:%d/ws, http://%s:%d/api%s", cfg.host, self.ws_port, cfg.host,

@@ -52,11 +52,16 @@ class Gateway:
 
     async def listen(self, kind: str, host: str, port: int) -> asyncio.Server:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: ClientProtocol(self, kind), host, port, backlog=4096)
+        server = await loop.create_server(
+            lambda: ClientProtocol(self, kind), host, port, backlog=4096, start_serving=False
+        )
         self._servers.append(server)
         return server
 
-    def start_ticking(self) -> None:
+    async def start(self) -> None:
+        """Start accepting on every bound listener and ticking the wheel."""
+        for server in self._servers:
+            await server.start_serving()
         self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
 
     async def _tick_forever(self) -> None:
