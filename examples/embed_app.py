@@ -46,8 +46,11 @@ class ChatBot:
         return {"sides": sides, "value": random.randint(1, sides)}
 
 
-async def main(config: glide.Config | None = None, stop: asyncio.Event | None = None,
-               started: asyncio.Future[glide.Server] | None = None) -> ChatBot:
+async def main(
+    config: glide.Config | None = None,
+    stop: asyncio.Event | None = None,
+    started: asyncio.Future[glide.Server] | None = None,
+) -> ChatBot:
     server = glide.Server(config or glide.Config(data_dir="./embed-data"))
     bot = ChatBot(server)
     await server.start()

@@ -1,7 +1,22 @@
 """Type stubs for ``glide._native``, the Rust core (framing, codecs, timing wheel, fan-out)."""
 
 from collections.abc import Sequence
-from typing import Any, Final, final
+from typing import Any, Final, Self, final
+
+__all__ = [
+    "TCP_JSON",
+    "TCP_PROTO",
+    "WS_JSON",
+    "WS_PROTO",
+    "BadMessage",
+    "Connection",
+    "Envelope",
+    "Feed",
+    "Outgoing",
+    "TimingWheel",
+    "decode_json",
+    "decode_proto",
+]
 
 WS_JSON: Final[int]
 WS_PROTO: Final[int]
@@ -63,14 +78,14 @@ class Feed:
 class Connection:
     """The sans-I/O state of one client socket: framing plus envelope codec."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         transport: str,
         *,
         max_message_size: int = 65536,
-        ws_path: str | None = "/ws",
+        ws_path: str | None = ...,  # "/ws"
         tcp_codec: str = "json",
-    ) -> None:
+    ) -> Self:
         """``transport`` is ``"ws"`` or ``"tcp"``; ``tcp_codec`` is ``"json"`` or ``"proto"``."""
     @property
     def wire(self) -> int:
@@ -87,8 +102,8 @@ class Outgoing:
     """A server envelope encoded at most once per wire variant; ``frame`` hands out the same bytes to every
     recipient of that variant (the fan-out buffer)."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         action: str,
         data: Any = None,
         *,
@@ -99,7 +114,7 @@ class Outgoing:
         extra: dict[str, str] | None = None,
         raw_data: bytes | None = None,
         ver: int = 1,
-    ) -> None:
+    ) -> Self:
         """``data`` is serialised to JSON once; ``raw_data`` (JSON text) is forwarded untouched instead."""
     @property
     def action(self) -> str: ...
@@ -111,12 +126,12 @@ class Outgoing:
 class TimingWheel:
     """Hierarchical timing wheel: O(1) insert/re-arm/cancel; ``advance`` returns expired ids in one batch."""
 
-    def __init__(self, tick_ms: int, now_ms: int) -> None: ...
+    def __new__(cls, tick_ms: int, now_ms: int) -> Self: ...
     def insert(self, timer_id: int, deadline_ms: int) -> None: ...
     def cancel(self, timer_id: int) -> bool: ...
     def advance(self, now_ms: int) -> list[int]: ...
     def __len__(self) -> int: ...
-    def __contains__(self, timer_id: int) -> bool: ...
+    def __contains__(self, timer_id: int, /) -> bool: ...
 
 def decode_json(data: bytes) -> Envelope:
     """Decode one JSON envelope; raises ValueError with the reason."""

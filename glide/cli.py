@@ -48,11 +48,9 @@ def serve(config: Config) -> int:
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         import uvloop
-
-        runner = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds
-        runner = asyncio.run
-    return runner(_serve(config))
+        return asyncio.run(_serve(config))
+    return uvloop.run(_serve(config))
 
 
 async def _serve(config: Config) -> int:

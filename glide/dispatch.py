@@ -21,6 +21,10 @@ from glide.gateway.conn import Conn
 
 log = logging.getLogger("glide.dispatch")
 
+# Envelopes one connection may have waiting before we stop reading its socket: a client that sends faster
+# than the store commits is slowed down by TCP instead of growing our memory.
+MAX_PENDING = 1024
+
 Handler = Callable[[Conn, Envelope], Any]
 BatchHandler = Callable[[Conn, Sequence[Envelope]], Awaitable[None]]
 SessionHook = Callable[[Conn], Any]
@@ -60,6 +64,8 @@ class Dispatcher:
         pending: list[Envelope | BadMessage] = conn.pending
         if conn.busy:
             pending.extend(messages)
+            if len(pending) > MAX_PENDING and not conn.reading_paused:
+                conn.pause_reading()
             return
         for i, msg in enumerate(messages):
             action = self._admit(conn, msg)
@@ -94,8 +100,9 @@ class Dispatcher:
             conn.send(Outgoing("notify.unknown.action", msg.action, seq=msg.seq))
             return None
         if action.login_required and not conn.authenticated:
-            conn.send(error_frame(msg.seq, "not logged in: send api.auth or authenticate first",
-                                  "notify.unauthenticated"))
+            conn.send(
+                error_frame(msg.seq, "not logged in: send api.auth or authenticate first", "notify.unauthenticated")
+            )
             return None
         return action
 
@@ -123,9 +130,13 @@ class Dispatcher:
                 batch: list[Envelope | BadMessage] = conn.pending
                 conn.pending = []
                 await self._run(conn, batch)
+                if conn.reading_paused and len(conn.pending) <= MAX_PENDING:
+                    conn.resume_reading()
         finally:
             conn.busy = False
             conn.pending = []
+            if conn.reading_paused:
+                conn.resume_reading()
 
     async def _run(self, conn: Conn, batch: list[Envelope | BadMessage]) -> None:
         i, n = 0, len(batch)

@@ -137,16 +137,23 @@ class Server:
         chat.register(self.dispatcher)
         for name, handler, login_required in self._custom:
             self._register_custom(name, handler, login_required)
-        self._api = build_api(store=store, config=cfg, tokens=tokens, credentials=credentials, ids=ids,
-                              hooks=_LogoutBridge(self))
+        self._api = build_api(
+            store=store, config=cfg, tokens=tokens, credentials=credentials, ids=ids, hooks=_LogoutBridge(self)
+        )
         if cfg.tcp_port is not None:
             tcp = await self.gateway.listen("tcp", cfg.host, cfg.tcp_port)
             self.tcp_port = tcp.sockets[0].getsockname()[1]
         await self.gateway.start()
         if serve_http:
             await self._start_http()
-        log.info("glide listening: ws://%s:%d/ws, http://%s:%d/api%s", cfg.host, self.ws_port, cfg.host,
-                 self.http_port, f", tcp {cfg.host}:{self.tcp_port}" if self.tcp_port else "")
+        log.info(
+            "glide listening: ws://%s:%d/ws, http://%s:%d/api%s",
+            cfg.host,
+            self.ws_port,
+            cfg.host,
+            self.http_port,
+            f", tcp {cfg.host}:{self.tcp_port}" if self.tcp_port else "",
+        )
 
     async def _start_http(self) -> None:
         cfg = self.config

@@ -34,5 +34,3 @@ async def servers(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
     yield start
     for srv in started:
         await srv.stop()
-
-

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +45,9 @@ class Client:
         client.hello = await client.expect("hello")
         return client
 
-    async def send(self, action: str, data: Any = None, *, to: str | None = None, seq: int | None = None,
-                   **extra: Any) -> int:
+    async def send(
+        self, action: str, data: Any = None, *, to: str | None = None, seq: int | None = None, **extra: Any
+    ) -> int:
         if seq is None:
             self.seq += 1
             seq = self.seq
@@ -87,8 +87,16 @@ class Client:
 
     async def chat(self, to: int, content: str, cli_mid: str, type_: int = 1) -> dict[str, Any]:
         """Send a chat and return its ack.message."""
-        data = {"cliMid": cli_mid, "content": content, "from": "", "mid": 0, "sendAt": 1, "seq": 0,
-                "to": str(to), "type": type_}
+        data = {
+            "cliMid": cli_mid,
+            "content": content,
+            "from": "",
+            "mid": 0,
+            "sendAt": 1,
+            "seq": 0,
+            "to": str(to),
+            "type": type_,
+        }
         seq = await self.send("message.chat", data, to=str(to))
         ack = await self.expect("ack.message")
         assert ack["seq"] == seq and ack["data"]["cliMid"] == cli_mid, ack
@@ -104,7 +112,8 @@ async def make_user(server: Server, name: str, device: str = "1") -> tuple[int, 
 
     assert server.ctx is not None
     user = await server.ctx.store.users.create_user(
-        account=name, email=None, nickname=name, avatar="", password_hash=hash_password("secret-pass"))
+        account=name, email=None, nickname=name, avatar="", password_hash=hash_password("secret-pass")
+    )
     return user.uid, server.ctx.tokens.issue(user.uid, device)
 
 

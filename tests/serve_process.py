@@ -17,8 +17,21 @@ LINE = re.compile(r"ws://[^:]+:(\d+)/ws\s+http://[^:]+:(\d+)/api")
 
 class ServeProcess:
     def __init__(self, data_dir: Path, *extra: str) -> None:
-        args = [sys.executable, "-m", "glide.cli", "serve", "--host", "127.0.0.1", "--ws-port", "0",
-                "--http-port", "0", "--data-dir", str(data_dir), *extra]
+        args = [
+            sys.executable,
+            "-m",
+            "glide.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--ws-port",
+            "0",
+            "--http-port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            *extra,
+        ]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
         self.output: list[str] = []

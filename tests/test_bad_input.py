@@ -53,8 +53,9 @@ async def test_unknown_action_before_login_too(server: Server) -> None:
         ([1, 2], "TO", "data"),
     ],
 )
-async def test_bad_chat_is_refused_and_nothing_is_stored(server: Server, data: object, to: str | None,
-                                                         needle: str) -> None:
+async def test_bad_chat_is_refused_and_nothing_is_stored(
+    server: Server, data: object, to: str | None, needle: str
+) -> None:
     _, alice = await online(server, "alice")
     bob_uid, bob = await online(server, "bob")
     target = str(bob_uid) if to == "TO" else to
@@ -88,8 +89,14 @@ async def test_bad_message_in_a_batch_does_not_sink_the_others(server: Server) -
 async def test_case_insensitive_keys_and_unknown_keys(server: Server) -> None:
     _, alice = await online(server, "alice")
     bob_uid, bob = await online(server, "bob")
-    frame = {"ACTION": "message.chat", "Seq": 4, "To": str(bob_uid), "sign": "x", "whatever": [1],
-             "Data": {"CliMid": "ci", "Content": "case", "TYPE": 2}}
+    frame = {
+        "ACTION": "message.chat",
+        "Seq": 4,
+        "To": str(bob_uid),
+        "sign": "x",
+        "whatever": [1],
+        "Data": {"CliMid": "ci", "Content": "case", "TYPE": 2},
+    }
     await alice.ws.send(json.dumps(frame))
     ack = await alice.expect("ack.message")
     assert ack["seq"] == 4 and ack["data"]["cliMid"] == "ci"
@@ -109,24 +116,29 @@ async def test_oversize_frame_closes_with_1009(servers) -> None:  # type: ignore
 
 async def test_protocol_violation_closes_with_1002_and_server_lives_on(server: Server) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.ws_port)
-    writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    writer.write(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
     head = await reader.readuntil(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101")
     writer.write(b"\x81\x05hello")  # unmasked client frame: a protocol error
     data = await asyncio.wait_for(reader.read(), 5)
     assert b"\x88" in data  # a close frame came back
     close_at = data.index(b"\x88")
-    assert int.from_bytes(data[close_at + 2:close_at + 4], "big") == 1002
+    assert int.from_bytes(data[close_at + 2 : close_at + 4], "big") == 1002
     writer.close()
-    _, alice = await online(server, "alice")  # still serving
+    _, _alice = await online(server, "alice")  # still serving
 
 
 async def test_bad_handshakes_get_http_errors(server: Server) -> None:
     for request, status in [
         (b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", b"400"),
-        (b"GET /other HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", b"404"),
+        (
+            b"GET /other HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            b"404",
+        ),
         (b"\x16\x03\x01\x00\xa5garbage-tls-hello\r\n\r\n", b"400"),
     ]:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.ws_port)

@@ -21,8 +21,15 @@ async def test_two_phase_ack_flow(server: Server) -> None:
 
     msg = await bob.expect("message.chat")
     assert msg["ver"] == 1
-    assert msg["data"] == {"cliMid": "CLI-1", "mid": mid, "from": str(alice_uid), "to": str(bob_uid), "type": 1,
-                           "content": "hello", "sendAt": 1}
+    assert msg["data"] == {
+        "cliMid": "CLI-1",
+        "mid": mid,
+        "from": str(alice_uid),
+        "to": str(bob_uid),
+        "type": 1,
+        "content": "hello",
+        "sendAt": 1,
+    }
     await bob.send("ack.request", {"mid": mid, "from": str(alice_uid)}, to=str(alice_uid))
     notify = await alice.expect("ack.notify")
     assert notify["data"]["mid"] == mid
@@ -34,8 +41,12 @@ async def test_two_phase_ack_flow(server: Server) -> None:
 async def test_from_is_overwritten_with_the_logged_in_uid(server: Server) -> None:
     alice_uid, alice = await online(server, "alice")
     bob_uid, bob = await online(server, "bob")
-    await alice.send("message.chat", {"cliMid": "x", "content": "hi", "from": "31337", "to": str(bob_uid)},
-                     to=str(bob_uid), **{"from": "31337"})
+    await alice.send(
+        "message.chat",
+        {"cliMid": "x", "content": "hi", "from": "31337", "to": str(bob_uid)},
+        to=str(bob_uid),
+        **{"from": "31337"},
+    )
     await alice.expect("ack.message")
     msg = await bob.expect("message.chat")
     assert msg["data"]["from"] == str(alice_uid)
@@ -131,7 +142,7 @@ async def test_every_device_of_the_receiver_gets_it(server: Server) -> None:
 
 
 async def test_resend_pushes_the_stored_message_again(server: Server) -> None:
-    alice_uid, alice = await online(server, "alice")
+    _alice_uid, alice = await online(server, "alice")
     bob_uid, bob = await online(server, "bob")
     ack = await alice.chat(bob_uid, "r", "R1")
     mid = ack["data"]["mid"]
@@ -173,7 +184,7 @@ async def test_recall_notifies_both_sides_and_history_shows_it(server: Server) -
         r = await http.post("/msg/chat/history", json={"Uid": alice_uid}, headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 200
     rows = r.json()["Data"]
-    assert [row for row in rows if _mid(row) == mid][0]
+    assert next(row for row in rows if _mid(row) == mid)
     assert _status(next(row for row in rows if _mid(row) == mid)) == 1
 
 

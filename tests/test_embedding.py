@@ -31,7 +31,7 @@ async def test_embedded_app(tmp_path: Path) -> None:
     try:
         server = await asyncio.wait_for(started, 10)
         alice_uid, alice_token = await make_user(server, "alice")
-        bob_uid, bob_token = await make_user(server, "bob")
+        bob_uid, _bob_token = await make_user(server, "bob")
         alice = await Client.connect(server)
         await alice.login(alice_token)
         welcome = await alice.expect("app.welcome")

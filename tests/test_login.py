@@ -48,7 +48,7 @@ async def test_token_of_other_secret_and_unknown_user(server: Server) -> None:
 
 
 async def test_revoked_token_is_refused(server: Server) -> None:
-    uid, token = await make_user(server, "alice")
+    _uid, token = await make_user(server, "alice")
     assert server.ctx is not None
     claims = server.ctx.tokens.verify(token)
     await server.ctx.store.users.revoke_token(claims.jti, claims.exp * 1000)
@@ -83,8 +83,10 @@ async def test_credential_failures(server: Server) -> None:
     await client.close()
 
 
-@pytest.mark.parametrize("action", ["message.chat", "message.cli", "ack.request", "message.chat.recall",
-                                    "ack.offline", "message.chat.resend"])
+@pytest.mark.parametrize(
+    "action",
+    ["message.chat", "message.cli", "ack.request", "message.chat.recall", "ack.offline", "message.chat.resend"],
+)
 async def test_actions_before_login_are_refused(server: Server, action: str) -> None:
     uid, _ = await make_user(server, "bob")
     client = await Client.connect(server)

@@ -4,6 +4,7 @@ protobuf envelopes cross between Python's `protobuf` package and Rust unchanged,
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import struct
@@ -34,8 +35,9 @@ UPGRADE = (
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bool = True, rsv: int = 0,
-          minimal: bool = True) -> bytes:
+def frame(
+    opcode: int, payload: bytes, *, fin: bool = True, mask: bool = True, rsv: int = 0, minimal: bool = True
+) -> bytes:
     """A client frame built by hand, so that invalid ones can be made too."""
     head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
     n = len(payload)
@@ -61,19 +63,43 @@ json_values = st.recursive(
 
 @st.composite
 def envelope_texts(draw: st.DrawFn) -> str:
-    env = {"action": draw(st.sampled_from(["message.chat", "heartbeat", "ack.request", "x.y"])),
-           "seq": draw(st.integers(0, 2**31)), "to": draw(st.text(max_size=6)), "data": draw(json_values)}
+    env = {
+        "action": draw(st.sampled_from(["message.chat", "heartbeat", "ack.request", "x.y"])),
+        "seq": draw(st.integers(0, 2**31)),
+        "to": draw(st.text(max_size=6)),
+        "data": draw(json_values),
+    }
     return json.dumps(env, ensure_ascii=draw(st.booleans()))
 
 
 @st.composite
 def pieces(draw: st.DrawFn) -> bytes:
     """One frame or fragmented message: mostly valid, sometimes each kind of violation."""
-    kind = draw(st.sampled_from([
-        "text", "text", "text", "binary", "fragmented", "ping", "pong", "garbage_text", "bad_utf8",
-        "unmasked", "rsv", "bad_opcode", "big_control", "fragmented_control", "stray_continuation",
-        "close", "close_bad_code", "close_len1", "non_minimal",
-    ]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "text",
+                "text",
+                "text",
+                "binary",
+                "fragmented",
+                "ping",
+                "pong",
+                "garbage_text",
+                "bad_utf8",
+                "unmasked",
+                "rsv",
+                "bad_opcode",
+                "big_control",
+                "fragmented_control",
+                "stray_continuation",
+                "close",
+                "close_bad_code",
+                "close_len1",
+                "non_minimal",
+            ]
+        )
+    )
     text = draw(envelope_texts()).encode()
     if kind == "text":
         return frame(1, text)
@@ -156,7 +182,7 @@ def theirs(stream: bytes, cuts: list[int]) -> tuple[list[Any], int | None]:
 
 def _split(data: bytes, cuts: list[int]) -> list[bytes]:
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
-    return [data[a:b] for a, b in zip(points, points[1:], strict=False) if b > a]
+    return [data[a:b] for a, b in itertools.pairwise(points) if b > a]
 
 
 def _normal(m: Envelope | BadMessage) -> Any:
@@ -211,11 +237,19 @@ def pb(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
 strings = st.text(max_size=12)
 
 
-@given(action=st.text(min_size=1, max_size=20), seq=st.integers(-(2**63), 2**63 - 1), sender=strings, to=strings,
-       ticket=strings, data=json_values, extra=st.dictionaries(strings, strings, max_size=3))
+@given(
+    action=st.text(min_size=1, max_size=20),
+    seq=st.integers(-(2**63), 2**63 - 1),
+    sender=strings,
+    to=strings,
+    ticket=strings,
+    data=json_values,
+    extra=st.dictionaries(strings, strings, max_size=3),
+)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_python_protobuf_decodes_identically_in_rust(pb: ModuleType, action: str, seq: int, sender: str, to: str,
-                                                     ticket: str, data: Any, extra: dict[str, str]) -> None:
+def test_python_protobuf_decodes_identically_in_rust(
+    pb: ModuleType, action: str, seq: int, sender: str, to: str, ticket: str, data: Any, extra: dict[str, str]
+) -> None:
     raw = to_bytes(pb, action, data, seq=seq, ticket=ticket, extra=extra, **{"from": sender, "to": to})
     env = decode_proto(raw)
     assert (env.action, env.seq, env.sender, env.to, env.ticket) == (action, seq, sender, to, ticket)
@@ -223,11 +257,17 @@ def test_python_protobuf_decodes_identically_in_rust(pb: ModuleType, action: str
     assert _ints(env.data()) == _ints(data)
 
 
-@given(action=st.text(min_size=1, max_size=20), seq=st.integers(-(2**63), 2**63 - 1), sender=strings, to=strings,
-       data=json_values)
+@given(
+    action=st.text(min_size=1, max_size=20),
+    seq=st.integers(-(2**63), 2**63 - 1),
+    sender=strings,
+    to=strings,
+    data=json_values,
+)
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_rust_protobuf_decodes_identically_in_python(pb: ModuleType, action: str, seq: int, sender: str, to: str,
-                                                     data: Any) -> None:
+def test_rust_protobuf_decodes_identically_in_python(
+    pb: ModuleType, action: str, seq: int, sender: str, to: str, data: Any
+) -> None:
     framed = Outgoing(action, data, seq=seq, sender=sender, to=to).frame(TCP_PROTO)
     assert struct.unpack(">I", framed[:4])[0] == len(framed) - 4
     got = from_bytes(pb, framed[4:])

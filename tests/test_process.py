@@ -33,8 +33,12 @@ async def test_acknowledged_messages_survive_kill_9(tmp_path: Path) -> None:
         alice = await _login(proc.ws_url, alice_token)
         n = 200
         for i in range(n):
-            chat = {"action": "message.chat", "seq": i + 10, "to": str(bob_uid),
-                    "data": {"cliMid": f"k{i}", "content": f"durable {i}"}}
+            chat = {
+                "action": "message.chat",
+                "seq": i + 10,
+                "to": str(bob_uid),
+                "data": {"cliMid": f"k{i}", "content": f"durable {i}"},
+            }
             await alice.send(json.dumps(chat))
         acked: list[int] = []
         while len(acked) < n:

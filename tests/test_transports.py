@@ -105,8 +105,9 @@ async def test_websocket_protobuf_subprotocol(server: Server, pb: ModuleType) ->
     assert (await recv())["action"] == "hello"
     await ws.send(to_bytes(pb, "api.auth", {"Token": alice_token}, seq=1))
     assert (await recv())["action"] == "api.success"
-    await ws.send(to_bytes(pb, "message.chat", {"cliMid": "p1", "content": "proto!", "type": 3}, seq=2,
-                           to=str(bob_uid)))
+    await ws.send(
+        to_bytes(pb, "message.chat", {"cliMid": "p1", "content": "proto!", "type": 3}, seq=2, to=str(bob_uid))
+    )
     ack = await recv()
     assert ack["action"] == "ack.message" and ack["data"]["cliMid"] == "p1"
     m = await bob.expect("message.chat")

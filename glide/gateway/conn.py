@@ -20,6 +20,7 @@ class Conn(Protocol):
     syncing: bool  # replaying its inbox: live deliveries wait for the replay
     busy: bool  # a drain task is handling its envelopes
     pending: list[Any]  # envelopes waiting for that task
+    reading_paused: bool  # too many pending: the socket is not read until the task catches up
 
     def send(self, out: Outgoing) -> None:
         """Queue one envelope; a consumer whose queue overflows is disconnected."""
@@ -29,3 +30,8 @@ class Conn(Protocol):
 
     async def drained(self) -> None:
         """Wait until the send queue is below its high-water mark."""
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket (the client is ahead of us); TCP pushes back on it."""
+
+    def resume_reading(self) -> None: ...

@@ -30,6 +30,7 @@ class ClientProtocol(asyncio.Protocol):
         "opened_at",
         "paused",
         "pending",
+        "reading_paused",
         "syncing",
         "transport",
         "uid",
@@ -51,6 +52,7 @@ class ClientProtocol(asyncio.Protocol):
         self.busy = False
         self.syncing = False
         self.paused = False
+        self.reading_paused = False
         self.pending: list[object] = []
         self.transport: asyncio.Transport | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
@@ -93,6 +95,7 @@ class ClientProtocol(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.paused = False
+        self.reading_paused = False
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -126,6 +129,16 @@ class ClientProtocol(asyncio.Protocol):
             self._drain_waiter = loop.create_future()
             await self._drain_waiter
             self._drain_waiter = None
+
+    def pause_reading(self) -> None:
+        self.reading_paused = True
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
 
     def _shutdown(self) -> None:
         self.closed = True
