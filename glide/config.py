@@ -113,6 +113,11 @@ class Config:
         ):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}: must be at least 1, got {getattr(self, name)}")
+        if self.send_buffer_limit < 2 * self.max_message_size + 128 * 1024:
+            # Replays pause at 64 KiB buffered; one more frame must fit before a client counts as too slow.
+            raise ConfigError(
+                f"send_buffer_limit: must be at least 2 x max_message_size + 128 KiB, got {self.send_buffer_limit}"
+            )
         for name in ("heartbeat_lost_limit", "recall_window_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must not be negative, got {getattr(self, name)}")

@@ -16,7 +16,7 @@ from glide.dispatch import MAX_PENDING, Dispatcher
 
 
 async def test_slow_consumer_is_disconnected_and_loses_nothing(servers) -> None:  # type: ignore[no-untyped-def]
-    server = await servers(send_buffer_limit=64 * 1024)
+    server = await servers(send_buffer_limit=256 * 1024)
     _, alice = await online(server, "alice")
     bob_uid, bob_token = await make_user(server, "bob")
 
@@ -29,11 +29,17 @@ async def test_slow_consumer_is_disconnected_and_loses_nothing(servers) -> None:
     await slow.recv()  # api.success; from now on bob never reads
 
     n, body = 3000, "x" * 2000
-    for i in range(n):
-        await alice.send("message.chat", {"cliMid": f"s{i}", "content": f"{i} {body}"}, to=str(bob_uid))
-    acked = 0
-    while acked < n:  # ack.notify frames come too, once bob has been dropped
-        acked += (await alice.recv(30))["action"] == "ack.message"
+
+    async def send_all() -> None:
+        for i in range(n):
+            await alice.send("message.chat", {"cliMid": f"s{i}", "content": f"{i} {body}"}, to=str(bob_uid))
+
+    async def read_acks() -> None:  # alice keeps up, so only bob is too slow
+        acked = 0
+        while acked < n:  # ack.notify frames come too, once bob has been dropped
+            acked += (await alice.recv(30))["action"] == "ack.message"
+
+    await asyncio.gather(send_all(), read_acks())
     for _ in range(500):
         if not server.gateway.hub.is_online(bob_uid):
             break

@@ -17,6 +17,7 @@ from glide.store.base import ChatMessage, NewChat
 
 INBOX_PAGE = 200
 RECALL_TYPE = 200
+REFUSED = "message refused: the receiver does not accept messages from you"
 
 
 def wall_ms() -> int:
@@ -95,6 +96,9 @@ class ChatActions:
         stored = await self.messages.store_chats([new for _, new in accepted])
         for (env, _), result in zip(accepted, stored, strict=True):
             m = result.message
+            if result.refused:  # blacklist / whitelist-only (glide.store.contacts): nothing was stored
+                conn.send(error_frame(env.seq, REFUSED))
+                continue
             conn.send(Outgoing("ack.message", {"cliMid": m.cli_mid, "mid": m.mid}, seq=env.seq))
             if result.duplicate:
                 continue  # already delivered (or waiting in the inbox): never twice
@@ -191,9 +195,9 @@ class ChatActions:
                     continue
                 for m in page:
                     conn.send(delivery_for(m))
+                    await conn.drained()  # a long inbox must not overrun the send buffer limit
                 after = page[-1].mid
                 self._pushed_max[conn.id] = after
-                await conn.drained()
         finally:
             conn.syncing = False
 

@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from glide.gateway.gateway import Gateway
 
 
+WRITE_HIGH_WATER = 64 * 1024
+
+
 class ClientProtocol(asyncio.Protocol):
     """One client socket. It is also the ``Conn`` handlers see, so a connection costs one Python object."""
 
@@ -62,6 +65,8 @@ class ClientProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
+        # pause_writing at 64 KiB buffered: inbox replay waits there, well below send_buffer_limit
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
         self.gateway.connection_made(self)
         if self.kind == "tcp":  # no handshake: the socket is open as soon as it is accepted
             self.gateway.connection_opened(self)
