@@ -18,7 +18,16 @@ fuzz_target!(|input: &[u8]| {
     let proto = codec_proto::encode_to_vec(&env);
     if let Ok(bytes) = &proto {
         let p = codec_proto::decode(bytes).expect("our own protobuf must decode");
-        let fields = |e: &Envelope| (e.ver, e.seq, e.action.clone(), e.from.clone(), e.to.clone(), e.ticket.clone());
+        let fields = |e: &Envelope| {
+            (
+                e.ver,
+                e.seq,
+                e.action.clone(),
+                e.from.clone(),
+                e.to.clone(),
+                e.ticket.clone(),
+            )
+        };
         assert_eq!(fields(&p), fields(&env));
         assert_eq!(p.extra, env.extra);
         assert_eq!(p.data.is_some(), env.data.is_some());

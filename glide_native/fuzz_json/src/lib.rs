@@ -13,5 +13,9 @@ pub mod envelope;
 pub mod fanout;
 #[path = "../../src/core/json_escape.rs"]
 pub mod json_escape;
+#[path = "../../src/core/json_scan.rs"]
+pub mod json_scan;
+#[path = "../../src/core/json_to_proto.rs"]
+pub mod json_to_proto;
 #[path = "../../src/core/proto_value.rs"]
 pub mod proto_value;

@@ -3,9 +3,10 @@
 //! Decoding follows Go's rules for the envelope struct: keys match case-insensitively (including Go's
 //! Unicode folds `K`/U+212A and `s`/U+017F), unknown keys are ignored, a repeated key overrides the
 //! earlier one, `null` leaves a scalar field unchanged, and objects for `extra` merge into an earlier
-//! one. Deliberate differences: `action` is required and must be a string, Gen-1 integer uids are
-//! accepted for `from`/`to`, `data: null` is kept (as the text `null`) instead of dropped, invalid
-//! UTF-8 is an error rather than replaced, and `data` deeper than [`MAX_DATA_DEPTH`] is refused.
+//! one; a lone UTF-16 surrogate escape in a string field becomes U+FFFD. Deliberate differences:
+//! `action` is required and must be a string, Gen-1 integer uids are accepted for `from`/`to`,
+//! `data: null` is kept (as the text `null`) instead of dropped, invalid UTF-8 is an error rather than
+//! replaced, and `data` (or an ignored value) deeper than [`MAX_DATA_DEPTH`] is refused.
 //!
 //! Encoding writes Go's exact bytes, except that `data` is copied as stored where Go would
 //! additionally strip insignificant whitespace and HTML-escape it (same JSON value either way).
@@ -13,13 +14,12 @@
 //! [`MAX_DATA_DEPTH`]: super::envelope::MAX_DATA_DEPTH
 
 use std::collections::BTreeMap;
-use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
 use super::envelope::{too_deep, within_depth, DecodeError, Envelope};
 use super::json_escape::{write_i64, write_str};
+use super::json_scan::Reader;
 
 /// Decode one JSON envelope from bytes (validated as UTF-8 first).
 pub fn decode(input: &[u8]) -> Result<Envelope, DecodeError> {
@@ -31,17 +31,76 @@ pub fn decode(input: &[u8]) -> Result<Envelope, DecodeError> {
 /// Decode one JSON envelope from text already known to be UTF-8 (e.g. a WebSocket text frame, which
 /// the frame parser has validated), skipping a second validation.
 pub fn decode_str(text: &str) -> Result<Envelope, DecodeError> {
-    let mut de = serde_json::Deserializer::from_str(text);
-    let mut env = (&mut de).deserialize_map(EnvelopeVisitor).map_err(json_error)?;
-    de.end().map_err(json_error)?;
+    decode_envelope(text).map_err(DecodeError::new)
+}
+
+/// The envelope object is walked by hand (keys and scalar fields are a few bytes each, where a generic
+/// deserializer's per-field overhead dominates); `data` and unknown values, which can be any JSON, are
+/// validated and delimited by serde_json and kept as borrowed raw text.
+fn decode_envelope(text: &str) -> Result<Envelope, String> {
+    let mut r = Reader::new(text);
+    r.skip_ws();
+    if r.peek() != Some(b'{') {
+        return Err(r.unexpected("expected a JSON object envelope"));
+    }
+    r.advance(1);
+    let mut env = Envelope::default();
+    let mut has_action = false;
+    r.skip_ws();
+    if r.peek() == Some(b'}') {
+        r.advance(1);
+    } else {
+        loop {
+            r.skip_ws();
+            if r.peek() != Some(b'"') {
+                return Err(r.unexpected("expected a key"));
+            }
+            let key = r.string()?;
+            r.expect(b':')?;
+            r.skip_ws();
+            match field_of(&key) {
+                Field::Ver => env.ver = int_field(&mut r, "ver", env.ver)?,
+                Field::Seq => env.seq = int_field(&mut r, "seq", env.seq)?,
+                Field::Action => {
+                    env.action = str_field(&mut r, "action", false)?
+                        .ok_or_else(|| r.error("action: expected a string, found null"))?;
+                    has_action = true;
+                }
+                Field::From => set_opt(&mut env.from, str_field(&mut r, "from", true)?),
+                Field::To => set_opt(&mut env.to, str_field(&mut r, "to", true)?),
+                Field::Ticket => set_opt(&mut env.ticket, str_field(&mut r, "ticket", false)?),
+                Field::Msg => drop(str_field(&mut r, "msg", false)?),
+                Field::Sign => drop(str_field(&mut r, "sign", false)?),
+                Field::Data => env.data = Some(raw_value(&mut r, "data")?.to_owned()),
+                Field::Unknown => {
+                    // Ignored, but still validated and bounded: no accepted frame nests deeper than
+                    // data may.
+                    raw_value(&mut r, "an unknown key's value")?;
+                }
+                Field::Extra => extra_field(&mut r, &mut env.extra)?,
+            }
+            r.skip_ws();
+            match r.peek() {
+                Some(b',') => r.advance(1),
+                Some(b'}') => {
+                    r.advance(1);
+                    break;
+                }
+                _ => return Err(r.unexpected("expected `,` or `}`")),
+            }
+        }
+    }
+    r.skip_ws();
+    if !r.rest().is_empty() {
+        return Err(r.unexpected("trailing characters after the envelope"));
+    }
+    if !has_action {
+        return Err("missing action".to_owned());
+    }
     if env.extra.as_ref().is_some_and(BTreeMap::is_empty) {
         env.extra = None;
     }
     Ok(env)
-}
-
-fn json_error(e: serde_json::Error) -> DecodeError {
-    DecodeError::new(e.to_string())
 }
 
 /// Append the JSON encoding of `env` to `out`, byte-identical to Go's `json.Marshal` of GlideIM's
@@ -117,7 +176,7 @@ pub(crate) fn encoded_len_hint(env: &Envelope) -> usize {
 }
 
 /// The envelope keys, after Go's case folding. `Msg` and `Sign` exist in Go's struct: their values are
-/// type-checked like Go does, then dropped.
+/// type-checked as Go does, then dropped.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Field {
     Ver,
@@ -167,101 +226,6 @@ fn field_of(key: &str) -> Field {
     }
 }
 
-impl<'de> de::Deserialize<'de> for Field {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct FieldVisitor;
-        impl Visitor<'_> for FieldVisitor {
-            type Value = Field;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a key")
-            }
-            fn visit_str<E: de::Error>(self, key: &str) -> Result<Field, E> {
-                Ok(field_of(key))
-            }
-        }
-        deserializer.deserialize_identifier(FieldVisitor)
-    }
-}
-
-/// Walks the top-level object; only `visit_map` is implemented, so anything else is a type error.
-struct EnvelopeVisitor;
-
-impl<'de> Visitor<'de> for EnvelopeVisitor {
-    type Value = Envelope;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object envelope")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Envelope, A::Error> {
-        let mut env = Envelope::default();
-        let mut has_action = false;
-        while let Some(field) = map.next_key::<Field>()? {
-            match field {
-                Field::Ver => env.ver = int_field(map.next_value()?, "ver", env.ver)?,
-                Field::Seq => env.seq = int_field(map.next_value()?, "seq", env.seq)?,
-                Field::Action => {
-                    env.action = map
-                        .next_value_seed(StrSeed {
-                            field: "action",
-                            accept_int: false,
-                        })?
-                        .ok_or_else(|| de::Error::custom("action: expected a string, found null"))?;
-                    has_action = true;
-                }
-                Field::From => set_opt(
-                    &mut env.from,
-                    map.next_value_seed(StrSeed {
-                        field: "from",
-                        accept_int: true,
-                    })?,
-                ),
-                Field::To => set_opt(
-                    &mut env.to,
-                    map.next_value_seed(StrSeed {
-                        field: "to",
-                        accept_int: true,
-                    })?,
-                ),
-                Field::Ticket => set_opt(
-                    &mut env.ticket,
-                    map.next_value_seed(StrSeed {
-                        field: "ticket",
-                        accept_int: false,
-                    })?,
-                ),
-                Field::Msg => drop(map.next_value_seed(StrSeed {
-                    field: "msg",
-                    accept_int: false,
-                })?),
-                Field::Sign => drop(map.next_value_seed(StrSeed {
-                    field: "sign",
-                    accept_int: false,
-                })?),
-                Field::Data => {
-                    let raw: &'de RawValue = map.next_value()?;
-                    if !within_depth(raw.get()) {
-                        return Err(de::Error::custom(too_deep("data")));
-                    }
-                    env.data = Some(raw.to_owned());
-                }
-                Field::Extra => map.next_value_seed(ExtraSeed(&mut env.extra))?,
-                Field::Unknown => {
-                    // Ignored, but still bounded: no accepted frame nests deeper than data may.
-                    let raw: &'de RawValue = map.next_value()?;
-                    if !within_depth(raw.get()) {
-                        return Err(de::Error::custom(too_deep("an unknown key's value")));
-                    }
-                }
-            }
-        }
-        if !has_action {
-            return Err(de::Error::custom("missing action"));
-        }
-        Ok(env)
-    }
-}
-
 /// Go leaves a field untouched when the JSON value is `null`.
 fn set_opt(slot: &mut String, value: Option<String>) {
     if let Some(v) = value {
@@ -269,122 +233,145 @@ fn set_opt(slot: &mut String, value: Option<String>) {
     }
 }
 
-/// Parse an integer field from its raw text with Go's rules: an optional `-`, digits without leading
-/// zeros, within i64; `null` keeps `current`; fractions, exponents, strings and others are errors.
-fn int_field<E: de::Error>(raw: &RawValue, field: &str, current: i64) -> Result<i64, E> {
-    let text = raw.get();
-    let Some(&first) = text.as_bytes().first() else {
-        return Err(E::custom(format!("{field}: expected an integer")));
-    };
-    let kind = match first {
-        b'-' | b'0'..=b'9' => {
-            // serde_json has already checked the number's syntax; Go's ParseInt refuses '.', 'e', 'E'.
-            if text.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
-                return Err(E::custom(format!(
-                    "{field}: expected an integer, found the non-integer number {text}"
-                )));
+/// What kind of JSON value starts with `byte`, for error messages.
+fn kind_of(byte: Option<u8>) -> &'static str {
+    match byte {
+        Some(b'"') => "a string",
+        Some(b'-' | b'0'..=b'9') => "a number",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') => "null",
+        Some(b'[') => "an array",
+        Some(b'{') => "an object",
+        _ => "an invalid value",
+    }
+}
+
+/// An integer field with Go's rules: digits within i64 (no fraction, no exponent); `null` keeps
+/// `current`; anything else is an error naming the field.
+fn int_field(r: &mut Reader<'_>, field: &str, current: i64) -> Result<i64, String> {
+    match r.peek() {
+        Some(b'n') => {
+            r.literal("null")?;
+            Ok(current)
+        }
+        Some(b'-' | b'0'..=b'9') => {
+            let at = r.pos();
+            let token = r.number().map_err(|e| format!("{field}: {e}"))?;
+            if token.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+                return Err(format!(
+                    "{field}: expected an integer, found the non-integer number {token} at byte {at}"
+                ));
             }
-            return text
+            token
                 .parse::<i64>()
-                .map_err(|_| E::custom(format!("{field}: integer {text} out of range")));
+                .map_err(|_| format!("{field}: integer {token} out of range at byte {at}"))
         }
-        b'n' => return Ok(current),
-        b'"' => "a string",
-        b't' | b'f' => "a boolean",
-        b'[' => "an array",
-        _ => "an object",
+        other => Err(r.error(&format!("{field}: expected an integer, found {}", kind_of(other)))),
+    }
+}
+
+/// A string field: `Some(text)`, `None` for null, integers as decimal text only when `accept_int`
+/// (Gen-1 integer uids, within i64/u64); anything else is an error naming the field.
+fn str_field(r: &mut Reader<'_>, field: &str, accept_int: bool) -> Result<Option<String>, String> {
+    match r.peek() {
+        Some(b'"') => Ok(Some(r.string()?.into_owned())),
+        Some(b'n') => {
+            r.literal("null")?;
+            Ok(None)
+        }
+        Some(b'-' | b'0'..=b'9') if accept_int => {
+            let at = r.pos();
+            let token = r.number().map_err(|e| format!("{field}: {e}"))?;
+            let int = token
+                .parse::<i64>()
+                .map(|v| v.to_string())
+                .or_else(|_| token.parse::<u64>().map(|v| v.to_string()));
+            int.map(Some)
+                .map_err(|_| format!("{field}: expected a string or an integer, found the number {token} at byte {at}"))
+        }
+        other => {
+            let expected = if accept_int {
+                "a string, an integer or null"
+            } else {
+                "a string or null"
+            };
+            Err(r.error(&format!("{field}: expected {expected}, found {}", kind_of(other))))
+        }
+    }
+}
+
+/// `extra`: null clears it, an object merges into it (Go reuses an existing map), string or null values
+/// only (null stores "", as Go does).
+fn extra_field(r: &mut Reader<'_>, slot: &mut Option<BTreeMap<String, String>>) -> Result<(), String> {
+    match r.peek() {
+        Some(b'n') => {
+            r.literal("null")?;
+            *slot = None;
+            return Ok(());
+        }
+        Some(b'{') => r.advance(1),
+        other => return Err(r.error(&format!("extra: expected an object or null, found {}", kind_of(other)))),
+    }
+    let extra = slot.get_or_insert_with(BTreeMap::new);
+    r.skip_ws();
+    if r.peek() == Some(b'}') {
+        r.advance(1);
+        return Ok(());
+    }
+    loop {
+        r.skip_ws();
+        if r.peek() != Some(b'"') {
+            return Err(r.unexpected("extra: expected a key"));
+        }
+        let key = r.string()?.into_owned();
+        r.expect(b':')?;
+        r.skip_ws();
+        let value = str_field(r, "extra", false)?;
+        extra.insert(key, value.unwrap_or_default());
+        r.skip_ws();
+        match r.peek() {
+            Some(b',') => r.advance(1),
+            Some(b'}') => {
+                r.advance(1);
+                return Ok(());
+            }
+            _ => return Err(r.unexpected("extra: expected `,` or `}`")),
+        }
+    }
+}
+
+/// Any JSON value, validated by serde_json and returned as raw text borrowed from the input, refused if
+/// nested deeper than [`MAX_DATA_DEPTH`](super::envelope::MAX_DATA_DEPTH).
+fn raw_value<'a>(r: &mut Reader<'a>, what: &str) -> Result<&'a RawValue, String> {
+    let start = r.pos();
+    let rest = r.rest();
+    let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<&'a RawValue>();
+    let raw = match stream.next() {
+        Some(Ok(raw)) => raw,
+        Some(Err(e)) => return Err(serde_error(&e, rest, start, what)),
+        None => return Err(r.unexpected(&format!("{what}: expected a value"))),
     };
-    Err(E::custom(format!("{field}: expected an integer, found {kind}")))
+    r.advance(stream.byte_offset());
+    if !within_depth(raw.get()) {
+        return Err(format!("{} at byte {start}", too_deep(what)));
+    }
+    Ok(raw)
 }
 
-/// Deserializes a string field: `Some(string)`, `None` for null, integers (as decimal text) only when
-/// `accept_int` (Gen-1 uids); anything else is an error naming the field.
-struct StrSeed {
-    field: &'static str,
-    accept_int: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for StrSeed {
-    type Value = Option<String>;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for StrSeed {
-    type Value = Option<String>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.accept_int {
-            write!(f, "a string, an integer or null for `{}`", self.field)
-        } else {
-            write!(f, "a string for `{}`", self.field)
-        }
-    }
-
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Some(v.to_owned()))
-    }
-
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
-        Ok(Some(v))
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
-        if self.accept_int {
-            Ok(Some(v.to_string()))
-        } else {
-            Err(E::invalid_type(de::Unexpected::Signed(v), &self))
-        }
-    }
-
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
-        if self.accept_int {
-            Ok(Some(v.to_string()))
-        } else {
-            Err(E::invalid_type(de::Unexpected::Unsigned(v), &self))
-        }
-    }
-}
-
-/// Deserializes `extra` into the slot: null clears it, an object merges into it (Go reuses an existing
-/// map), string or null values only (null stores "", as Go does).
-struct ExtraSeed<'a>(&'a mut Option<BTreeMap<String, String>>);
-
-impl<'de> DeserializeSeed<'de> for ExtraSeed<'_> {
-    type Value = ();
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ExtraSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object of strings or null for `extra`")
-    }
-
-    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        *self.0 = None;
-        Ok(())
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let extra = self.0.get_or_insert_with(BTreeMap::new);
-        while let Some(key) = map.next_key::<String>()? {
-            let value = map.next_value_seed(StrSeed {
-                field: "extra",
-                accept_int: false,
-            })?;
-            extra.insert(key, value.unwrap_or_default());
-        }
-        Ok(())
-    }
+/// Re-anchor a serde_json error (positioned by line and column within `rest`) to a byte offset in the
+/// whole frame.
+fn serde_error(e: &serde_json::Error, rest: &str, start: usize, what: &str) -> String {
+    let text = e.to_string();
+    let message = text.split(" at line ").next().unwrap_or(&text);
+    let line_start = if e.line() <= 1 {
+        0
+    } else {
+        memchr::memchr_iter(b'\n', rest.as_bytes())
+            .nth(e.line() - 2)
+            .map_or(rest.len(), |i| i + 1)
+    };
+    let at = start + line_start + e.column().saturating_sub(1);
+    format!("{what}: {message} at byte {at}")
 }
 
 #[cfg(test)]

@@ -1,5 +1,9 @@
 use super::*;
 
+#[path = "codec_json_vectors.rs"]
+mod vectors;
+use vectors::{GO_VECTORS, MALFORMED, SERVER_FRAMES};
+
 fn enc(env: &Envelope) -> String {
     String::from_utf8(encode_to_vec(env)).unwrap()
 }
@@ -7,118 +11,6 @@ fn enc(env: &Envelope) -> String {
 fn err(input: &[u8]) -> String {
     decode(input).unwrap_err().message().to_owned()
 }
-
-/// Server frames of glideim.md §1.5 (Gen-2): decoding and re-encoding must give back the exact bytes
-/// Go sent.
-const SERVER_FRAMES: &[&str] = &[
-    r#"{"ver":1,"action":"hello","data":{"temp_id":"tmp@0b6c1f6e-3f0a-4c1e-9d55-2f4b7c9a1e20","heartbeat_interval":30}}"#,
-    r#"{"ver":1,"seq":1,"action":"notify.success","data":null}"#,
-    r#"{"ver":1,"seq":1,"action":"notify.error","data":"credential expired"}"#,
-    r#"{"ver":1,"action":"notify.kickout","data":{"device_id":"2"}}"#,
-    r#"{"ver":1,"seq":1,"action":"api.success","data":{"Token":"<jwt>","Uid":"1","Device":"","Server":null}}"#,
-    r#"{"ver":1,"seq":1,"action":"api.failed","data":"invalid token"}"#,
-    r#"{"ver":1,"action":"ack.message","data":{"cliMid":"9F2C0A1B…","mid":1783}}"#,
-    r#"{"ver":1,"action":"message.chat","data":{"cliMid":"9F2C0A1B…","mid":1783,"from":"1","to":"2","type":1,"content":"hello","sendAt":1690000000123}}"#,
-    r#"{"ver":1,"action":"ack.notify","data":{"mid":1783,"from":"1"}}"#,
-    r#"{"ver":1,"action":"ack.notify","data":{"mid":1783}}"#,
-    r#"{"ver":1,"seq":5,"action":"notify.forbidden","data":"ticket expired"}"#,
-    r#"{"ver":1,"action":"heartbeat","data":null}"#,
-    r#"{"ver":1,"seq":7,"action":"notify.unknown.action","data":"message.chat.recall"}"#,
-    r#"{"ver":1,"action":"notify.error","data":"message decode error: invalid character …"}"#,
-    r#"{"ver":1,"action":"ack.message","data":{"cliMid":"77AB…"}}"#,
-    r#"{"seq":9,"action":"message.group","from":"1","to":"the_world_channel","data":{"cliMid":"77AB…","seq":2,"from":"1","to":"the_world_channel","type":1,"content":"Hi","sendAt":1690000001000},"ticket":"…"}"#,
-    r#"{"ver":1,"action":"message.group.notify","data":{"from":"system","type":2,"body":{"uid":"1"}}}"#,
-    r#"{"ver":1,"action":"message.group.notify","data":{"from":"system","type":5,"body":{"members":["system","1"]}}}"#,
-    r#"{"ver":1,"action":"message.group","data":{"mid":1690000000123456789,"seq":3,"from":"system","to":"the_world_channel","type":100,"content":"1","sendAt":1690000000}}"#,
-    r#"{"seq":11,"action":"message.cli","from":"1","to":"2","data":{"content":"{\"id\":\"1\",…}","from":"1","id":0,"to":"2","type":10020}}"#,
-];
-
-/// Client frames of §1.5 (Gen-2 and Gen-1) with what Go 1.26's `json.Marshal` printed after
-/// `json.Unmarshal` into GlideIM's struct (captured from a Go program; inputs whose data holds `<>&` are
-/// left out, Go HTML-escapes data there, see `data_is_copied_not_re_escaped`), plus key-matching cases.
-const GO_VECTORS: &[(&str, &str)] = &[
-    (
-        r#"{"action":"message.chat","data":{"cliMid":"9F2C0A1B…","content":"hello","from":"1","mid":0,"sendAt":1690000000123,"seq":0,"to":"2","type":1,"status":0},"seq":5,"to":"2","extra":null,"ticket":"3f5e…(40 hex)"}"#,
-        r#"{"seq":5,"action":"message.chat","to":"2","data":{"cliMid":"9F2C0A1B…","content":"hello","from":"1","mid":0,"sendAt":1690000000123,"seq":0,"to":"2","type":1,"status":0},"ticket":"3f5e…(40 hex)"}"#,
-    ),
-    (
-        r#"{"action":"ack.request","data":{"mid":1783,"from":"1"},"seq":3,"to":"1","extra":null}"#,
-        r#"{"seq":3,"action":"ack.request","to":"1","data":{"mid":1783,"from":"1"}}"#,
-    ),
-    (
-        r#"{"action":"heartbeat","data":{},"seq":12}"#,
-        r#"{"seq":12,"action":"heartbeat","data":{}}"#,
-    ),
-    (
-        r#"{"action":"message.group","data":{"cliMid":"77AB…","content":"Hi","from":"1","mid":0,"sendAt":1690000001000,"seq":0,"to":"the_world_channel","type":1,"status":0},"seq":9,"to":"the_world_channel","extra":null,"ticket":"…"}"#,
-        r#"{"seq":9,"action":"message.group","to":"the_world_channel","data":{"cliMid":"77AB…","content":"Hi","from":"1","mid":0,"sendAt":1690000001000,"seq":0,"to":"the_world_channel","type":1,"status":0},"ticket":"…"}"#,
-    ),
-    (
-        r#"{"action":"message.cli","data":{"content":"{\"id\":\"1\",…}","from":"1","id":0,"to":"2","type":10020},"seq":11,"to":"2","extra":null}"#,
-        r#"{"seq":11,"action":"message.cli","to":"2","data":{"content":"{\"id\":\"1\",…}","from":"1","id":0,"to":"2","type":10020}}"#,
-    ),
-    (
-        r#"{"Ver":0,"Seq":2,"Action":"message.chat","Data":{"mid":1001,"seq":1,"to":543630,"type":1,"content":"hello","sendAt":1637472935}}"#,
-        r#"{"seq":2,"action":"message.chat","data":{"mid":1001,"seq":1,"to":543630,"type":1,"content":"hello","sendAt":1637472935}}"#,
-    ),
-    (
-        r#"{"Ver":0,"Seq":0,"Action":"heartbeat","Data":"","Extra":null}"#,
-        r#"{"action":"heartbeat","data":""}"#,
-    ),
-    (
-        r#"{"Seq":3,"Action":"ack.request","Data":{"mid":1001,"from":543629}}"#,
-        r#"{"seq":3,"action":"ack.request","data":{"mid":1001,"from":543629}}"#,
-    ),
-    (
-        r#"{"ACTION":"x","VER":2,"SEQ":-3,"FROM":"a","TO":"b","TICKET":"t","EXTRA":{"z":"1","a":"2"},"DATA":[1,2]}"#,
-        r#"{"ver":2,"seq":-3,"action":"x","from":"a","to":"b","data":[1,2],"ticket":"t","extra":{"a":"2","z":"1"}}"#,
-    ),
-    (
-        r#"{"action":"x","from":"\b\f\u0001\u001f\u007f<>&\u2028\u2029\"\\/é中😀"}"#,
-        "{\"action\":\"x\",\"from\":\"\\b\\f\\u0001\\u001f\u{7f}\\u003c\\u003e\\u0026\\u2028\\u2029\\\"\\\\/é中😀\"}",
-    ),
-    (
-        r#"{"action":"x","extra":{"b":"1","a":"2","A":"3","<":"&"}}"#,
-        r#"{"action":"x","extra":{"\u003c":"\u0026","A":"3","a":"2","b":"1"}}"#,
-    ),
-    (
-        r#"{"action":"x","extra":{"a":"1"},"extra":{"b":"2"}}"#,
-        r#"{"action":"x","extra":{"a":"1","b":"2"}}"#,
-    ),
-    (r#"{"action":"x","extra":{"a":"1"},"extra":null}"#, r#"{"action":"x"}"#),
-    (
-        r#"{"action":"x","extra":{"a":null}}"#,
-        r#"{"action":"x","extra":{"a":""}}"#,
-    ),
-    (r#"{"action":"x","extra":{}}"#, r#"{"action":"x"}"#),
-    (
-        r#"{"action":"x","from":"1","from":null,"seq":4,"seq":null}"#,
-        r#"{"seq":4,"action":"x","from":"1"}"#,
-    ),
-    (
-        r#"{"action":"x","seq":-0,"ver":9223372036854775807}"#,
-        r#"{"ver":9223372036854775807,"action":"x"}"#,
-    ),
-    (
-        r#"{"action":"x","ver":-9223372036854775808}"#,
-        r#"{"ver":-9223372036854775808,"action":"x"}"#,
-    ),
-    (
-        "{\"tic\\u212aet\":\"t\",\"action\":\"x\",\"\u{17f}eq\":5}",
-        r#"{"seq":5,"action":"x","ticket":"t"}"#,
-    ),
-    (r#"{"ActIon":"a","\u0061ction":"b"}"#, r#"{"action":"b"}"#),
-    (r#"{"action":"a","Action":"b","ACTION":"c"}"#, r#"{"action":"c"}"#),
-    (
-        "\t{ \"action\" : \"x\" , \"seq\" : 1 }\t\n",
-        r#"{"seq":1,"action":"x"}"#,
-    ),
-    (r#"{"action":""}"#, r#"{"action":""}"#),
-    (
-        r#"{"aCtIoN":"x","unknown":{"deep":[1,2,{"x":null}]},"SIGN":null}"#,
-        r#"{"action":"x"}"#,
-    ),
-];
 
 #[test]
 fn server_frames_round_trip_byte_exact() {
@@ -186,6 +78,17 @@ fn data_is_copied_not_re_escaped() {
 }
 
 #[test]
+fn broken_surrogates_become_replacement_characters_like_go() {
+    let env = decode(br#"{"action":"a\ud800","to":"\udc00x","from":"\ud800\u0041","extra":{"\ud83d":"\ud83d\ude00"}}"#)
+        .unwrap();
+    assert_eq!(
+        (env.action.as_str(), env.to.as_str(), env.from.as_str()),
+        ("a\u{fffd}", "\u{fffd}x", "\u{fffd}A")
+    );
+    assert_eq!(env.extra.unwrap()["\u{fffd}"], "😀");
+}
+
+#[test]
 fn data_null_is_kept_absent_is_none() {
     let env = decode(br#"{"action":"x","data":null}"#).unwrap();
     assert_eq!(env.data_json(), Some("null"));
@@ -213,14 +116,8 @@ fn keys_fold_only_like_go() {
         "t"
     );
     assert_eq!(decode("{\"action\":\"x\",\"\u{17f}eq\":3}".as_bytes()).unwrap().seq, 3);
-    assert_eq!(
-        err("{\"act\u{130}on\":\"x\"}".as_bytes()),
-        "missing action at line 1 column 15"
-    );
-    assert_eq!(
-        err("{\"act\u{131}on\":\"x\"}".as_bytes()),
-        "missing action at line 1 column 15"
-    );
+    assert_eq!(err("{\"act\u{130}on\":\"x\"}".as_bytes()), "missing action");
+    assert_eq!(err("{\"act\u{131}on\":\"x\"}".as_bytes()), "missing action");
     // Near misses are unknown keys, not fields.
     let env = decode(br#"{"action":"x","actions":"y","acti":"z","":1,"to_":"q","fromm":"r","extras":5}"#).unwrap();
     assert_eq!(env, Envelope::new("x"));
@@ -264,97 +161,7 @@ fn builders_encode_like_go_server() {
 
 #[test]
 fn malformed_inputs_error() {
-    let cases: &[(&[u8], &str)] = &[
-        (b"", "EOF while parsing"),
-        (b"   ", "EOF while parsing"),
-        (b"hello", "expected value"),
-        (b"{\"action\":\"x\"", "EOF while parsing an object"),
-        (b"{\"action\":\"x\"} x", "trailing characters"),
-        (b"{\"action\":\"x\"}{}", "trailing characters"),
-        (
-            b"[\"action\"]",
-            "invalid type: sequence, expected a JSON object envelope",
-        ),
-        (b"\"action\"", "invalid type: string"),
-        (b"null", "invalid type: null"),
-        (b"42", "invalid type: integer"),
-        (b"{}", "missing action"),
-        (b"{\"seq\":1}", "missing action"),
-        (b"{\"action\":null}", "action: expected a string, found null"),
-        (b"{\"action\":5}", "expected a string for `action`"),
-        (b"{\"action\":[\"x\"]}", "expected a string for `action`"),
-        (
-            b"{\"action\":\"x\",\"seq\":1.5}",
-            "seq: expected an integer, found the non-integer number 1.5",
-        ),
-        (
-            b"{\"action\":\"x\",\"seq\":1e2}",
-            "seq: expected an integer, found the non-integer number 1e2",
-        ),
-        (b"{\"action\":\"x\",\"seq\":-0.0}", "non-integer number -0.0"),
-        (
-            b"{\"action\":\"x\",\"ver\":\"1\"}",
-            "ver: expected an integer, found a string",
-        ),
-        (
-            b"{\"action\":\"x\",\"ver\":true}",
-            "ver: expected an integer, found a boolean",
-        ),
-        (
-            b"{\"action\":\"x\",\"ver\":[1]}",
-            "ver: expected an integer, found an array",
-        ),
-        (
-            b"{\"action\":\"x\",\"ver\":{}}",
-            "ver: expected an integer, found an object",
-        ),
-        (
-            b"{\"action\":\"x\",\"seq\":9223372036854775808}",
-            "seq: integer 9223372036854775808 out of range",
-        ),
-        (b"{\"action\":\"x\",\"seq\":-9223372036854775809}", "out of range"),
-        (
-            b"{\"action\":\"x\",\"seq\":99999999999999999999999999999999}",
-            "out of range",
-        ),
-        (b"{\"action\":\"x\",\"seq\":01}", "invalid number"),
-        (b"{\"action\":\"x\",\"seq\":1e999}", "non-integer number"),
-        (
-            b"{\"action\":\"x\",\"from\":1.5}",
-            "expected a string, an integer or null for `from`",
-        ),
-        (
-            b"{\"action\":\"x\",\"to\":true}",
-            "expected a string, an integer or null for `to`",
-        ),
-        (b"{\"action\":\"x\",\"to\":{}}", "for `to`"),
-        (b"{\"action\":\"x\",\"from\":1e400}", "number out of range"),
-        (b"{\"action\":\"x\",\"ticket\":1}", "expected a string for `ticket`"),
-        (b"{\"action\":\"x\",\"msg\":1}", "expected a string for `msg`"),
-        (b"{\"action\":\"x\",\"sign\":[]}", "expected a string for `sign`"),
-        (
-            b"{\"action\":\"x\",\"extra\":[]}",
-            "an object of strings or null for `extra`",
-        ),
-        (b"{\"action\":\"x\",\"extra\":\"a\"}", "for `extra`"),
-        (
-            b"{\"action\":\"x\",\"extra\":{\"a\":1}}",
-            "expected a string for `extra`",
-        ),
-        (b"{\"action\":\"x\",\"data\":}", "expected value"),
-        (b"{\"action\":\"x\",\"data\":[1,]}", "expected value"),
-        (b"{\"action\":\"x\",\"data\":{'a':1}}", "key must be a string"),
-        (b"{\"action\":\"x\",\"data\":NaN}", "expected value"),
-        (b"{\"action\":\"x\",\"to\":\"a\\ud800b\"}", "hex escape"),
-        (b"{\"action\":\"x\",\"to\":\"a\\q\"}", "invalid escape"),
-        (b"{\"action\":\"x\",\"to\":\"a\nb\"}", "control character"),
-        (b"{action:\"x\"}", "key must be a string"),
-        (b"{\"action\":\"x\",}", "trailing comma"),
-        (b"\xef\xbb\xbf{\"action\":\"x\"}", "expected value"),
-        (b"{\"action\":\"\xff\"}", "invalid UTF-8 at byte 11"),
-        (b"{\"action\":\"x\",\"data\":\"\xc3\"}", "invalid UTF-8 at byte 22"),
-        (b"{\"action\":\"x\",\"zz\":\"\xed\xa0\x80\"}", "invalid UTF-8"),
-    ];
+    let cases = MALFORMED;
     let wrong: Vec<String> = cases
         .iter()
         .map(|(input, want)| (String::from_utf8_lossy(input), err(input), want))
@@ -382,18 +189,20 @@ fn deep_nesting_errors_without_overflow() {
         assert!(err(frame("other", &nest(n)).as_bytes()).contains("nested deeper"));
         // Unclosed nesting is both too deep and truncated; either way it errors.
         assert!(decode(frame("data", &"[".repeat(n)).as_bytes()).is_err());
-        assert!(err(frame("extra", &nest(n)).as_bytes()).contains("for `extra`"));
+        assert!(err(frame("extra", &nest(n)).as_bytes()).contains("extra: expected an object or null"));
     }
     let objects = format!("{}1{}", "{\"a\":".repeat(100_000), "}".repeat(100_000));
     assert!(err(frame("data", &objects).as_bytes()).contains("nested deeper"));
-    assert!(err(nest(1_000_000).as_bytes()).contains("invalid type: sequence"));
-    assert!(err(format!("{{\"action\":\"x\",\"extra\":{{\"a\":{}}}}}", nest(1000)).as_bytes()).contains("for `extra`"));
+    assert!(err(nest(1_000_000).as_bytes()).contains("expected a JSON object envelope, found '['"));
+    let deep_extra = format!("{{\"action\":\"x\",\"extra\":{{\"a\":{}}}}}", nest(1000));
+    assert!(err(deep_extra.as_bytes()).contains("extra: expected a string or null, found an array"));
 }
 
 #[test]
 fn serde_json_recursion_limit_is_128() {
-    // Not on the decode path (nothing there recurses), but the protobuf encoder parses data with serde,
-    // so the limit is a backstop worth pinning.
+    // Nothing here recurses through serde (data is delimited by serde_json's iterative skipper, and our
+    // own recursion stops at MAX_DATA_DEPTH); pinned because anything parsing payloads into a
+    // serde_json::Value (e.g. the Python bindings) relies on this limit against stack exhaustion.
     let at = |n: usize| serde_json::from_str::<serde_json::Value>(&format!("{}{}", "[".repeat(n), "]".repeat(n)));
     assert!(at(127).is_ok());
     assert!(at(128).unwrap_err().to_string().contains("recursion limit exceeded"));

@@ -1,19 +1,21 @@
 //! Protobuf codec for [`Envelope`]: message `glide.v1.Envelope` of `proto/glide.proto`.
 //!
-//! `data` travels as a `google.protobuf.Value` (see [`super::proto_value`] for the number rules): an absent
+//! `data` travels as a `google.protobuf.Value` (see [`super::json_to_proto`] and [`super::proto_value`] for
+//! the number rules): an absent
 //! field is `None`, a `Value` holding `null_value` is JSON `null`. proto3 cannot tell an empty `action`
 //! from a missing one, so an empty action decodes as `""` (the server answers it as an unknown action).
 //! Empty `extra` decodes as `None`, like the JSON codec.
 
 use std::collections::BTreeMap;
 
-use prost::encoding::{encode_key, encode_varint, encoded_len_varint, int64, key_len, message, WireType};
+use prost::encoding::{encode_key, encode_varint, encoded_len_varint, int64, key_len, WireType};
 use prost::Message as _;
 use prost_types::Value;
 use serde_json::value::RawValue;
 
 use super::envelope::{DecodeError, EncodeError, Envelope};
-use super::proto_value::{json_to_value, value_to_json};
+use super::json_to_proto::encode_json_as_value;
+use super::proto_value::value_to_json;
 
 /// The wire struct, field for field `glide.v1.Envelope` (written by hand: there is no protoc here).
 #[derive(Clone, PartialEq, prost::Message)]
@@ -48,6 +50,10 @@ pub struct ProtoEnvelope {
 /// beyond prost's recursion limit and numbers JSON cannot express (NaN, infinities) are errors.
 pub fn decode(input: &[u8]) -> Result<Envelope, DecodeError> {
     let msg = ProtoEnvelope::decode(input).map_err(|e| DecodeError::new(format!("invalid protobuf envelope: {e}")))?;
+    // proto3 cannot tell an empty string from a missing one; every envelope names an action, as in JSON.
+    if msg.action.is_empty() {
+        return Err(DecodeError::new("missing action"));
+    }
     let data = match &msg.data {
         None => None,
         Some(value) => {
@@ -87,16 +93,23 @@ pub fn encode_to_vec(env: &Envelope) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
-/// An envelope with its `data` already converted, so the exact length is known before writing (the
-/// fan-out writes a length header first).
+/// An envelope with its `data` already converted (to the encoded `Value` message body), so the exact
+/// length is known before writing (the fan-out writes a length header first).
 pub(crate) struct Prepared<'a> {
     env: &'a Envelope,
-    data: Option<Value>,
+    data: Option<Vec<u8>>,
 }
 
 impl<'a> Prepared<'a> {
     pub(crate) fn new(env: &'a Envelope) -> Result<Self, EncodeError> {
-        let data = env.data.as_deref().map(|raw| json_to_value(raw.get())).transpose()?;
+        let data = match env.data.as_deref() {
+            None => None,
+            Some(raw) => {
+                let mut value = Vec::with_capacity(raw.get().len() + 16);
+                encode_json_as_value(raw.get(), &mut value)?;
+                Some(value)
+            }
+        };
         Ok(Prepared { env, data })
     }
 
@@ -112,7 +125,7 @@ impl<'a> Prepared<'a> {
         }
         len += str_len(3, &env.action) + str_len(4, &env.from) + str_len(5, &env.to);
         if let Some(data) = &self.data {
-            len += message::encoded_len(6, data);
+            len += key_len(6) + encoded_len_varint(data.len() as u64) + data.len();
         }
         len += str_len(7, &env.ticket);
         for (k, v) in env.extra.iter().flatten() {
@@ -135,7 +148,9 @@ impl<'a> Prepared<'a> {
         put_str(4, &env.from, out);
         put_str(5, &env.to, out);
         if let Some(data) = &self.data {
-            message::encode(6, data, out);
+            encode_key(6, WireType::LengthDelimited, out);
+            encode_varint(data.len() as u64, out);
+            out.extend_from_slice(data);
         }
         put_str(7, &env.ticket, out);
         for (k, v) in env.extra.iter().flatten() {

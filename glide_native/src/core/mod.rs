@@ -4,6 +4,8 @@ pub mod codec_proto;
 pub mod envelope;
 pub mod fanout;
 mod json_escape;
+mod json_scan;
+mod json_to_proto;
 mod proto_value;
 pub mod tcp;
 pub mod wheel;

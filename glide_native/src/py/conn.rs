@@ -47,10 +47,66 @@ fn decode(wire: Wire, binary: bool, payload: &[u8]) -> Result<Envelope, DecodeEr
     }
 }
 
-fn to_python(py: Python<'_>, list: &Bound<'_, PyList>, decoded: Result<Envelope, DecodeError>) -> PyResult<()> {
-    match decoded {
-        Ok(inner) => list.append(Py::new(py, PyEnvelope { inner })?),
-        Err(e) => list.append(Py::new(py, BadMessage { error: e.to_string() })?),
+/// Reads of at least this many bytes are parsed with the GIL released.
+const DETACH_AT: usize = 64 * 1024;
+
+/// Everything one read produced, still in Rust types.
+#[derive(Default)]
+struct Parsed {
+    wire: Option<Wire>,
+    opened: bool,
+    messages: Vec<Result<Envelope, DecodeError>>,
+    to_send: Vec<u8>,
+    close: Option<(u16, String)>,
+    error: Option<String>,
+}
+
+impl Parsed {
+    fn is_empty(&self) -> bool {
+        !self.opened && self.messages.is_empty() && self.to_send.is_empty() && self.close.is_none()
+    }
+}
+
+fn parse(framing: &mut Framing, wire: Wire, data: &[u8]) -> Parsed {
+    match framing {
+        Framing::Ws(ws) => {
+            let feed = ws.feed(data);
+            let mut parsed = Parsed::default();
+            let mut wire = wire;
+            if let Some(handshake) = &feed.handshake {
+                parsed.opened = true;
+                wire = match handshake.subprotocol {
+                    Some(Subprotocol::Proto) => Wire::WsProto,
+                    _ => Wire::WsJson,
+                };
+                parsed.wire = Some(wire);
+            }
+            parsed.messages = feed
+                .messages
+                .iter()
+                .map(|m| decode(wire, m.binary, &m.payload))
+                .collect();
+            parsed.to_send = feed.to_send;
+            if let Some(c) = feed.close {
+                parsed.close = Some((c.code, c.reason));
+                parsed.error = c.error;
+            }
+            parsed
+        }
+        Framing::Tcp { framer, failed } => {
+            let mut frames = Vec::new();
+            let result = framer.feed(data, &mut frames);
+            let mut parsed = Parsed {
+                messages: frames.iter().map(|payload| decode(wire, true, payload)).collect(),
+                ..Parsed::default()
+            };
+            if let Err(e) = result {
+                *failed = true;
+                parsed.close = Some((1002, e.to_string()));
+                parsed.error = Some(e.to_string());
+            }
+            parsed
+        }
     }
 }
 
@@ -102,63 +158,35 @@ impl Connection {
 
     /// Consume one socket read; None when it produced nothing to act on.
     fn feed(&mut self, py: Python<'_>, data: &[u8]) -> PyResult<Option<Feed>> {
-        match &mut self.framing {
-            Framing::Ws(ws) => {
-                let feed = ws.feed(data);
-                let mut opened = false;
-                if let Some(handshake) = &feed.handshake {
-                    opened = true;
-                    self.wire = match handshake.subprotocol {
-                        Some(Subprotocol::Proto) => Wire::WsProto,
-                        _ => Wire::WsJson,
-                    };
-                }
-                if feed.messages.is_empty() && feed.to_send.is_empty() && feed.close.is_none() && !opened {
-                    return Ok(None);
-                }
-                let list = PyList::empty(py);
-                for msg in &feed.messages {
-                    to_python(py, &list, decode(self.wire, msg.binary, &msg.payload))?;
-                }
-                let to_send = (!feed.to_send.is_empty()).then(|| PyBytes::new(py, &feed.to_send).unbind());
-                let (close, error) = match feed.close {
-                    Some(c) => (Some((c.code, c.reason)), c.error),
-                    None => (None, None),
-                };
-                Ok(Some(Feed {
-                    messages: list.unbind(),
-                    to_send,
-                    close,
-                    opened,
-                    error,
-                }))
-            }
-            Framing::Tcp { framer, failed } => {
-                let mut frames = Vec::new();
-                let result = framer.feed(data, &mut frames);
-                if frames.is_empty() && result.is_ok() {
-                    return Ok(None);
-                }
-                let list = PyList::empty(py);
-                for payload in &frames {
-                    to_python(py, &list, decode(self.wire, true, payload))?;
-                }
-                let (close, error) = match result {
-                    Ok(()) => (None, None),
-                    Err(e) => {
-                        *failed = true;
-                        (Some((1002, e.to_string())), Some(e.to_string()))
-                    }
-                };
-                Ok(Some(Feed {
-                    messages: list.unbind(),
-                    to_send: None,
-                    close,
-                    opened: false,
-                    error,
-                }))
+        let wire = self.wire;
+        let framing = &mut self.framing;
+        // Framing and decoding are plain Rust: for a large read, let other Python threads run meanwhile.
+        let parsed = if data.len() >= DETACH_AT {
+            py.detach(|| parse(framing, wire, data))
+        } else {
+            parse(framing, wire, data)
+        };
+        if let Some(wire) = parsed.wire {
+            self.wire = wire;
+        }
+        if parsed.is_empty() {
+            return Ok(None);
+        }
+        let list = PyList::empty(py);
+        for decoded in parsed.messages {
+            match decoded {
+                Ok(inner) => list.append(Py::new(py, PyEnvelope { inner })?)?,
+                Err(e) => list.append(Py::new(py, BadMessage { error: e.to_string() })?)?,
             }
         }
+        let to_send = (!parsed.to_send.is_empty()).then(|| PyBytes::new(py, &parsed.to_send).unbind());
+        Ok(Some(Feed {
+            messages: list.unbind(),
+            to_send,
+            close: parsed.close,
+            opened: parsed.opened,
+            error: parsed.error,
+        }))
     }
 
     /// Bytes that start a server-initiated close (a WebSocket close frame; empty for TCP).

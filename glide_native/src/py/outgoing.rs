@@ -13,6 +13,9 @@ use super::wire_from_id;
 use crate::core::envelope::Envelope;
 use crate::core::fanout::encode_one;
 
+/// Payloads of at least this many bytes are encoded with the GIL released.
+const DETACH_AT: usize = 64 * 1024;
+
 /// A server envelope whose frames are built lazily, once per wire variant, and shared by every recipient.
 #[pyclass(frozen, module = "glide._native")]
 pub struct Outgoing {
@@ -83,8 +86,14 @@ impl Outgoing {
             return Ok(frame.clone_ref(py));
         }
         let variant = wire_from_id(wire)?;
-        let mut out = Vec::with_capacity(64 + self.env.data.as_ref().map_or(0, |d| d.get().len()));
-        encode_one(&self.env, variant, &mut out).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let size = self.env.data.as_ref().map_or(0, |d| d.get().len());
+        let encode = || {
+            let mut out = Vec::with_capacity(64 + size);
+            encode_one(&self.env, variant, &mut out).map(|()| out)
+        };
+        // Encoding a large payload (above all to protobuf) is plain Rust: let other threads run meanwhile.
+        let out = if size >= DETACH_AT { py.detach(encode) } else { encode() }
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         let frame: Py<PyBytes> = PyBytes::new(py, &out).unbind();
         Ok(slot.get_or_init(|| frame).clone_ref(py))
     }
