@@ -65,7 +65,6 @@ class ChatActions:
         self.messages = ctx.store.messages
         self.hub = ctx.hub
         self._known_users: set[int] = set()
-        self._pushed_max: dict[int, int] = {}
 
     def register(self, dispatcher: Dispatcher) -> None:
         dispatcher.register_batch("message.chat", self.on_chat)
@@ -76,7 +75,6 @@ class ChatActions:
         dispatcher.register("message.cli", self.on_client_custom)
         dispatcher.register("ack.offline", self.on_ack_offline)
         dispatcher.register("ack.group.msg", self.on_ignored)
-        dispatcher.on_session_end.append(self.session_ended)
 
     # sending
 
@@ -176,7 +174,7 @@ class ChatActions:
         data = env.data()
         up_to = data.get("mid") if isinstance(data, dict) else None
         if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to <= 0:
-            up_to = self._pushed_max.get(conn.id, 0)
+            up_to = conn.inbox_replayed
         if up_to:
             self.ctx.spawn(self.messages.clear_inbox(conn.uid, up_to))
 
@@ -197,12 +195,9 @@ class ChatActions:
                     conn.send(delivery_for(m))
                     await conn.drained()  # a long inbox must not overrun the send buffer limit
                 after = page[-1].mid
-                self._pushed_max[conn.id] = after
+                conn.inbox_replayed = after
         finally:
             conn.syncing = False
-
-    def session_ended(self, conn: Conn) -> None:
-        self._pushed_max.pop(conn.id, None)
 
     async def _require_user(self, uid: int) -> None:
         if uid in self._known_users:

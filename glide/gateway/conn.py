@@ -20,6 +20,7 @@ class Conn(Protocol):
     syncing: bool  # replaying its inbox: live deliveries wait for the replay
     busy: bool  # a drain task is handling its envelopes
     pending: list[Any]  # envelopes waiting for that task
+    inbox_replayed: int  # highest mid replayed from the inbox on login (what a bare ack.offline covers)
     reading_paused: bool  # too many pending: the socket is not read until the task catches up
 
     def send(self, out: Outgoing) -> None:

@@ -26,6 +26,7 @@ class ClientProtocol(asyncio.Protocol):
         "device_name",
         "gateway",
         "id",
+        "inbox_replayed",
         "kind",
         "last_recv",
         "last_sent",
@@ -56,6 +57,7 @@ class ClientProtocol(asyncio.Protocol):
         self.syncing = False
         self.paused = False
         self.reading_paused = False
+        self.inbox_replayed = 0
         self.pending: list[object] = []
         self.transport: asyncio.Transport | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
