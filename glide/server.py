@@ -30,6 +30,8 @@ import uvicorn
 
 from glide._native import Envelope, Outgoing
 from glide.api import build_api
+from glide.api.app import NodeStats
+from glide.api.socket import register_api_actions
 from glide.auth.credential import CredentialService
 from glide.auth.tokens import TokenService
 from glide.chat.actions import ChatActions
@@ -39,6 +41,7 @@ from glide.dispatch import Dispatcher
 from glide.errors import GlideError
 from glide.gateway.conn import Conn
 from glide.gateway.gateway import Gateway, monotonic_ms
+from glide.group.actions import GroupActions
 from glide.hooks import Hooks, LoginHook, MessageHook
 from glide.ids import MidGenerator
 from glide.login import LoginActions
@@ -127,7 +130,7 @@ class Server:
             host = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
             cfg.public_ws_url = f"ws://{host}:{self.ws_port}/ws"  # login responses advertise the bound port
         store = await open_store(cfg)
-        ids = MidGenerator(cfg.node_id, after=await store.messages.last_mid())
+        ids = MidGenerator(cfg.node_id, after=max(await store.messages.last_mid(), await store.groups.last_mid()))
         tokens = TokenService(cfg.jwt_secret, cfg.token_ttl_s, cfg.guest_token_ttl_s, revocations=store.users)
         credentials = CredentialService(cfg.secret_key, cfg.credential_ttl_ms)
         self.ctx = ctx = Context(cfg, store, tokens, credentials, ids, self.gateway.hub, self.hooks)
@@ -135,11 +138,21 @@ class Server:
         self.login = LoginActions(ctx, after_login=chat.push_inbox)
         self.login.register(self.dispatcher)
         chat.register(self.dispatcher)
+        GroupActions(ctx).register(self.dispatcher)
         for name, handler, login_required in self._custom:
             self._register_custom(name, handler, login_required)
+        # The HTTP API; every route is also a socket action (api.<route>) through the same handlers.
         self._api = build_api(
-            store=store, config=cfg, tokens=tokens, credentials=credentials, ids=ids, hooks=_LogoutBridge(self)
+            store=store,
+            config=cfg,
+            tokens=tokens,
+            credentials=credentials,
+            ids=ids,
+            hooks=_LogoutBridge(self),
+            hub=self.gateway.hub,
+            stats=NodeStats(self.gateway, self.hooks).snapshot,
         )
+        register_api_actions(self.dispatcher, self._api)
         if cfg.tcp_port is not None:
             tcp = await self.gateway.listen("tcp", cfg.host, cfg.tcp_port)
             self.tcp_port = tcp.sockets[0].getsockname()[1]

@@ -19,9 +19,11 @@ from glide.auth.passwords import hash_password
 from glide.auth.tokens import TokenService
 from glide.config import Config
 from glide.ids import MidGenerator
-from glide.store import SqliteStore
+from glide.store import Store, open_store
 
 PASSWORD = "pa55word"
+# The store serve_api opens unless told otherwise: set by the store_url fixture (conftest.py) per backend.
+STORE_URL = ""
 
 
 @functools.cache
@@ -49,7 +51,7 @@ class _QuietServer(uvicorn.Server):
 @dataclass
 class ApiEnv:
     client: httpx.AsyncClient
-    store: SqliteStore
+    store: Store
     config: Config
     tokens: TokenService
     credentials: CredentialService
@@ -97,9 +99,9 @@ class ApiEnv:
 
 @contextlib.asynccontextmanager
 async def serve_api(tmp_path: Path, **overrides: object) -> AsyncIterator[ApiEnv]:
-    config = Config.load(None, {}, {"data_dir": str(tmp_path / "data"), **overrides})
+    config = Config.load(None, {}, {"data_dir": str(tmp_path / "data"), "store": STORE_URL, **overrides})
     config.ensure_secrets()
-    store = await SqliteStore.open(config.sqlite_path)
+    store = await open_store(config)
     tokens = TokenService(config.jwt_secret, config.token_ttl_s, config.guest_token_ttl_s, revocations=store.users)
     credentials = CredentialService(config.secret_key, config.credential_ttl_ms)
     ids = MidGenerator(config.node_id)

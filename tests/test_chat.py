@@ -259,3 +259,20 @@ async def test_many_senders_one_receiver_nothing_lost(server: Server, n_senders:
         idx, k = map(int, m["data"]["content"].split(":"))
         seen.setdefault(idx, []).append(k)
     assert all(seen[i] == list(range(per)) for i in range(n_senders))
+
+
+async def test_typing_relay_respects_the_blacklist(server: Server) -> None:
+    alice_uid, alice = await online(server, "alice")
+    bob_uid, bob = await online(server, "bob")
+    token = server.ctx.tokens.issue(bob_uid, "9")  # type: ignore[union-attr]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}/api") as http:
+        r = await http.post(
+            "/session/blacklist/add",
+            json={"relative_ids": [str(alice_uid)]},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert r.status_code == 200, r.text
+    seq = await alice.send("message.cli", {"type": 10020, "content": "typing"}, to=str(bob_uid))
+    err = await alice.expect("notify.error")
+    assert err["seq"] == seq
+    await bob.nothing()

@@ -4,23 +4,14 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from glide.errors import BadRequest, NotAllowed, NotFound, TooLate
-from glide.store import NewChat, SqliteStore
+from glide.store import NewChat, Store
 from glide.store.base import STATUS_RECALLED
 
 ALICE, BOB, CAROL = 1, 2, 3
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    s = await SqliteStore.open(tmp_path / "g.db")
-    yield s
-    await s.close()
 
 
 _mids = itertools.count(1000)
@@ -37,7 +28,7 @@ def now_ms() -> int:
 # dedup
 
 
-async def test_store_returns_full_messages(store: SqliteStore) -> None:
+async def test_store_returns_full_messages(store: Store) -> None:
     new = chat(ALICE, BOB, "cli-1", "hello")
     [r] = await store.messages.store_chats([new])
     m = r.message
@@ -57,7 +48,7 @@ async def test_store_returns_full_messages(store: SqliteStore) -> None:
     assert await store.messages.store_chats([]) == []
 
 
-async def test_dedup_within_one_batch(store: SqliteStore) -> None:
+async def test_dedup_within_one_batch(store: Store) -> None:
     a, b, c = chat(ALICE, BOB, "same"), chat(ALICE, BOB, "same", "other text"), chat(ALICE, BOB, "different")
     ra, rb, rc = await store.messages.store_chats([a, b, c])
     assert not ra.duplicate and rb.duplicate and not rc.duplicate
@@ -65,7 +56,7 @@ async def test_dedup_within_one_batch(store: SqliteStore) -> None:
     assert [m.mid for m in await store.messages.inbox(BOB)] == [a.mid, c.mid]  # delivered once
 
 
-async def test_dedup_across_batches_and_per_sender(store: SqliteStore) -> None:
+async def test_dedup_across_batches_and_per_sender(store: Store) -> None:
     [first] = await store.messages.store_chats([chat(ALICE, BOB, "x")])
     [again] = await store.messages.store_chats([chat(ALICE, BOB, "x")])
     assert again.duplicate and again.message.mid == first.message.mid
@@ -74,7 +65,7 @@ async def test_dedup_across_batches_and_per_sender(store: SqliteStore) -> None:
     assert len(await store.messages.inbox(BOB)) == 2
 
 
-async def test_empty_cli_mid_never_dedups(store: SqliteStore) -> None:
+async def test_empty_cli_mid_never_dedups(store: Store) -> None:
     results = await store.messages.store_chats([chat(ALICE, BOB), chat(ALICE, BOB)])
     results += await store.messages.store_chats([chat(ALICE, BOB)])
     assert not any(r.duplicate for r in results)
@@ -98,7 +89,7 @@ async def test_empty_cli_mid_never_dedups(store: SqliteStore) -> None:
         "'; DROP TABLE chat_messages; --",
     ],
 )
-async def test_content_is_stored_faithfully(store: SqliteStore, content: str) -> None:
+async def test_content_is_stored_faithfully(store: Store, content: str) -> None:
     [r] = await store.messages.store_chats([chat(ALICE, BOB, "c", content)])
     stored = await store.messages.chat(r.message.mid)
     assert stored is not None and stored.content == content
@@ -121,7 +112,7 @@ async def test_content_is_stored_faithfully(store: SqliteStore, content: str) ->
         (NewChat(True, "c", ALICE, BOB, 1, "x", 0), "mid"),
     ],
 )
-async def test_bad_input_is_rejected_and_nothing_is_stored(store: SqliteStore, bad: NewChat, field: str) -> None:
+async def test_bad_input_is_rejected_and_nothing_is_stored(store: Store, bad: NewChat, field: str) -> None:
     good = chat(ALICE, BOB, "good")
     with pytest.raises(BadRequest, match=field):
         await store.messages.store_chats([good, bad])
@@ -132,7 +123,7 @@ async def test_bad_input_is_rejected_and_nothing_is_stored(store: SqliteStore, b
 # inbox
 
 
-async def test_inbox_pages_in_mid_order(store: SqliteStore) -> None:
+async def test_inbox_pages_in_mid_order(store: Store) -> None:
     stored = await store.messages.store_chats([chat(ALICE, BOB, f"c{i}") for i in range(10)])
     await store.messages.store_chats([chat(ALICE, CAROL, "for carol")])
     mids = [r.message.mid for r in stored]
@@ -146,7 +137,7 @@ async def test_inbox_pages_in_mid_order(store: SqliteStore) -> None:
     assert await store.messages.inbox(ALICE) == []
 
 
-async def test_ack_returns_pending_messages_once(store: SqliteStore) -> None:
+async def test_ack_returns_pending_messages_once(store: Store) -> None:
     stored = [r.message for r in await store.messages.store_chats([chat(ALICE, BOB, f"c{i}") for i in range(5)])]
     [for_carol] = [r.message for r in await store.messages.store_chats([chat(ALICE, CAROL, "c")])]
     acked = await store.messages.ack_inbox(BOB, [stored[3].mid, stored[1].mid, stored[1].mid, 999_999, -1])
@@ -158,13 +149,13 @@ async def test_ack_returns_pending_messages_once(store: SqliteStore) -> None:
     assert await store.messages.ack_inbox(BOB, []) == []
 
 
-async def test_ack_many(store: SqliteStore) -> None:
+async def test_ack_many(store: Store) -> None:
     stored = await store.messages.store_chats([chat(ALICE, BOB) for _ in range(1200)])
     acked = await store.messages.ack_inbox(BOB, [r.message.mid for r in stored])  # more than one IN chunk
     assert len(acked) == 1200 and await store.messages.inbox(BOB) == []
 
 
-async def test_clear_inbox(store: SqliteStore) -> None:
+async def test_clear_inbox(store: Store) -> None:
     stored = [r.message for r in await store.messages.store_chats([chat(ALICE, BOB) for _ in range(6)])]
     await store.messages.store_chats([chat(ALICE, CAROL)])
     assert await store.messages.clear_inbox(BOB, up_to_mid=stored[2].mid) == 3
@@ -174,7 +165,7 @@ async def test_clear_inbox(store: SqliteStore) -> None:
     assert len(await store.messages.inbox(CAROL)) == 1
 
 
-async def test_self_message(store: SqliteStore) -> None:
+async def test_self_message(store: Store) -> None:
     [r] = await store.messages.store_chats([chat(ALICE, ALICE, "note")])
     assert [m.mid for m in await store.messages.inbox(ALICE)] == [r.message.mid]
     assert [m.mid for m in await store.messages.history(ALICE, ALICE)] == [r.message.mid]
@@ -183,7 +174,7 @@ async def test_self_message(store: SqliteStore) -> None:
 # recall
 
 
-async def test_recall_rules(store: SqliteStore) -> None:
+async def test_recall_rules(store: Store) -> None:
     [r] = await store.messages.store_chats([chat(ALICE, BOB, "r", "oops")])
     m = r.message
     with pytest.raises(NotFound):
@@ -209,7 +200,7 @@ async def test_recall_rules(store: SqliteStore) -> None:
 # history
 
 
-async def test_history_pages_newest_first_in_both_directions(store: SqliteStore) -> None:
+async def test_history_pages_newest_first_in_both_directions(store: Store) -> None:
     sent = []
     for i in range(25):
         sender, receiver = (ALICE, BOB) if i % 2 == 0 else (BOB, ALICE)
@@ -227,13 +218,13 @@ async def test_history_pages_newest_first_in_both_directions(store: SqliteStore)
     assert len(await store.messages.history(ALICE, BOB)) == 20  # default page
 
 
-async def test_history_limit_is_bounded(store: SqliteStore) -> None:
+async def test_history_limit_is_bounded(store: Store) -> None:
     await store.messages.store_chats([chat(ALICE, BOB) for _ in range(150)])
     assert len(await store.messages.history(ALICE, BOB, limit=1000)) == 100
     assert len(await store.messages.history(ALICE, BOB, limit=-5)) == 1
 
 
-async def test_last_mid(store: SqliteStore) -> None:
+async def test_last_mid(store: Store) -> None:
     assert await store.messages.last_mid() == 0
     await store.messages.store_chats([chat(ALICE, BOB, mid=50), chat(ALICE, BOB, mid=7)])
     assert await store.messages.last_mid() == 50

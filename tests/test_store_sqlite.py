@@ -1,4 +1,5 @@
-"""SQLite store: migrations, users, tokens, group commit, failure isolation, shutdown, query plans."""
+"""SQLite store: migrations, group commit, failure isolation, shutdown, query plans (the backend-neutral
+user and token tests are in test_store_users.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from glide.config import Config
-from glide.errors import AlreadyExists, BadRequest, ConfigError, StorageError, UserNotFound
+from glide.errors import ConfigError, StorageError
 from glide.store import NewChat, SqliteStore, open_store
 from glide.store import sqlite as queries
 from glide.store.sqlite_schema import MIGRATIONS
@@ -102,8 +103,7 @@ async def test_open_store_from_config(tmp_path: Path) -> None:
     store = await open_store(Config(data_dir=str(tmp_path / "data")))
     await store.close()
     assert (tmp_path / "data" / "glide.db").exists()
-    with pytest.raises(ConfigError, match="PostgreSQL"):
-        await open_store(Config(store="postgresql://localhost/glide"))
+    assert isinstance(await open_store(Config(store=f"sqlite:{tmp_path / 'x.db'}")), SqliteStore)
 
 
 def test_every_message_path_query_uses_an_index(tmp_path: Path) -> None:
@@ -119,118 +119,6 @@ def test_every_message_path_query_uses_an_index(tmp_path: Path) -> None:
         scans = [row[3] for row in plan if str(row[3]).startswith("SCAN")]
         assert not scans, f"{name} scans: {scans}"
     conn.close()
-
-
-# users
-
-
-async def test_user_round_trip_and_logins(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "g.db")
-    try:
-        user = await store.users.create_user(
-            account="Bob",
-            email="Bob@Example.com",
-            nickname="Bobby 🐱",
-            avatar="https://x/a.png",
-            password_hash="$argon2id$x",
-        )
-        assert user.uid == 1 and not user.guest and user.created_at > 0
-        assert len(user.message_deliver_secret) == 32 and user.message_deliver_secret.isalnum()
-        assert await store.users.user(1) == user
-        assert await store.users.user_by_login("bob") == user
-        assert await store.users.user_by_login(" BOB@example.COM ") == user
-        assert await store.users.user_by_login("nobody") is None
-        assert await store.users.user_by_login("") is None
-        assert await store.users.user(999) is None
-        assert await store.users.user(-1) is None and await store.users.user(2**70) is None
-        guest = await store.users.create_user(
-            account="guest_1", email=None, nickname="g", avatar="", password_hash="!", guest=True
-        )
-        assert guest.guest and guest.email is None and (await store.users.user(guest.uid)) == guest
-        assert guest.message_deliver_secret != user.message_deliver_secret
-    finally:
-        await store.close()
-
-
-async def test_duplicate_logins_are_refused(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "g.db")
-    try:
-        await make_user(store, "alice", "alice@example.com")
-        with pytest.raises(AlreadyExists, match="account"):
-            await make_user(store, "ALICE")
-        with pytest.raises(AlreadyExists, match="email"):
-            await make_user(store, "alice2", "Alice@Example.com")
-        # an account may not take someone's e-mail either: a login must name one user
-        with pytest.raises(AlreadyExists):
-            await make_user(store, "alice@example.com")
-        assert len(await store.users.users(list(range(1, 10)))) == 1  # nothing half-created
-        assert await make_user(store, "carol") == 2
-    finally:
-        await store.close()
-
-
-async def test_concurrent_registration_of_one_account(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "g.db")
-    try:
-        results = await asyncio.gather(*(make_user(store, "same") for _ in range(20)), return_exceptions=True)
-        assert sum(isinstance(r, int) for r in results) == 1
-        assert all(isinstance(r, AlreadyExists) for r in results if not isinstance(r, int))
-    finally:
-        await store.close()
-
-
-async def test_users_lookup_and_profile_update(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "g.db")
-    try:
-        uids = [await make_user(store, f"user{i}") for i in range(3)]
-        found = await store.users.users([uids[2], 999, uids[0], uids[2], -5, 2**80])
-        assert [u.uid for u in found] == [uids[2], uids[0]]
-        many = await store.users.users(list(range(1, 1500)))  # more than one IN (...) chunk
-        assert [u.uid for u in many] == uids
-        assert await store.users.users([]) == []
-        await store.users.update_profile(uids[0], nickname="New")
-        await store.users.update_profile(uids[0], avatar="https://a")
-        await store.users.update_profile(uids[0])
-        user = await store.users.user(uids[0])
-        assert user is not None and (user.nickname, user.avatar) == ("New", "https://a")
-        with pytest.raises(UserNotFound):
-            await store.users.update_profile(999, nickname="x")
-        with pytest.raises(BadRequest, match="nickname"):
-            await store.users.update_profile(uids[0], nickname="bad \ud800")
-    finally:
-        await store.close()
-
-
-async def test_bad_user_input_is_rejected_not_half_stored(tmp_path: Path) -> None:
-    store = await SqliteStore.open(tmp_path / "g.db")
-    try:
-        with pytest.raises(BadRequest, match="nickname"):
-            await store.users.create_user(account="x", email=None, nickname="\udfff", avatar="", password_hash="h")
-        with pytest.raises(BadRequest, match="account"):
-            await store.users.create_user(account="  ", email=None, nickname="n", avatar="", password_hash="h")
-        assert await store.users.user_by_login("x") is None
-        weird = await store.users.create_user(
-            account="nul\x00byte", email=None, nickname="名前\x00", avatar="", password_hash="h"
-        )
-        assert (await store.users.user(weird.uid)) == weird
-    finally:
-        await store.close()
-
-
-async def test_token_revocation_and_purge(tmp_path: Path) -> None:
-    clock = [1_000_000]
-    store = await SqliteStore.open(tmp_path / "g.db", clock_ms=lambda: clock[0])
-    try:
-        assert not await store.users.is_token_revoked("a")
-        await store.users.revoke_token("a", 2_000_000)
-        await store.users.revoke_token("a", 1_500_000)  # re-revoking never shortens
-        assert await store.users.is_token_revoked("a")
-        clock[0] = 3_000_000  # "a" would have expired by now: purged on the next revocation
-        await store.users.revoke_token("b", 9_000_000)
-        assert not await store.users.is_token_revoked("a")
-        assert await store.users.is_token_revoked("b")
-    finally:
-        await store.close()
 
 
 # the write path

@@ -11,7 +11,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from starlette.exceptions import HTTPException
@@ -23,6 +23,7 @@ from glide.auth.credential import CredentialService
 from glide.auth.tokens import Claims, TokenService
 from glide.config import Config
 from glide.errors import AuthError, BadRequest, GlideError
+from glide.gateway.hub import LocalHub
 from glide.ids import MidGenerator
 from glide.store.base import Store, User
 
@@ -59,6 +60,10 @@ class ApiContext:
     credentials: CredentialService
     ids: MidGenerator
     hooks: ApiHooks | None
+    # Where API routes push socket notifications (the gateway's hub; an empty one when served alone).
+    hub: LocalHub = field(default_factory=LocalHub)
+    # Live server statistics for GET app/info (the gateway's); None when the API is served without one.
+    stats: Callable[[], dict[str, Any]] | None = None
 
 
 # responses

@@ -1,40 +1,45 @@
-"""``/api/session/*``: send tickets (§2.6)."""
+"""``/api/session/ticket``: send tickets (§2.6)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from starlette.requests import Request
-from starlette.routing import BaseRoute, Route
-
-from glide.api.envelope import ApiContext, as_uid, authenticate, endpoint, read_body
-from glide.auth.ticket import ticket
-from glide.errors import BadRequest, UserNotFound
+from glide.api.envelope import ApiContext, Body, as_uid
+from glide.api.registry import Registry
+from glide.api.schema import STR, UID, obj, out
+from glide.api.user import caller
+from glide.auth.ticket import ticket as make_ticket
+from glide.errors import BadRequest, NotAllowed, UserNotFound
 
 # Non-numeric targets are channel ids (the web app asks a ticket for "the_world_channel").
 _CHANNEL_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.:@-]{0,63}")
+CHANNEL_ID_PATTERN = r"^\s*[A-Za-z_][A-Za-z0-9_.:@-]{0,63}\s*$"
 
 
-class SessionRoutes:
-    def __init__(self, ctx: ApiContext) -> None:
-        self.ctx = ctx
+async def ticket(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
+    """``{To}`` -> ``{Ticket}``: lets the caller send to that user or channel over the socket."""
+    user = await caller(ctx, uid)
+    to = body.raw("to")
+    if to is None or to == "":
+        raise BadRequest("To: required")
+    if isinstance(to, str) and _CHANNEL_ID.fullmatch(to.strip()):
+        target = to.strip()
+    else:
+        peer = as_uid(to, "To")
+        if await ctx.store.users.user(peer) is None:
+            raise UserNotFound(f"user {peer} does not exist")
+        if await ctx.store.contacts.refused([(uid, peer)]):
+            raise NotAllowed(f"user {peer} does not accept messages from you")
+        target = str(peer)
+    return {"Ticket": make_ticket(user.message_deliver_secret, uid, target)}
 
-    def routes(self) -> list[BaseRoute]:
-        return [Route("/session/ticket", endpoint(self.ticket), methods=["POST"])]
 
-    async def ticket(self, request: Request) -> Any:
-        """``{To}`` -> ``{Ticket}``: lets the caller send to that user or channel over the socket."""
-        claims, user = await authenticate(self.ctx, request)
-        body = await read_body(request)
-        to = body.raw("to")
-        if to is None or to == "":
-            raise BadRequest("To: required")
-        if isinstance(to, str) and _CHANNEL_ID.fullmatch(to.strip()):
-            target = to.strip()
-        else:
-            uid = as_uid(to, "To")
-            if await self.ctx.store.users.user(uid) is None:
-                raise UserNotFound(f"user {uid} does not exist")
-            target = str(uid)
-        return {"Ticket": ticket(user.message_deliver_secret, claims.uid, target)}
+def register(reg: Registry) -> None:
+    reg.route(
+        "session/ticket",
+        summary="A send ticket for a user or a channel",
+        request=obj(("To",), To={"oneOf": [UID, {"type": "string", "pattern": CHANNEL_ID_PATTERN}]}),
+        response=out(Ticket=STR),
+        errors=(403, 404),
+    )(ticket)

@@ -11,7 +11,7 @@ from glide._native import Envelope, Outgoing
 from glide.chat.payload import parse_chat, parse_mid_ref, parse_uid
 from glide.context import Context
 from glide.dispatch import Dispatcher, error_frame
-from glide.errors import BadRequest, GlideError, NotFound
+from glide.errors import BadRequest, GlideError, NotAllowed, NotFound
 from glide.gateway.conn import Conn
 from glide.store.base import ChatMessage, NewChat
 
@@ -74,7 +74,6 @@ class ChatActions:
         dispatcher.register("message.chat.recall", self.on_recall)
         dispatcher.register("message.cli", self.on_client_custom)
         dispatcher.register("ack.offline", self.on_ack_offline)
-        dispatcher.register("ack.group.msg", self.on_ignored)
 
     # sending
 
@@ -147,14 +146,14 @@ class ChatActions:
         m = await self.messages.chat(mid) if mid else await self.messages.chat_by_cli_mid(uid, cli_mid)
         return m if m is not None and m.sender == uid else None
 
-    def on_client_custom(self, conn: Conn, env: Envelope) -> None:
-        """Typing indicators and signalling: relayed verbatim to every device of ``to``, never stored."""
+    async def on_client_custom(self, conn: Conn, env: Envelope) -> None:
+        """Typing indicators and signalling: relayed verbatim to every device of ``to``, never stored.
+        A user who blocked the sender (or only admits its whitelist) gets none of it."""
         to = parse_uid(env.to, "to")
+        if await self.ctx.store.contacts.refused([(conn.uid, to)]):
+            raise NotAllowed(REFUSED)
         out = Outgoing("message.cli", raw_data=env.data_raw, seq=env.seq, sender=str(conn.uid), to=env.to)
         self.hub.deliver(to, out)
-
-    def on_ignored(self, conn: Conn, env: Envelope) -> None:
-        """Accepted for compatibility; GlideIM ignores it too."""
 
     # receiving
 

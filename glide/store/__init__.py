@@ -29,7 +29,12 @@ __all__ = [
 
 
 async def open_store(config: Config) -> Store:
-    """The store ``config.store`` names: SQLite at ``config.sqlite_path`` (the default)."""
+    """The store ``config.store`` names: PostgreSQL for a ``postgresql://`` (or ``postgres://``) URL, else
+    SQLite at ``config.sqlite_path`` (the default)."""
     if config.store.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("store: PostgreSQL is not available in this version; leave store empty to use SQLite")
+        try:  # asyncpg is an optional dependency (the "postgres" extra)
+            from glide.store.postgres import PostgresStore
+        except ImportError as e:
+            raise ConfigError(f"store: PostgreSQL needs asyncpg (pip install 'glide-im[postgres]'): {e}") from None
+        return await PostgresStore.open(config.store)
     return await SqliteStore.open(config.sqlite_path)

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from glide.store.groups import GroupStore
+
+if TYPE_CHECKING:  # they import the records above
+    from glide.store.contacts import ContactStore
+    from glide.store.conversations import ConversationStore
 
 STATUS_NORMAL = 0
 STATUS_RECALLED = 1
@@ -60,10 +66,13 @@ class ChatMessage:
 
 @dataclass(frozen=True, slots=True)
 class StoredChat:
-    """Result of storing one NewChat. ``duplicate``: (sender, cli_mid) existed; ``message`` is that earlier row."""
+    """Result of storing one NewChat. ``duplicate``: (sender, cli_mid) existed; ``message`` is that earlier row.
+    ``refused``: the receiver refuses the sender (blacklist / whitelist-only, glide.store.contacts): nothing
+    was stored and ``message`` is what would have been."""
 
     message: ChatMessage
     duplicate: bool
+    refused: bool = False
 
 
 class UserStore(Protocol):
@@ -111,7 +120,9 @@ class MessageStore(Protocol):
 
         Idempotent on (sender, cli_mid) — an empty cli_mid never dedups — also within one batch. Each new
         message gets an inbox row (receiver, mid) in the same transaction. Raises BadRequest (nothing
-        stored) if any message is malformed.
+        stored) if any message is malformed. A duplicate is answered before the refusal check; a message
+        the receiver refuses is not stored (``refused``); every new one updates both conversations and
+        both timelines in the same transaction (glide.store.conversations).
         """
         ...
 
@@ -134,7 +145,8 @@ class MessageStore(Protocol):
     async def recall(self, mid: int, by_uid: int, *, not_before_ms: int) -> ChatMessage:
         """Mark a message recalled by its author. Raises NotFound, NotAllowed (not the author), TooLate
         (created_at < not_before_ms). Idempotent: recalling a recalled message returns it unchanged. The
-        receiver's inbox row stays, so the receiver still learns of the recall."""
+        receiver's inbox row stays, so the receiver still learns of the recall. A recall (not a repeated
+        one) appends the message to both timelines (glide.store.conversations)."""
         ...
 
     async def history(self, uid: int, peer: int, *, before_mid: int = 0, limit: int = 20) -> list[ChatMessage]:
@@ -154,6 +166,15 @@ class Store(Protocol):
 
     @property
     def messages(self) -> MessageStore: ...
+
+    @property
+    def groups(self) -> GroupStore: ...
+
+    @property
+    def contacts(self) -> ContactStore: ...
+
+    @property
+    def conversations(self) -> ConversationStore: ...
 
     async def close(self) -> None:
         """Flush pending writes, then release the backend. Later calls raise StorageError."""

@@ -19,7 +19,10 @@ from glide.store.base import (
     StoredChat,
     User,
 )
+from glide.store.sqlite_contacts import SqliteContactStore
+from glide.store.sqlite_conversations import ChatBookkeeping, SqliteConversationStore
 from glide.store.sqlite_engine import Migration, SqliteEngine
+from glide.store.sqlite_groups import SqliteGroupStore
 from glide.store.sqlite_schema import MIGRATIONS
 
 INT64_MAX = (1 << 63) - 1
@@ -93,6 +96,10 @@ def _user(row: tuple[object, ...]) -> User:
 
 def _chat(row: tuple[object, ...]) -> ChatMessage:
     return ChatMessage(*row)  # type: ignore[arg-type]
+
+
+def _new_chat(c: NewChat, created_at: int) -> ChatMessage:
+    return ChatMessage(c.mid, c.cli_mid, c.sender, c.receiver, c.type, c.content, c.send_at, created_at, 0, None)
 
 
 def login_key(login: str) -> str:
@@ -255,8 +262,15 @@ class SqliteMessageStore:
         def op(conn: sqlite3.Connection) -> list[StoredChat]:
             now = clock_ms()
             out: list[StoredChat] = []
+            books = ChatBookkeeping(conn)
             for c in batch:
                 lo, hi = (c.sender, c.receiver) if c.sender <= c.receiver else (c.receiver, c.sender)
+                if books.refused(c.sender, c.receiver):
+                    # A message stored before the refusal stays a duplicate; anything else is not stored.
+                    row = conn.execute(SQL_CHAT_BY_CLI_MID, (c.sender, c.cli_mid)).fetchone() if c.cli_mid else None
+                    m = _chat(row) if row else _new_chat(c, now)
+                    out.append(StoredChat(m, row is not None, row is None))
+                    continue
                 try:
                     cur = conn.execute(
                         SQL_CHAT_INSERT,
@@ -269,12 +283,9 @@ class SqliteMessageStore:
                     out.append(StoredChat(_chat(row), True))
                     continue
                 conn.execute(SQL_INBOX_INSERT, (c.receiver, c.mid))
-                out.append(
-                    StoredChat(
-                        ChatMessage(c.mid, c.cli_mid, c.sender, c.receiver, c.type, c.content, c.send_at, now, 0, None),
-                        False,
-                    )
-                )
+                m = _new_chat(c, now)
+                books.stored(m)
+                out.append(StoredChat(m, False))
             return out
 
         return await self._engine.write(op)
@@ -360,7 +371,7 @@ class SqliteMessageStore:
             if m.created_at < not_before_ms:
                 raise TooLate("too late to recall this message")
             conn.execute(SQL_RECALL, (STATUS_RECALLED, by_uid, mid))
-            return ChatMessage(
+            recalled = ChatMessage(
                 m.mid,
                 m.cli_mid,
                 m.sender,
@@ -372,6 +383,8 @@ class SqliteMessageStore:
                 STATUS_RECALLED,
                 by_uid,
             )
+            ChatBookkeeping(conn).append(recalled)
+            return recalled
 
         return await self._engine.write(op)
 
@@ -397,6 +410,9 @@ class SqliteStore:
         self.engine = engine
         self.users = SqliteUserStore(engine, clock_ms)
         self.messages = SqliteMessageStore(engine, clock_ms)
+        self.groups = SqliteGroupStore(engine, clock_ms)
+        self.contacts = SqliteContactStore(engine, clock_ms)
+        self.conversations = SqliteConversationStore(engine, clock_ms)
 
     @classmethod
     async def open(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from glide.store.sqlite_contacts import v4_contacts
 from glide.store.sqlite_engine import Migration
 
 
@@ -70,4 +71,54 @@ def _v2_chat(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_users, _v2_chat]
+def _v3_groups(conn: sqlite3.Connection) -> None:
+    # last_seq is the group's seq counter: bumped in the transaction that inserts the entry taking it.
+    conn.execute(
+        """CREATE TABLE groups (
+            gid INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            avatar TEXT NOT NULL,
+            owner INTEGER NOT NULL,
+            muted INTEGER NOT NULL DEFAULT 0,
+            dissolved INTEGER NOT NULL DEFAULT 0,
+            created_at INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL DEFAULT 0,
+            last_mid INTEGER NOT NULL DEFAULT 0,
+            last_msg_at INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    conn.execute(
+        """CREATE TABLE group_members (
+            gid INTEGER NOT NULL REFERENCES groups (gid),
+            uid INTEGER NOT NULL,
+            role INTEGER NOT NULL,
+            muted INTEGER NOT NULL DEFAULT 0,
+            joined_at INTEGER NOT NULL,
+            read_seq INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (gid, uid)
+        ) WITHOUT ROWID"""
+    )
+    conn.execute("CREATE INDEX group_members_uid ON group_members (uid, gid)")
+    conn.execute(
+        """CREATE TABLE group_messages (
+            mid INTEGER PRIMARY KEY,
+            gid INTEGER NOT NULL REFERENCES groups (gid),
+            seq INTEGER NOT NULL,
+            kind INTEGER NOT NULL,
+            cli_mid TEXT NOT NULL,
+            sender INTEGER NOT NULL,
+            type INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            send_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            status INTEGER NOT NULL DEFAULT 0,
+            recalled_by INTEGER
+        )"""
+    )
+    conn.execute("CREATE UNIQUE INDEX group_messages_seq ON group_messages (gid, seq)")
+    conn.execute(
+        "CREATE UNIQUE INDEX group_messages_cli_mid ON group_messages (gid, sender, cli_mid) WHERE cli_mid <> ''"
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_users, _v2_chat, _v3_groups, v4_contacts]

@@ -1,0 +1,116 @@
+"""``GET /api/app/info`` (live node statistics, GlideIM Gen-1) and ``GET /api/app/release``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import glide
+from glide.api.envelope import ApiContext, Body
+from glide.api.registry import Registry
+from glide.api.schema import ID_OUT, STR, array, out
+from glide.errors import NotFound
+from glide.gateway.conn import Conn
+from glide.hooks import Hooks
+from glide.store.base import ChatMessage
+
+if TYPE_CHECKING:
+    from glide.gateway.gateway import Gateway
+
+VERSION_CODE = 1
+RELEASE_URL = "https://pypi.org/project/glide-im/"
+MAX_LISTED_CLIENTS = 100  # app/info lists at most this many sessions: the answer stays small on a big node
+
+ONLINE_CLIENT = out(ID=STR, AliveAt=ID_OUT, ConnectionAt=ID_OUT, Device=STR)
+SERVER_INFO = out(Online=ID_OUT, MaxOnline=ID_OUT, MessageSent=ID_OUT, StartAt=ID_OUT, OnlineCli=array(ONLINE_CLIENT))
+RELEASE = out(VersionCode=ID_OUT, VersionName=STR, UpdateAt=ID_OUT, DownloadUrl=STR, Description=STR)
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def installed_at() -> int:
+    """When this glide was installed (Unix seconds): GlideIM's release ``UpdateAt``."""
+    try:
+        return int(Path(glide.__file__).stat().st_mtime)
+    except OSError:
+        return 0
+
+
+class NodeStats:
+    """Counts what ``app/info`` reports, fed by the server's own hooks (no cost on the message path beyond
+    one increment). ``snapshot`` is the provider ``build_api(stats=…)`` takes."""
+
+    def __init__(self, gateway: Gateway, hooks: Hooks) -> None:
+        self.gateway = gateway
+        self.started_at = wall_ms()
+        self.max_online = 0
+        self.messages = 0
+        hooks.login.append(self._logged_in)
+        hooks.message.append(self._stored)
+
+    def _logged_in(self, conn: Conn) -> None:
+        self.max_online = max(self.max_online, self.gateway.hub.online_count())
+
+    def _stored(self, conn: Conn, message: ChatMessage) -> None:
+        self.messages += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """GlideIM's ``{Online, MaxOnline, MessageSent, StartAt, OnlineCli}``; times in Unix ms."""
+        hub = self.gateway.hub
+        online = hub.online_count()
+        # Connection times are stamps of the gateway's monotonic clock (its now_ms, advanced once per tick):
+        # shift them onto the wall clock.
+        offset = wall_ms() - self.gateway.now_ms
+        clients = []
+        for conn in hub.all()[:MAX_LISTED_CLIENTS]:
+            clients.append(
+                {
+                    "ID": f"{conn.uid}_{conn.device}",
+                    "AliveAt": int(getattr(conn, "last_recv", 0)) + offset,
+                    "ConnectionAt": int(getattr(conn, "opened_at", 0)) + offset,
+                    "Device": conn.device,
+                }
+            )
+        return {
+            "Online": online,
+            "MaxOnline": max(self.max_online, online),
+            "MessageSent": self.messages,
+            "StartAt": self.started_at,
+            "OnlineCli": clients,
+        }
+
+
+async def info(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
+    if ctx.stats is None:
+        raise NotFound("server statistics are not available: this API is served without a gateway")
+    return ctx.stats()
+
+
+async def release(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
+    return {
+        "VersionCode": VERSION_CODE,
+        "VersionName": glide.__version__,
+        "UpdateAt": installed_at(),
+        "DownloadUrl": RELEASE_URL,
+        "Description": "glide, a GlideIM-compatible IM server",
+    }
+
+
+def register(reg: Registry) -> None:
+    reg.route(
+        "app/info",
+        summary="Live statistics of this node: online sessions, peak, messages stored since start",
+        methods=("GET", "POST"),
+        response=SERVER_INFO,
+        errors=(404,),
+    )(info)
+    reg.route(
+        "app/release",
+        summary="The server release",
+        methods=("GET", "POST"),
+        auth=False,
+        response=RELEASE,
+    )(release)

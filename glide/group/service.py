@@ -1,0 +1,87 @@
+"""Group operations shared by the socket actions and the API routes: store the change, then tell the members.
+
+Each operation awaits the store (which checks the rules and commits the change with its notice), then fans
+the notice out synchronously — no await in between — so pushes leave in commit order, i.e. seq order.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from glide.gateway.hub import LocalHub
+from glide.group.wire import push_for
+from glide.ids import MidGenerator
+from glide.store.groups import GroupChange, GroupStore, NewGroupMessage, StoredGroupMessage
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class GroupService:
+    """Stateless: cheap to build per request from the node's store, hub and id generator."""
+
+    __slots__ = ("groups", "hub", "ids", "recall_window_ms")
+
+    def __init__(self, groups: GroupStore, hub: LocalHub, ids: MidGenerator, recall_window_s: float) -> None:
+        self.groups = groups
+        self.hub = hub
+        self.ids = ids
+        self.recall_window_ms = int(recall_window_s * 1000)
+
+    def publish(self, change: GroupChange) -> GroupChange:
+        """Push the change's notice to every online device of its recipients (one shared frame)."""
+        if change.notice is not None:
+            self.hub.deliver_many(change.recipients, push_for(change.notice))
+        return change
+
+    def fan_out(self, stored: StoredGroupMessage) -> int:
+        """Push a newly stored chat message to every online device of every member; a duplicate was
+        delivered the first time and goes nowhere. Returns how many devices got it."""
+        if stored.duplicate:
+            return 0
+        return self.hub.deliver_many(stored.recipients, push_for(stored.message))
+
+    async def send(self, message: NewGroupMessage) -> StoredGroupMessage:
+        """Store only; the caller acknowledges, then calls :meth:`fan_out`."""
+        return await self.groups.store_group_message(message)
+
+    async def create(self, owner: int, name: str, avatar: str, members: Sequence[int]) -> GroupChange:
+        change = await self.groups.create_group(
+            owner=owner, name=name, avatar=avatar, members=members, mid=self.ids.next()
+        )
+        return self.publish(change)
+
+    async def join(self, gid: int, uid: int) -> GroupChange:
+        return self.publish(await self.groups.join(gid, uid, mid=self.ids.next()))
+
+    async def invite(self, gid: int, by: int, uids: Sequence[int]) -> GroupChange:
+        return self.publish(await self.groups.invite(gid, by, uids, mid=self.ids.next()))
+
+    async def remove(self, gid: int, by: int, uids: Sequence[int]) -> GroupChange:
+        return self.publish(await self.groups.remove(gid, by, uids, mid=self.ids.next()))
+
+    async def leave(self, gid: int, uid: int) -> GroupChange:
+        return self.publish(await self.groups.leave(gid, uid, mid=self.ids.next()))
+
+    async def dissolve(self, gid: int, by: int) -> GroupChange:
+        return self.publish(await self.groups.dissolve(gid, by, mid=self.ids.next()))
+
+    async def set_role(self, gid: int, by: int, uid: int, role: int) -> GroupChange:
+        return self.publish(await self.groups.set_role(gid, by, uid, role, mid=self.ids.next()))
+
+    async def mute_members(self, gid: int, by: int, uids: Sequence[int], muted: bool) -> GroupChange:
+        return self.publish(await self.groups.mute_members(gid, by, uids, muted, mid=self.ids.next()))
+
+    async def mute_group(self, gid: int, by: int, muted: bool) -> GroupChange:
+        return self.publish(await self.groups.mute_group(gid, by, muted, mid=self.ids.next()))
+
+    async def transfer(self, gid: int, by: int, to: int) -> GroupChange:
+        return self.publish(await self.groups.transfer(gid, by, to, mid=self.ids.next()))
+
+    async def recall(self, gid: int, mid: int, by: int) -> GroupChange:
+        change = await self.groups.recall(
+            gid, mid, by, notice_mid=self.ids.next(), not_before_ms=wall_ms() - self.recall_window_ms
+        )
+        return self.publish(change)

@@ -1,0 +1,137 @@
+"""What group entries look like on the socket and in the API, and parsing of group ids.
+
+Socket pushes (one ``Outgoing`` per entry, shared by every recipient):
+
+- ``message.group`` (a chat entry), GlideIM's ChatMessage shape with the group seq:
+  ``{"cliMid", "mid", "seq", "from", "to": "<gid>", "type", "content", "sendAt"}``; envelope ``from`` = the
+  sender's uid, ``to`` = the gid, both as strings.
+- ``message.group.notify`` (a notice): ``{"gid", "mid", "seq", "type", "uids", "by", "from", "timestamp",
+  "body"}`` where ``body`` is the notice's stored JSON (``gid``, ``type``, ``uids``, ``by`` plus the type's
+  extra fields: ``role``, ``from``, ``mid``/``seq`` of a recalled message).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from glide._native import Outgoing
+from glide.errors import BadRequest
+from glide.store.groups import (
+    KIND_NOTICE,
+    Group,
+    GroupMember,
+    GroupMessage,
+    GroupReadState,
+)
+
+MAX_ID = (1 << 63) - 1
+STATUS_RECALLED = 1
+
+
+def parse_gid(value: Any, name: str = "gid") -> int:
+    """A group id given as a number or a decimal string."""
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 19:
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"{name}: expected a group id (a positive integer), got {value!r:.40}")
+    if not 0 < value <= MAX_ID:
+        raise BadRequest(f"{name}: group id out of range: {value}")
+    return value
+
+
+def notice_body(m: GroupMessage) -> dict[str, Any]:
+    try:
+        body = json.loads(m.content)
+    except ValueError:
+        body = None
+    return body if isinstance(body, dict) else {}
+
+
+def chat_data(m: GroupMessage) -> dict[str, Any]:
+    """The ``message.group`` payload."""
+    return {
+        "cliMid": m.cli_mid,
+        "mid": m.mid,
+        "seq": m.seq,
+        "from": str(m.sender),
+        "to": str(m.gid),
+        "type": m.type,
+        "content": m.content,
+        "sendAt": m.send_at,
+    }
+
+
+def notify_data(m: GroupMessage) -> dict[str, Any]:
+    """The ``message.group.notify`` payload."""
+    body = notice_body(m)
+    uids = body.get("uids")
+    return {
+        "gid": m.gid,
+        "mid": m.mid,
+        "seq": m.seq,
+        "type": m.type,
+        "uids": uids if isinstance(uids, list) else [],
+        "by": m.sender,
+        "from": str(m.sender),
+        "timestamp": m.created_at,
+        "body": body,
+    }
+
+
+def push_for(m: GroupMessage) -> Outgoing:
+    """The one frame every recipient of ``m`` gets."""
+    if m.kind == KIND_NOTICE:
+        return Outgoing("message.group.notify", notify_data(m), sender=str(m.sender), to=str(m.gid))
+    return Outgoing("message.group", chat_data(m), sender=str(m.sender), to=str(m.gid))
+
+
+def history_item(m: GroupMessage) -> dict[str, Any]:
+    """GlideIM's group history row plus Kind (0 chat, 1 notice), CliMid and CreateAt; a recalled message's
+    content is withheld."""
+    return {
+        "Mid": m.mid,
+        "Sender": m.sender,
+        "Gid": m.gid,
+        "Seq": m.seq,
+        "Kind": m.kind,
+        "CliMid": m.cli_mid,
+        "Type": m.type,
+        "SendAt": m.send_at,
+        "CreateAt": m.created_at,
+        "Content": "" if m.status == STATUS_RECALLED else m.content,
+        "Status": m.status,
+        "RecallBy": m.recalled_by or 0,
+    }
+
+
+def group_info(g: Group) -> dict[str, Any]:
+    """GlideIM's ``{Gid, Name, Avatar, Mute, Flag, CreateAt}`` plus Owner, Dissolved and LastSeq."""
+    return {
+        "Gid": g.gid,
+        "Name": g.name,
+        "Avatar": g.avatar,
+        "Mute": g.muted,
+        "Flag": 0,
+        "CreateAt": g.created_at,
+        "Owner": g.owner,
+        "Dissolved": g.dissolved,
+        "LastSeq": g.last_seq,
+    }
+
+
+def member_info(m: GroupMember, online: bool) -> dict[str, Any]:
+    """GlideIM's ``{Uid, RemarkName, Type, Online, Mute}`` (Type = role: 1 owner, 2 admin, 3 member)."""
+    return {"Uid": m.uid, "RemarkName": "", "Type": m.role, "Online": online, "Mute": m.muted, "JoinAt": m.joined_at}
+
+
+def state_info(s: GroupReadState) -> dict[str, Any]:
+    """GlideIM's ``{Gid, LastMID, LastSeq, LastMsgAt}`` plus the member's ReadSeq and Unread."""
+    return {
+        "Gid": s.gid,
+        "LastMID": s.last_mid,
+        "LastSeq": s.last_seq,
+        "LastMsgAt": s.last_msg_at,
+        "ReadSeq": s.read_seq,
+        "Unread": s.unread,
+    }

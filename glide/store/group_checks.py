@@ -1,0 +1,57 @@
+"""Input checks and small builders every group store backend shares, so both refuse the same input with the
+same messages (the backends validate before touching the database)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from glide.errors import BadRequest
+from glide.store.groups import MAX_UIDS_PER_CALL, GroupReadState
+
+INT64_MAX = (1 << 63) - 1
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+MAX_CLI_MID = 64
+STATUS_RECALLED = 1
+
+
+def is_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= INT64_MAX
+
+
+def check_id(value: object, field: str) -> int:
+    if not is_id(value):
+        raise BadRequest(f"{field}: expected a positive integer id, got {value!r:.40}")
+    return value  # type: ignore[return-value]
+
+
+def check_int(value: object, field: str, low: int = -INT64_MAX - 1, high: int = INT64_MAX) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BadRequest(f"{field}: expected an integer in {low}..{high}, got {value!r:.40}")
+    return value
+
+
+def check_text(value: object, field: str, max_len: int) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"{field}: expected a string")
+    if len(value) > max_len:
+        raise BadRequest(f"{field}: at most {max_len} characters")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRequest(f"{field}: not valid unicode (lone surrogate)") from None
+    return value
+
+
+def check_uids(uids: Sequence[int], field: str = "uids") -> list[int]:
+    if isinstance(uids, (str, bytes)) or not isinstance(uids, Sequence):
+        raise BadRequest(f"{field}: expected a list of user ids")
+    if not uids:
+        raise BadRequest(f"{field}: must not be empty")
+    if len(uids) > MAX_UIDS_PER_CALL:
+        raise BadRequest(f"{field}: at most {MAX_UIDS_PER_CALL} user ids per call")
+    return list(dict.fromkeys(check_id(u, f"{field}[{i}]") for i, u in enumerate(uids)))
+
+
+def read_state(gid: int, last_seq: int, last_mid: int, last_msg_at: int, read_seq: int) -> GroupReadState:
+    return GroupReadState(gid, last_seq, last_mid, last_msg_at, read_seq, max(0, last_seq - read_seq))

@@ -1,0 +1,284 @@
+"""PostgreSQL plumbing: one writer task with group commit, a pool for reads, built-in migrations.
+
+Writes are async closures queued to the writer task. It takes everything pending, runs each closure inside
+its own SAVEPOINT within ONE transaction on its own connection (a failing closure rolls back only itself),
+commits once (``synchronous_commit=on``: the commit is durable when it returns), then resolves the batch's
+futures. A closure that loses a deadlock against another node's transaction is rolled back to its savepoint
+and re-run in the next batch, once the locks this batch holds are released. Reads use a connection pool and
+see every write whose future has resolved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from glide.errors import ConfigError, GlideError, StorageError
+
+T = TypeVar("T")
+WriteConn: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
+Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+Migration = Callable[["asyncpg.Connection[asyncpg.Record]"], Awaitable[None]]
+log = logging.getLogger("glide.store")
+
+MAX_BATCH = 256  # ops per transaction: each is a subtransaction, and many of them slow other sessions down
+MAX_RETRIES = 5  # re-runs of an op that lost a deadlock or a serialization race
+CONNECT_TIMEOUT_S = 10.0
+POOL_SIZE = 8
+MIGRATION_LOCK = 0x676C696465  # pg_advisory_lock key ("glide"): nodes starting together migrate one at a time
+SERVER_SETTINGS = {"application_name": "glide", "synchronous_commit": "on"}
+_RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_STOP = object()
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+        return urlunsplit(parts._replace(netloc=netloc))
+    except ValueError:
+        return "<unparsable PostgreSQL URL>"
+
+
+def storage_error(e: BaseException) -> GlideError:
+    if isinstance(e, GlideError):
+        return e
+    if not isinstance(e, (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+        log.error("unexpected error in a store operation", exc_info=e)
+    return StorageError(f"storage failure: {e}")
+
+
+async def connect(url: str, where: str) -> WriteConn:
+    try:
+        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as e:
+        raise ConfigError(f"{where}: cannot connect to PostgreSQL: {e}") from None
+
+
+async def migrate(conn: WriteConn, migrations: Sequence[Migration], where: str) -> int:
+    """Bring the schema to ``len(migrations)``, one transaction per step; returns the final version."""
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)"
+            )
+            current = int(await conn.fetchval("SELECT version FROM schema_version WHERE id = 1") or 0)
+        except asyncpg.PostgresError as e:
+            raise ConfigError(f"{where}: not a usable glide database: {e}") from None
+        if current > len(migrations):
+            raise ConfigError(
+                f"{where}: schema version {current} is newer than this glide supports ({len(migrations)})"
+            )
+        for version in range(current, len(migrations)):
+            async with conn.transaction():
+                await migrations[version](conn)
+                await conn.execute(
+                    "INSERT INTO schema_version (id, version) VALUES (1, $1) "
+                    "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+                    version + 1,
+                )
+    finally:
+        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+    return len(migrations)
+
+
+@dataclass(eq=False)
+class _Op:
+    fn: Callable[[WriteConn], Awaitable[Any]]
+    fut: asyncio.Future[Any]
+    attempts: int = field(default=0)
+
+
+class _BatchAborted(Exception):
+    """The transaction is gone (connection lost, COMMIT failed): no operation of the batch survives."""
+
+
+def _resolve(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
+    if fut.done():  # the caller was cancelled; the write happened anyway
+        return
+    if error is None:
+        fut.set_result(value)
+    else:
+        fut.set_exception(error)
+
+
+class PgEngine:
+    """Owns the writer connection and task and the read pool. Build with :meth:`open`."""
+
+    def __init__(self, url: str, where: str, conn: WriteConn, pool: asyncpg.Pool[asyncpg.Record]) -> None:
+        self.url = url
+        self.where = where
+        self.batches_committed = 0
+        self._conn: WriteConn | None = conn
+        self._pool = pool
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._retry: list[_Op] = []
+        self._closed = False
+        self._writer: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, url: str, migrations: Sequence[Migration], *, pool_size: int = POOL_SIZE) -> PgEngine:
+        """Connect, create or migrate the schema, start the writer."""
+        where = redact(url)
+        conn = await connect(url, where)
+        try:
+            await migrate(conn, migrations, where)
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=pool_size, timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS
+            )
+        except BaseException as e:
+            await conn.close()
+            if isinstance(e, (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
+                raise ConfigError(f"{where}: cannot open the store: {e}") from None
+            raise
+        engine = cls(url, where, conn, pool)
+        engine._writer = asyncio.create_task(engine._write_loop(), name=f"glide-pg-writer:{where}")
+        return engine
+
+    # public operations
+
+    async def write(self, fn: Callable[[WriteConn], Awaitable[T]]) -> T:
+        """Run ``await fn(conn)`` in the writer's next group transaction; returns once committed (durable)."""
+        if self._closed:
+            raise StorageError("store is closed")
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Op(fn, fut))
+        return await fut
+
+    async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
+        """Run ``await fn(conn)`` on a pooled connection (each statement sees the latest commits)."""
+        if self._closed:
+            raise StorageError("store is closed")
+        try:
+            async with self._pool.acquire() as conn:
+                return await fn(conn)
+        except GlideError:
+            raise
+        except Exception as e:
+            raise storage_error(e) from None
+
+    async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        return await self.read(lambda conn: conn.fetch(sql, *args))
+
+    async def fetchrow(self, sql: str, *args: object) -> asyncpg.Record | None:
+        return await self.read(lambda conn: conn.fetchrow(sql, *args))
+
+    async def fetchval(self, sql: str, *args: object) -> Any:
+        return await self.read(lambda conn: conn.fetchval(sql, *args))
+
+    async def close(self) -> None:
+        """Flush queued writes, stop the writer, close the connections. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._writer is not None:
+            self._queue.put_nowait(_STOP)
+            await asyncio.shield(self._writer)
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close(timeout=5)
+            self._conn = None
+        try:
+            await asyncio.wait_for(self._pool.close(), 10)
+        except (TimeoutError, asyncpg.InterfaceError, OSError):
+            self._pool.terminate()
+
+    # the writer task
+
+    async def _write_loop(self) -> None:
+        stopping = False
+        while not stopping or self._retry:
+            batch: list[_Op] = self._retry[:MAX_BATCH]
+            del self._retry[:MAX_BATCH]
+            if not batch and not stopping:
+                item = await self._queue.get()
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.append(item)
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                item = self._queue.get_nowait()
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.append(item)
+            if not batch:
+                continue
+            try:
+                self._retry.extend(await self._run_batch(batch))
+            except Exception as e:  # a bug here must not strand the callers: fail their futures
+                log.exception("postgres writer failed on a batch of %d writes", len(batch))
+                for op in batch:
+                    _resolve(op.fut, None, storage_error(e))
+
+    async def _connection(self) -> WriteConn:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = None
+            self._conn = await connect(self.url, self.where)
+        return self._conn
+
+    async def _run_batch(self, ops: list[_Op]) -> list[_Op]:
+        """Run ``ops`` in one transaction; returns those to run again in the next batch."""
+        results: list[tuple[_Op, Any, BaseException | None]] = []
+        retry: list[_Op] = []
+        try:
+            conn = await self._connection()
+        except GlideError as e:
+            for op in ops:
+                _resolve(op.fut, None, StorageError(f"storage failure, nothing of this batch was stored: {e}"))
+            return []
+        try:
+            await conn.execute("BEGIN; SAVEPOINT op")
+            for i, op in enumerate(ops):
+                try:
+                    value = await op.fn(conn)
+                except Exception as e:
+                    if conn.is_closed():
+                        raise _BatchAborted(str(e)) from e
+                    await conn.execute("ROLLBACK TO SAVEPOINT op")
+                    if isinstance(e, _RETRYABLE) and op.attempts < MAX_RETRIES:
+                        op.attempts += 1
+                        retry.append(op)
+                    else:
+                        results.append((op, None, storage_error(e)))
+                    continue
+                if i + 1 < len(ops):
+                    await conn.execute("RELEASE SAVEPOINT op; SAVEPOINT op")
+                results.append((op, value, None))
+            await conn.execute("COMMIT")
+            self.batches_committed += 1
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, _BatchAborted) as e:
+            await self._abandon(conn)
+            log.error("postgres batch of %d writes failed: %s", len(ops), e)
+            failure = StorageError(f"storage failure, nothing of this batch was stored: {e}")
+            results = [(op, None, failure) for op in ops]
+            retry = []
+        for op, value, error in results:
+            _resolve(op.fut, value, error)
+        return retry
+
+    async def _abandon(self, conn: WriteConn) -> None:
+        """Roll back what is left of the transaction, or drop a connection in an unknown state."""
+        if conn.is_closed():
+            return
+        try:
+            await asyncio.wait_for(conn.execute("ROLLBACK"), 5)
+        except Exception:
+            conn.terminate()

@@ -1,0 +1,180 @@
+"""Group store building blocks on PostgreSQL: the queries, row decoding, and the steps every group
+operation is made of (run on a connection inside one writer operation, or on a pooled reader)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from glide.errors import NotFound, StorageError, UserNotFound
+from glide.store.group_checks import (
+    is_id,
+)
+from glide.store.groups import (
+    KIND_NOTICE,
+    Group,
+    GroupChange,
+    GroupMember,
+    GroupMessage,
+    GroupNotFound,
+    notice_content,
+)
+from glide.store.postgres.codec import dec, enc
+from glide.store.postgres.engine import Conn, WriteConn
+
+GROUP_COLUMNS = "gid, name, avatar, owner, muted, dissolved, created_at, last_seq, last_mid, last_msg_at"
+MEMBER_COLUMNS = "gid, uid, role, muted, joined_at, read_seq"
+GMSG_COLUMNS = "mid, gid, seq, kind, cli_mid, sender, type, content, send_at, created_at, status, recalled_by"
+
+# Every query of the group message path, named so tests can check each one is served by an index.
+SQL_GROUP = f"SELECT {GROUP_COLUMNS} FROM groups WHERE gid = $1"
+SQL_GROUP_LOCK = f"SELECT {GROUP_COLUMNS} FROM groups WHERE gid = $1 FOR UPDATE"
+SQL_GROUPS = f"SELECT {GROUP_COLUMNS} FROM groups WHERE gid = ANY($1::bigint[])"
+SQL_MEMBER = f"SELECT {MEMBER_COLUMNS} FROM group_members WHERE gid = $1 AND uid = $2"
+SQL_MEMBERS_OF = f"SELECT {MEMBER_COLUMNS} FROM group_members WHERE gid = $1 AND uid = ANY($2::bigint[])"
+SQL_MEMBERS = f"SELECT {MEMBER_COLUMNS} FROM group_members WHERE gid = $1 ORDER BY role, joined_at, uid LIMIT $2"
+SQL_MEMBER_UIDS = "SELECT uid FROM group_members WHERE gid = $1 ORDER BY uid"
+SQL_MEMBER_COUNT = "SELECT count(*) FROM group_members WHERE gid = $1"
+SQL_MEMBERSHIPS = f"SELECT {MEMBER_COLUMNS} FROM group_members WHERE uid = $1 AND gid = ANY($2::bigint[])"
+SQL_NEXT_SEQ = (
+    "UPDATE groups SET last_seq = last_seq + 1, last_mid = $1, last_msg_at = $2 WHERE gid = $3 RETURNING last_seq"
+)
+SQL_GMSG_INSERT = (
+    f"INSERT INTO group_messages ({GMSG_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, NULL)"
+)
+SQL_GMSG_BY_CLI_MID = (
+    f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = $1 AND sender = $2 AND cli_mid = $3 AND cli_mid <> ''"
+)
+SQL_GMSG_BY_MID = f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE mid = $1 AND gid = $2"
+SQL_READ_UP = "UPDATE group_members SET read_seq = $1 WHERE gid = $2 AND uid = $3 AND read_seq < $1"
+SQL_READ_ALL = "UPDATE group_members SET read_seq = $1 WHERE gid = $2 AND uid = ANY($3::bigint[])"
+SQL_HISTORY = f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+SQL_RANGE = (
+    f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq LIMIT $4"
+)
+SQL_USER_GROUPS = "SELECT gid FROM group_members WHERE uid = $1 ORDER BY gid"
+SQL_STATES_ALL = (
+    "SELECT g.gid, g.last_seq, g.last_mid, g.last_msg_at, m.read_seq "
+    "FROM group_members m JOIN groups g ON g.gid = m.gid WHERE m.uid = $1 ORDER BY m.gid"
+)
+SQL_LAST_MID = "SELECT max(mid) FROM group_messages"
+
+
+def group_from(r: asyncpg.Record) -> Group:
+    return Group(r[0], dec(r[1]), dec(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+
+
+def member_from(r: asyncpg.Record) -> GroupMember:
+    return GroupMember(r[0], r[1], r[2], r[3], r[4], r[5])
+
+
+def gmsg_from(r: asyncpg.Record) -> GroupMessage:
+    return GroupMessage(r[0], r[1], r[2], r[3], dec(r[4]), r[5], r[6], dec(r[7]), r[8], r[9], r[10], r[11])
+
+
+async def load_group(conn: Conn, gid: int, *, lock: bool = False) -> Group:
+    row = await conn.fetchrow(SQL_GROUP_LOCK if lock else SQL_GROUP, gid)
+    if row is None:
+        raise GroupNotFound(f"group {gid} does not exist")
+    return group_from(row)
+
+
+async def load_member(conn: Conn, gid: int, uid: int) -> GroupMember | None:
+    row = await conn.fetchrow(SQL_MEMBER, gid, uid)
+    return member_from(row) if row else None
+
+
+async def load_members(conn: Conn, gid: int, uids: Sequence[int]) -> dict[int, GroupMember]:
+    return {m.uid: m for m in map(member_from, await conn.fetch(SQL_MEMBERS_OF, gid, list(uids)))}
+
+
+async def require_members(conn: Conn, group: Group, uids: Sequence[int]) -> list[GroupMember]:
+    found = await load_members(conn, group.gid, uids)
+    missing = [u for u in uids if u not in found]
+    if missing:
+        raise NotFound(f"not members of group {group.gid}: {missing[:20]}")
+    return [found[u] for u in uids]
+
+
+async def require_users(conn: Conn, uids: Sequence[int]) -> None:
+    existing = {r[0] for r in await conn.fetch("SELECT uid FROM users WHERE uid = ANY($1::bigint[])", list(uids))}
+    for uid in uids:
+        if uid not in existing:
+            raise UserNotFound(f"user {uid} does not exist")
+
+
+async def member_uids(conn: Conn, gid: int) -> tuple[int, ...]:
+    return tuple(r[0] for r in await conn.fetch(SQL_MEMBER_UIDS, gid))
+
+
+async def member_count(conn: Conn, gid: int) -> int:
+    return int(await conn.fetchval(SQL_MEMBER_COUNT, gid))
+
+
+async def add_members(conn: WriteConn, gid: int, uids: Sequence[int], role: int, now: int) -> None:
+    await conn.execute(
+        f"INSERT INTO group_members ({MEMBER_COLUMNS}) "
+        "SELECT $1, uid, $2, false, $3, 0 FROM unnest($4::bigint[]) AS t(uid) ORDER BY uid",
+        gid,
+        role,
+        now,
+        sorted(uids),
+    )
+
+
+async def append(
+    conn: WriteConn,
+    gid: int,
+    *,
+    mid: int,
+    kind: int,
+    cli_mid: str,
+    sender: int,
+    type_: int,
+    content: str,
+    send_at: int,
+    now: int,
+) -> GroupMessage:
+    """Give the entry the group's next seq and insert it; the caller's savepoint undoes both on failure."""
+    seq = int(await conn.fetchval(SQL_NEXT_SEQ, mid, now, gid))
+    try:
+        await conn.execute(
+            SQL_GMSG_INSERT, mid, gid, seq, kind, enc(cli_mid), sender, type_, enc(content), send_at, now
+        )
+    except asyncpg.UniqueViolationError as e:
+        raise StorageError(f"message id {mid} is already used (do two nodes share a node_id?)") from e
+    # Acting in a group means having seen it up to here.
+    await conn.execute(SQL_READ_UP, seq, gid, sender)
+    return GroupMessage(mid, gid, seq, kind, cli_mid, sender, type_, content, send_at, now, 0, None)
+
+
+async def notice(
+    conn: WriteConn, gid: int, by: int, notice_type: int, uids: Sequence[int], mid: int, now: int, /, **extra: int
+) -> GroupMessage:
+    content = notice_content(gid, notice_type, uids, by, **extra)
+    return await append(
+        conn,
+        gid,
+        mid=mid,
+        kind=KIND_NOTICE,
+        cli_mid="",
+        sender=by,
+        type_=notice_type,
+        content=content,
+        send_at=now,
+        now=now,
+    )
+
+
+async def change(
+    conn: WriteConn, gid: int, entry: GroupMessage | None, extra_recipients: Sequence[int] = ()
+) -> GroupChange:
+    recipients = tuple(sorted({*await member_uids(conn, gid), *extra_recipients}))
+    return GroupChange(await load_group(conn, gid), entry, recipients)
+
+
+def check_gid(gid: object) -> int:
+    if not is_id(gid):
+        raise GroupNotFound(f"group {gid!r:.30} does not exist")
+    return gid  # type: ignore[return-value]

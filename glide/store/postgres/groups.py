@@ -1,0 +1,272 @@
+"""Groups, memberships and the per-group seq stream on PostgreSQL (glide.store.groups.GroupStore).
+
+Every change is one writer operation (a savepoint in the engine's group transaction) that first locks the
+group's row (``SELECT … FOR UPDATE``): changes and sends to one group are serialized across every node
+sharing the database, so the rule checks see the membership the change applies to, and the seq bump
+(``UPDATE groups SET last_seq = last_seq + 1 … RETURNING``) hands out contiguous seqs in commit order.
+A refused or failed operation rolls back to its savepoint and consumes no seq.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from glide.errors import BadRequest
+from glide.group import rules
+from glide.store.group_checks import (
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    MAX_CLI_MID,
+    check_id,
+    check_int,
+    check_text,
+    is_id,
+    read_state,
+)
+from glide.store.groups import (
+    KIND_MESSAGE,
+    MAX_GROUP_AVATAR,
+    MAX_GROUP_CONTENT,
+    MAX_GROUP_MEMBERS,
+    MAX_GROUP_NAME,
+    MAX_GROUP_PAGE,
+    NOTICE_MEMBERS_ADDED,
+    ROLE_MEMBER,
+    ROLE_OWNER,
+    Group,
+    GroupChange,
+    GroupMember,
+    GroupMessage,
+    GroupNotFound,
+    GroupReadState,
+    NewGroupMessage,
+    StoredGroupMessage,
+)
+from glide.store.postgres.codec import enc
+from glide.store.postgres.engine import Conn, PgEngine, WriteConn
+from glide.store.postgres.group_ops import (
+    SQL_GMSG_BY_CLI_MID,
+    SQL_GMSG_BY_MID,
+    SQL_GROUP,
+    SQL_GROUP_LOCK,
+    SQL_GROUPS,
+    SQL_HISTORY,
+    SQL_LAST_MID,
+    SQL_MEMBER_UIDS,
+    SQL_MEMBERS,
+    SQL_MEMBERSHIPS,
+    SQL_RANGE,
+    SQL_READ_UP,
+    SQL_STATES_ALL,
+    SQL_USER_GROUPS,
+    add_members,
+    append,
+    change,
+    check_gid,
+    gmsg_from,
+    group_from,
+    load_group,
+    load_member,
+    member_from,
+    member_uids,
+    notice,
+    require_users,
+)
+from glide.store.postgres.groups_manage import GroupManagement
+
+
+class PgGroupStore(GroupManagement):
+    """Groups on PostgreSQL; the membership and settings changes are in :class:`GroupManagement`."""
+
+    def __init__(self, engine: PgEngine, clock_ms: Callable[[], int]) -> None:
+        self._engine = engine
+        self._clock_ms = clock_ms
+
+    async def create_group(
+        self, *, owner: int, name: str, avatar: str, members: Sequence[int], mid: int
+    ) -> GroupChange:
+        check_id(owner, "owner")
+        check_id(mid, "mid")
+        name = check_text(name, "name", MAX_GROUP_NAME)
+        if not name.strip():
+            raise BadRequest("name: must not be empty")
+        avatar = check_text(avatar, "avatar", MAX_GROUP_AVATAR)
+        if isinstance(members, (str, bytes)) or not isinstance(members, Sequence):
+            raise BadRequest("members: expected a list of user ids")
+        uids = list(dict.fromkeys([owner, *(check_id(u, f"members[{i}]") for i, u in enumerate(members))]))
+        if len(uids) > MAX_GROUP_MEMBERS:
+            raise BadRequest(f"members: a group has at most {MAX_GROUP_MEMBERS} members")
+        clock_ms = self._clock_ms
+
+        async def op(conn: WriteConn) -> GroupChange:
+            now = clock_ms()
+            await require_users(conn, uids)
+            gid = int(
+                await conn.fetchval(
+                    "INSERT INTO groups (name, avatar, owner, muted, dissolved, created_at) "
+                    "VALUES ($1, $2, $3, false, false, $4) RETURNING gid",
+                    enc(name),
+                    enc(avatar),
+                    owner,
+                    now,
+                )
+            )
+            await add_members(conn, gid, [owner], ROLE_OWNER, now)
+            await add_members(conn, gid, uids[1:], ROLE_MEMBER, now)
+            entry = await notice(conn, gid, owner, NOTICE_MEMBERS_ADDED, uids, mid, now)
+            # The new members saw their own addition: the group starts read.
+            await conn.execute("UPDATE group_members SET read_seq = $1 WHERE gid = $2", entry.seq, gid)
+            return await change(conn, gid, entry)
+
+        return await self._engine.write(op)
+
+    # reads of groups and members
+
+    async def group(self, gid: int) -> Group | None:
+        if not is_id(gid):
+            return None
+        row = await self._engine.fetchrow(SQL_GROUP, gid)
+        return group_from(row) if row else None
+
+    async def groups(self, gids: Sequence[int]) -> list[Group]:
+        wanted = list(dict.fromkeys(g for g in gids if is_id(g)))
+        if not wanted:
+            return []
+        found = {g.gid: g for g in map(group_from, await self._engine.fetch(SQL_GROUPS, wanted))}
+        return [found[g] for g in wanted if g in found]
+
+    async def member(self, gid: int, uid: int) -> GroupMember | None:
+        if not (is_id(gid) and is_id(uid)):
+            return None
+        return await self._engine.read(lambda conn: load_member(conn, gid, uid))
+
+    async def members(self, gid: int) -> list[GroupMember]:
+        if not is_id(gid):
+            return []
+        return [member_from(r) for r in await self._engine.fetch(SQL_MEMBERS, gid, MAX_GROUP_MEMBERS)]
+
+    async def member_uids(self, gid: int) -> list[int]:
+        if not is_id(gid):
+            return []
+        return [r[0] for r in await self._engine.fetch(SQL_MEMBER_UIDS, gid)]
+
+    async def user_groups(self, uid: int) -> list[int]:
+        if not is_id(uid):
+            return []
+        return [r[0] for r in await self._engine.fetch(SQL_USER_GROUPS, uid)]
+
+    # the message stream
+
+    async def store_group_message(self, message: NewGroupMessage) -> StoredGroupMessage:
+        m = message
+        check_id(m.mid, "mid")
+        gid = check_gid(m.gid)
+        check_id(m.sender, "sender")
+        check_int(m.type, "type", INT32_MIN, INT32_MAX)
+        check_int(m.send_at, "send_at")
+        check_text(m.cli_mid, "cli_mid", MAX_CLI_MID)
+        check_text(m.content, "content", MAX_GROUP_CONTENT)
+        clock_ms = self._clock_ms
+
+        async def op(conn: WriteConn) -> StoredGroupMessage:
+            # The lock first: a resend racing its original on another node then sees it as a duplicate.
+            row = await conn.fetchrow(SQL_GROUP_LOCK, gid)
+            if m.cli_mid and row is not None:
+                dup = await conn.fetchrow(SQL_GMSG_BY_CLI_MID, gid, m.sender, enc(m.cli_mid))
+                if dup is not None:
+                    return StoredGroupMessage(gmsg_from(dup), True, ())
+            if row is None:
+                raise GroupNotFound(f"group {gid} does not exist")
+            rules.check_send(group_from(row), await load_member(conn, gid, m.sender))
+            stored = await append(
+                conn,
+                gid,
+                mid=m.mid,
+                kind=KIND_MESSAGE,
+                cli_mid=m.cli_mid,
+                sender=m.sender,
+                type_=m.type,
+                content=m.content,
+                send_at=m.send_at,
+                now=clock_ms(),
+            )
+            return StoredGroupMessage(stored, False, await member_uids(conn, gid))
+
+        return await self._engine.write(op)
+
+    async def group_message(self, gid: int, mid: int) -> GroupMessage | None:
+        if not (is_id(gid) and is_id(mid)):
+            return None
+        row = await self._engine.fetchrow(SQL_GMSG_BY_MID, mid, gid)
+        return gmsg_from(row) if row else None
+
+    async def history(self, gid: int, uid: int, *, before_seq: int = 0, limit: int = 20) -> list[GroupMessage]:
+        gid = check_gid(gid)
+        check_id(uid, "uid")
+        check_int(before_seq, "before_seq")
+        before = before_seq if before_seq > 0 else INT64_MAX
+        limit = max(1, min(check_int(limit, "limit"), MAX_GROUP_PAGE))
+
+        async def op(conn: Conn) -> list[GroupMessage]:
+            rules.check_member(await load_group(conn, gid), await load_member(conn, gid, uid))
+            return [gmsg_from(r) for r in await conn.fetch(SQL_HISTORY, gid, before, limit)]
+
+        return await self._engine.read(op)
+
+    async def seq_range(
+        self, gid: int, uid: int, *, from_seq: int, to_seq: int, limit: int = MAX_GROUP_PAGE
+    ) -> list[GroupMessage]:
+        gid = check_gid(gid)
+        check_id(uid, "uid")
+        check_int(from_seq, "from_seq", 1)
+        check_int(to_seq, "to_seq", 1)
+        if to_seq < from_seq:
+            raise BadRequest(f"to_seq: must not be below from_seq ({to_seq} < {from_seq})")
+        limit = max(1, min(check_int(limit, "limit"), MAX_GROUP_PAGE))
+
+        async def op(conn: Conn) -> list[GroupMessage]:
+            rules.check_member(await load_group(conn, gid), await load_member(conn, gid, uid))
+            return [gmsg_from(r) for r in await conn.fetch(SQL_RANGE, gid, from_seq, to_seq, limit)]
+
+        return await self._engine.read(op)
+
+    # read state
+
+    async def mark_read(self, gid: int, uid: int, seq: int) -> GroupReadState:
+        gid = check_gid(gid)
+        check_id(uid, "uid")
+        check_int(seq, "seq", 0)
+
+        async def op(conn: WriteConn) -> GroupReadState:
+            group = await load_group(conn, gid)
+            member = rules.check_member(group, await load_member(conn, gid, uid))
+            read = max(member.read_seq, min(seq, group.last_seq))
+            if read != member.read_seq:
+                await conn.execute(SQL_READ_UP, read, gid, uid)
+            return read_state(gid, group.last_seq, group.last_mid, group.last_msg_at, read)
+
+        return await self._engine.write(op)
+
+    async def read_states(self, uid: int, gids: Sequence[int] | None = None) -> list[GroupReadState]:
+        check_id(uid, "uid")
+        wanted = None if gids is None else list(dict.fromkeys(check_gid(g) for g in gids))
+
+        async def op(conn: Conn) -> list[GroupReadState]:
+            if wanted is None:
+                return [read_state(*row) for row in await conn.fetch(SQL_STATES_ALL, uid)]
+            groups = {g.gid: g for g in map(group_from, await conn.fetch(SQL_GROUPS, wanted))}
+            members = {m.gid: m for m in map(member_from, await conn.fetch(SQL_MEMBERSHIPS, uid, wanted))}
+            out: list[GroupReadState] = []
+            for gid in wanted:
+                group = groups.get(gid)
+                if group is None:
+                    raise GroupNotFound(f"group {gid} does not exist")
+                member = rules.check_member(group, members.get(gid))
+                out.append(read_state(gid, group.last_seq, group.last_mid, group.last_msg_at, member.read_seq))
+            return out
+
+        return await self._engine.read(op)
+
+    async def last_mid(self) -> int:
+        return int(await self._engine.fetchval(SQL_LAST_MID) or 0)

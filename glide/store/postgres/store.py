@@ -1,0 +1,47 @@
+"""``PostgresStore``: every store area on one PostgreSQL database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from glide.store.postgres.contacts import PgContactStore
+from glide.store.postgres.conversations import PgConversationStore
+from glide.store.postgres.engine import POOL_SIZE, Migration, PgEngine
+from glide.store.postgres.groups import PgGroupStore
+from glide.store.postgres.messages import PgMessageStore
+from glide.store.postgres.schema import MIGRATIONS
+from glide.store.postgres.users import PgUserStore
+from glide.store.sqlite import wall_ms
+
+
+class PostgresStore:
+    """Users, messages, groups, contacts and conversations in one PostgreSQL database, shared by any number
+    of glide nodes (each with its own ``node_id``). Build with :meth:`open`."""
+
+    def __init__(self, engine: PgEngine, clock_ms: Callable[[], int] = wall_ms) -> None:
+        self.engine = engine
+        self.users = PgUserStore(engine, clock_ms)
+        self.messages = PgMessageStore(engine, clock_ms)
+        self.groups = PgGroupStore(engine, clock_ms)
+        self.contacts = PgContactStore(engine, clock_ms)
+        self.conversations = PgConversationStore(engine, clock_ms)
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        migrations: Sequence[Migration] = MIGRATIONS,
+        clock_ms: Callable[[], int] = wall_ms,
+        pool_size: int = POOL_SIZE,
+    ) -> PostgresStore:
+        """Connect to ``url`` (``postgresql://user:pass@host:port/db``) and create or migrate the schema."""
+        return cls(await PgEngine.open(url, migrations, pool_size=pool_size), clock_ms)
+
+    @property
+    def batches_committed(self) -> int:
+        """How many group transactions the writer committed (for tests and metrics)."""
+        return self.engine.batches_committed
+
+    async def close(self) -> None:
+        await self.engine.close()

@@ -1,0 +1,180 @@
+"""Users, logins and revoked tokens on PostgreSQL (the semantics of glide.store.base.UserStore)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+
+import asyncpg
+
+from glide.errors import AlreadyExists, BadRequest, UserNotFound
+from glide.store.base import User
+from glide.store.postgres.codec import dec, dec_opt, enc, enc_opt
+from glide.store.postgres.engine import PgEngine, WriteConn
+
+# The SQLite backend's input checks, shared so that both refuse the same input with the same messages.
+from glide.store.sqlite import (
+    INT64_MAX,
+    REVOKED_PURGE,
+    SECRET_ALPHABET,
+    SECRET_LEN,
+    _check_int,
+    _check_text,
+    _valid_ids,
+    login_key,
+)
+
+USER_COLUMNS = "uid, account, email, nickname, avatar, password_hash, message_deliver_secret, guest, created_at"
+_U = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
+
+SQL_USER = f"SELECT {USER_COLUMNS} FROM users WHERE uid = $1"
+SQL_USER_BY_LOGIN = f"SELECT {_U} FROM logins l JOIN users u ON u.uid = l.uid WHERE l.login = $1"
+SQL_USERS = f"SELECT {USER_COLUMNS} FROM users WHERE uid = ANY($1::bigint[])"
+SQL_LOGINS_TAKEN = "SELECT login FROM logins WHERE login = ANY($1::text[])"
+SQL_TOKEN_REVOKED = "SELECT 1 FROM revoked_tokens WHERE jti = $1"
+
+
+def user_from(row: asyncpg.Record) -> User:
+    return User(
+        row[0],
+        dec(row[1]),
+        dec_opt(row[2]),
+        dec(row[3]),
+        dec(row[4]),
+        dec(row[5]),
+        row[6],
+        row[7],
+        row[8],
+    )
+
+
+class PgUserStore:
+    def __init__(self, engine: PgEngine, clock_ms: Callable[[], int]) -> None:
+        self._engine = engine
+        self._clock_ms = clock_ms
+
+    async def create_user(
+        self,
+        *,
+        account: str,
+        email: str | None,
+        nickname: str,
+        avatar: str,
+        password_hash: str,
+        guest: bool = False,
+    ) -> User:
+        for field, value in (
+            ("account", account),
+            ("nickname", nickname),
+            ("avatar", avatar),
+            ("password_hash", password_hash),
+        ):
+            _check_text(value, field)
+        if email is not None:
+            _check_text(email, "email")
+        if not account.strip():
+            raise BadRequest("account: must not be empty")
+        keys = {login_key(account): "account"}
+        if email:
+            keys.setdefault(login_key(email), "email")
+        secret = "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LEN))
+        created_at = self._clock_ms()
+        stored_keys = [enc(k) for k in keys]
+
+        async def op(conn: WriteConn) -> User:
+            # Checked first so that a refused registration consumes no uid (as on SQLite); the unique key
+            # still settles a race with another node.
+            taken = {r[0] for r in await conn.fetch(SQL_LOGINS_TAKEN, stored_keys)}
+            for key, field in keys.items():
+                if enc(key) in taken:
+                    raise AlreadyExists(f"{field} already registered: {key}")
+            uid = await conn.fetchval(
+                f"INSERT INTO users ({USER_COLUMNS.removeprefix('uid, ')}) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING uid",
+                enc(account),
+                enc_opt(email or None),
+                enc(nickname),
+                enc(avatar),
+                enc(password_hash),
+                secret,
+                guest,
+                created_at,
+            )
+            try:
+                await conn.execute(
+                    "INSERT INTO logins (login, uid) SELECT unnest($1::text[]), $2::bigint", stored_keys, uid
+                )
+            except asyncpg.UniqueViolationError:
+                raise AlreadyExists(f"account or email already registered: {', '.join(keys)}") from None
+            return User(uid, account, email or None, nickname, avatar, password_hash, secret, guest, created_at)
+
+        return await self._engine.write(op)
+
+    async def user(self, uid: int) -> User | None:
+        if not (isinstance(uid, int) and 0 < uid <= INT64_MAX):
+            return None
+        row = await self._engine.fetchrow(SQL_USER, uid)
+        return user_from(row) if row else None
+
+    async def user_by_login(self, login: str) -> User | None:
+        if not isinstance(login, str) or not login.strip():
+            return None
+        key = login_key(login)
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        row = await self._engine.fetchrow(SQL_USER_BY_LOGIN, enc(key))
+        return user_from(row) if row else None
+
+    async def users(self, uids: Sequence[int]) -> list[User]:
+        wanted = _valid_ids(uids)
+        if not wanted:
+            return []
+        found = {u.uid: u for u in map(user_from, await self._engine.fetch(SQL_USERS, wanted))}
+        return [found[uid] for uid in wanted if uid in found]
+
+    async def update_profile(self, uid: int, *, nickname: str | None = None, avatar: str | None = None) -> None:
+        for field, value in (("nickname", nickname), ("avatar", avatar)):
+            if value is not None:
+                _check_text(value, field)
+        if not (isinstance(uid, int) and 0 < uid <= INT64_MAX):
+            raise UserNotFound(f"user {uid} does not exist")
+
+        async def op(conn: WriteConn) -> None:
+            status = await conn.execute(
+                "UPDATE users SET nickname = coalesce($1, nickname), avatar = coalesce($2, avatar) WHERE uid = $3",
+                enc_opt(nickname),
+                enc_opt(avatar),
+                uid,
+            )
+            if status == "UPDATE 0":
+                raise UserNotFound(f"user {uid} does not exist")
+
+        await self._engine.write(op)
+
+    async def revoke_token(self, jti: str, expires_at_ms: int) -> None:
+        _check_text(jti, "jti")
+        _check_int(expires_at_ms, "expires_at_ms")
+        now = self._clock_ms()
+
+        async def op(conn: WriteConn) -> None:
+            await conn.execute(
+                "INSERT INTO revoked_tokens (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) "
+                "DO UPDATE SET expires_at = greatest(revoked_tokens.expires_at, excluded.expires_at)",
+                enc(jti),
+                expires_at_ms,
+            )
+            # Expired entries can go: an expired token fails verification anyway. A bounded purge per call.
+            await conn.execute(
+                "DELETE FROM revoked_tokens WHERE jti IN "
+                "(SELECT jti FROM revoked_tokens WHERE expires_at < $1 ORDER BY expires_at LIMIT $2)",
+                now,
+                REVOKED_PURGE,
+            )
+
+        await self._engine.write(op)
+
+    async def is_token_revoked(self, jti: str) -> bool:
+        _check_text(jti, "jti")
+        return await self._engine.fetchval(SQL_TOKEN_REVOKED, enc(jti)) is not None

@@ -1,0 +1,333 @@
+"""The SQLite implementation of :class:`glide.store.groups.GroupStore`.
+
+Every change runs as one writer operation (its own savepoint inside the engine's group transaction): the
+rule check, the change, the seq bump of ``groups.last_seq`` and the notice row commit together or not at all,
+so a refused or failed operation never consumes a seq. ``UNIQUE (gid, seq)`` makes a repeated seq impossible.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from glide.errors import BadRequest, NotFound
+from glide.group import rules
+from glide.store.group_checks import (
+    INT32_MAX,
+    INT32_MIN,
+    INT64_MAX,
+    MAX_CLI_MID,
+    STATUS_RECALLED,
+    check_id,
+    check_int,
+    check_text,
+    check_uids,
+    is_id,
+    read_state,
+)
+from glide.store.groups import (
+    KIND_MESSAGE,
+    MAX_GROUP_AVATAR,
+    MAX_GROUP_CONTENT,
+    MAX_GROUP_MEMBERS,
+    MAX_GROUP_NAME,
+    MAX_GROUP_PAGE,
+    NOTICE_MEMBERS_ADDED,
+    NOTICE_RECALLED,
+    ROLE_MEMBER,
+    ROLE_OWNER,
+    Group,
+    GroupChange,
+    GroupMember,
+    GroupMessage,
+    GroupReadState,
+    NewGroupMessage,
+    StoredGroupMessage,
+)
+from glide.store.sqlite_engine import SqliteEngine
+from glide.store.sqlite_groups_manage import SqliteGroupManagement
+from glide.store.sqlite_groups_sql import (
+    GROUP_COLUMNS,
+    MEMBER_COLUMNS,
+    SQL_GMSG_BY_CLI_MID,
+    SQL_GMSG_BY_MID,
+    SQL_GROUP,
+    SQL_HISTORY,
+    SQL_LAST_MID,
+    SQL_RANGE,
+    SQL_READ_UP,
+    SQL_STATES_ALL,
+    SQL_USER_GROUPS,
+    add_members,
+    add_notice,
+    append,
+    change_of,
+    chunks,
+    group_row,
+    load_group,
+    load_member,
+    marks,
+    member_row,
+    member_uids_of,
+    message_row,
+    require_users,
+    wall_ms,
+)
+
+# The PostgreSQL backend imported the checks from here before they moved to glide.store.group_checks; the
+# names stay exported until it imports them from there.
+__all__ = [
+    "INT32_MAX",
+    "INT32_MIN",
+    "INT64_MAX",
+    "MAX_CLI_MID",
+    "STATUS_RECALLED",
+    "SqliteGroupStore",
+    "_check_id",
+    "_check_int",
+    "_check_text",
+    "_check_uids",
+    "_is_id",
+    "_state",
+]
+
+_check_id = check_id
+_check_int = check_int
+_check_text = check_text
+_check_uids = check_uids
+_is_id = is_id
+_state = read_state
+
+
+class SqliteGroupStore(SqliteGroupManagement):
+    """Groups, memberships and the per-group seq stream in the shared SQLite file."""
+
+    def __init__(self, engine: SqliteEngine, clock_ms: Callable[[], int] = wall_ms) -> None:
+        self._engine = engine
+        self._clock_ms = clock_ms
+
+    # membership and settings
+
+    async def create_group(
+        self, *, owner: int, name: str, avatar: str, members: Sequence[int], mid: int
+    ) -> GroupChange:
+        check_id(owner, "owner")
+        check_id(mid, "mid")
+        name = check_text(name, "name", MAX_GROUP_NAME)
+        if not name.strip():
+            raise BadRequest("name: must not be empty")
+        avatar = check_text(avatar, "avatar", MAX_GROUP_AVATAR)
+        if isinstance(members, (str, bytes)) or not isinstance(members, Sequence):
+            raise BadRequest("members: expected a list of user ids")
+        uids = list(dict.fromkeys([owner, *(check_id(u, f"members[{i}]") for i, u in enumerate(members))]))
+        if len(uids) > MAX_GROUP_MEMBERS:
+            raise BadRequest(f"members: a group has at most {MAX_GROUP_MEMBERS} members")
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            require_users(conn, uids)
+            cur = conn.execute(
+                f"INSERT INTO groups ({GROUP_COLUMNS}) VALUES (NULL, ?, ?, ?, 0, 0, ?, 0, 0, 0)",
+                (name, avatar, owner, now),
+            )
+            gid = cur.lastrowid
+            assert gid is not None
+            add_members(conn, gid, [owner], ROLE_OWNER, now)
+            add_members(conn, gid, uids[1:], ROLE_MEMBER, now)
+            notice = add_notice(conn, gid, owner, NOTICE_MEMBERS_ADDED, uids, mid, now)
+            # The new members saw their own addition: the group starts read.
+            conn.execute("UPDATE group_members SET read_seq = ? WHERE gid = ?", (notice.seq, gid))
+            return change_of(conn, gid, notice)
+
+        return await self._engine.write(op)
+
+    # reads of groups and members
+
+    async def group(self, gid: int) -> Group | None:
+        if not is_id(gid):
+            return None
+
+        def op(conn: sqlite3.Connection) -> Group | None:
+            row = conn.execute(SQL_GROUP, (gid,)).fetchone()
+            return group_row(row) if row else None
+
+        return await self._engine.read(op)
+
+    async def groups(self, gids: Sequence[int]) -> list[Group]:
+        wanted = list(dict.fromkeys(g for g in gids if is_id(g)))
+        if not wanted:
+            return []
+
+        def op(conn: sqlite3.Connection) -> list[Group]:
+            found: dict[int, Group] = {}
+            for chunk in chunks(wanted):
+                sql = f"SELECT {GROUP_COLUMNS} FROM groups WHERE gid IN ({marks(len(chunk))})"
+                for row in conn.execute(sql, tuple(chunk)):
+                    g = group_row(row)
+                    found[g.gid] = g
+            return [found[g] for g in wanted if g in found]
+
+        return await self._engine.read(op)
+
+    async def member(self, gid: int, uid: int) -> GroupMember | None:
+        if not (is_id(gid) and is_id(uid)):
+            return None
+        return await self._engine.read(lambda conn: load_member(conn, gid, uid))
+
+    async def members(self, gid: int) -> list[GroupMember]:
+        if not is_id(gid):
+            return []
+        sql = f"SELECT {MEMBER_COLUMNS} FROM group_members WHERE gid = ? ORDER BY role, joined_at, uid LIMIT ?"
+        return await self._engine.read(
+            lambda conn: [member_row(r) for r in conn.execute(sql, (gid, MAX_GROUP_MEMBERS))]
+        )
+
+    async def member_uids(self, gid: int) -> list[int]:
+        if not is_id(gid):
+            return []
+        return await self._engine.read(lambda conn: list(member_uids_of(conn, gid)))
+
+    async def user_groups(self, uid: int) -> list[int]:
+        if not is_id(uid):
+            return []
+        return await self._engine.read(lambda conn: [r[0] for r in conn.execute(SQL_USER_GROUPS, (uid,))])
+
+    # the message stream
+
+    async def store_group_message(self, message: NewGroupMessage) -> StoredGroupMessage:
+        m = message
+        check_id(m.mid, "mid")
+        gid = self._gid(m.gid)
+        check_id(m.sender, "sender")
+        check_int(m.type, "type", INT32_MIN, INT32_MAX)
+        check_int(m.send_at, "send_at")
+        check_text(m.cli_mid, "cli_mid", MAX_CLI_MID)
+        check_text(m.content, "content", MAX_GROUP_CONTENT)
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> StoredGroupMessage:
+            if m.cli_mid:
+                row = conn.execute(SQL_GMSG_BY_CLI_MID, (gid, m.sender, m.cli_mid)).fetchone()
+                if row is not None:
+                    return StoredGroupMessage(message_row(row), True, ())
+            group = load_group(conn, gid)
+            rules.check_send(group, load_member(conn, gid, m.sender))
+            stored = append(
+                conn,
+                gid,
+                mid=m.mid,
+                kind=KIND_MESSAGE,
+                cli_mid=m.cli_mid,
+                sender=m.sender,
+                type_=m.type,
+                content=m.content,
+                send_at=m.send_at,
+                now=clock_ms(),
+            )
+            return StoredGroupMessage(stored, False, member_uids_of(conn, gid))
+
+        return await self._engine.write(op)
+
+    async def group_message(self, gid: int, mid: int) -> GroupMessage | None:
+        if not (is_id(gid) and is_id(mid)):
+            return None
+
+        def op(conn: sqlite3.Connection) -> GroupMessage | None:
+            row = conn.execute(SQL_GMSG_BY_MID, (mid, gid)).fetchone()
+            return message_row(row) if row else None
+
+        return await self._engine.read(op)
+
+    async def recall(self, gid: int, mid: int, by: int, *, notice_mid: int, not_before_ms: int) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(by, "by")
+        check_id(notice_mid, "notice_mid")
+        check_int(not_before_ms, "not_before_ms")
+        if not is_id(mid):
+            raise NotFound(f"message {mid!r:.30} not found in group {gid}")
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            row = conn.execute(SQL_GMSG_BY_MID, (mid, gid)).fetchone()
+            if row is None:
+                raise NotFound(f"message {mid} not found in group {gid}")
+            target = message_row(row)
+            rules.check_recall(group, load_member(conn, gid, by), target, not_before_ms=not_before_ms)
+            if target.status == STATUS_RECALLED:
+                return change_of(conn, gid, None)
+            conn.execute("UPDATE group_messages SET status = ?, recalled_by = ? WHERE mid = ?", (1, by, mid))
+            notice = add_notice(
+                conn, gid, by, NOTICE_RECALLED, [target.sender], notice_mid, now, mid=mid, seq=target.seq
+            )
+            return change_of(conn, gid, notice)
+
+        return await self._engine.write(op)
+
+    async def history(self, gid: int, uid: int, *, before_seq: int = 0, limit: int = 20) -> list[GroupMessage]:
+        gid = self._gid(gid)
+        check_id(uid, "uid")
+        check_int(before_seq, "before_seq")
+        before = before_seq if before_seq > 0 else INT64_MAX
+        limit = max(1, min(check_int(limit, "limit"), MAX_GROUP_PAGE))
+
+        def op(conn: sqlite3.Connection) -> list[GroupMessage]:
+            rules.check_member(load_group(conn, gid), load_member(conn, gid, uid))
+            return [message_row(r) for r in conn.execute(SQL_HISTORY, (gid, before, limit))]
+
+        return await self._engine.read(op)
+
+    async def seq_range(
+        self, gid: int, uid: int, *, from_seq: int, to_seq: int, limit: int = MAX_GROUP_PAGE
+    ) -> list[GroupMessage]:
+        gid = self._gid(gid)
+        check_id(uid, "uid")
+        check_int(from_seq, "from_seq", 1)
+        check_int(to_seq, "to_seq", 1)
+        if to_seq < from_seq:
+            raise BadRequest(f"to_seq: must not be below from_seq ({to_seq} < {from_seq})")
+        limit = max(1, min(check_int(limit, "limit"), MAX_GROUP_PAGE))
+
+        def op(conn: sqlite3.Connection) -> list[GroupMessage]:
+            rules.check_member(load_group(conn, gid), load_member(conn, gid, uid))
+            return [message_row(r) for r in conn.execute(SQL_RANGE, (gid, from_seq, to_seq, limit))]
+
+        return await self._engine.read(op)
+
+    # read state
+
+    async def mark_read(self, gid: int, uid: int, seq: int) -> GroupReadState:
+        gid = self._gid(gid)
+        check_id(uid, "uid")
+        check_int(seq, "seq", 0)
+
+        def op(conn: sqlite3.Connection) -> GroupReadState:
+            group = load_group(conn, gid)
+            member = rules.check_member(group, load_member(conn, gid, uid))
+            read = max(member.read_seq, min(seq, group.last_seq))
+            if read != member.read_seq:
+                conn.execute(SQL_READ_UP, (read, gid, uid, read))
+            return read_state(gid, group.last_seq, group.last_mid, group.last_msg_at, read)
+
+        return await self._engine.write(op)
+
+    async def read_states(self, uid: int, gids: Sequence[int] | None = None) -> list[GroupReadState]:
+        check_id(uid, "uid")
+        wanted = None if gids is None else list(dict.fromkeys(self._gid(g) for g in gids))
+
+        def op(conn: sqlite3.Connection) -> list[GroupReadState]:
+            if wanted is None:
+                return [read_state(*row) for row in conn.execute(SQL_STATES_ALL, (uid,))]
+            out: list[GroupReadState] = []
+            for gid in wanted:
+                group = load_group(conn, gid)
+                member = rules.check_member(group, load_member(conn, gid, uid))
+                out.append(read_state(gid, group.last_seq, group.last_mid, group.last_msg_at, member.read_seq))
+            return out
+
+        return await self._engine.read(op)
+
+    async def last_mid(self) -> int:
+        return await self._engine.read(lambda conn: int(conn.execute(SQL_LAST_MID).fetchone()[0] or 0))

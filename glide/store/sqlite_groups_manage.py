@@ -1,0 +1,251 @@
+"""Membership and settings changes of the SQLite group store (a mixin of :class:`SqliteGroupStore`): each is
+one writer operation that checks the rules, changes the rows and appends its notice to the seq stream."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+
+from glide.errors import BadRequest, NotAllowed
+from glide.group import rules
+from glide.store.group_checks import check_id, check_uids, is_id
+from glide.store.groups import (
+    MAX_GROUP_MEMBERS,
+    NOTICE_DISSOLVED,
+    NOTICE_GROUP_MUTED,
+    NOTICE_GROUP_UNMUTED,
+    NOTICE_MEMBER_LEFT,
+    NOTICE_MEMBERS_ADDED,
+    NOTICE_MEMBERS_MUTED,
+    NOTICE_MEMBERS_REMOVED,
+    NOTICE_MEMBERS_UNMUTED,
+    NOTICE_OWNER_TRANSFERRED,
+    NOTICE_ROLE_CHANGED,
+    ROLE_ADMIN,
+    ROLE_MEMBER,
+    ROLE_OWNER,
+    GroupChange,
+    GroupNotFound,
+    MemberExists,
+)
+from glide.store.sqlite_engine import SqliteEngine
+from glide.store.sqlite_groups_sql import (
+    add_members,
+    add_notice,
+    change_of,
+    load_group,
+    load_member,
+    load_members,
+    marks,
+    member_count,
+    require_members,
+    require_users,
+)
+
+
+class SqliteGroupManagement:
+    """join, invite, remove, leave, dissolve, roles, mutes, transfer."""
+
+    _engine: SqliteEngine
+    _clock_ms: Callable[[], int]
+
+    async def join(self, gid: int, uid: int, *, mid: int) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(uid, "uid")
+        check_id(mid, "mid")
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            rules.check_open(group)
+            if load_member(conn, gid, uid) is not None:
+                raise MemberExists(f"you are already a member of group {gid}")
+            require_users(conn, [uid])
+            if member_count(conn, gid) >= MAX_GROUP_MEMBERS:
+                raise NotAllowed(f"group {gid} is full ({MAX_GROUP_MEMBERS} members)")
+            add_members(conn, gid, [uid], ROLE_MEMBER, now)
+            notice = add_notice(conn, gid, uid, NOTICE_MEMBERS_ADDED, [uid], mid, now)
+            return change_of(conn, gid, notice)
+
+        return await self._engine.write(op)
+
+    async def invite(self, gid: int, by: int, uids: Sequence[int], *, mid: int) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(by, "by")
+        check_id(mid, "mid")
+        wanted = check_uids(uids)
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            rules.check_manage(group, load_member(conn, gid, by))
+            present = load_members(conn, gid, wanted)
+            new = [u for u in wanted if u not in present]
+            if not new:
+                raise MemberExists(f"already members of group {gid}: {wanted[:20]}")
+            require_users(conn, new)
+            if member_count(conn, gid) + len(new) > MAX_GROUP_MEMBERS:
+                raise NotAllowed(f"group {gid} would exceed {MAX_GROUP_MEMBERS} members")
+            add_members(conn, gid, new, ROLE_MEMBER, now)
+            notice = add_notice(conn, gid, by, NOTICE_MEMBERS_ADDED, new, mid, now)
+            conn.execute(
+                f"UPDATE group_members SET read_seq = ? WHERE gid = ? AND uid IN ({marks(len(new))})",
+                (notice.seq, gid, *new),
+            )
+            return change_of(conn, gid, notice)
+
+        return await self._engine.write(op)
+
+    async def remove(self, gid: int, by: int, uids: Sequence[int], *, mid: int) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(by, "by")
+        check_id(mid, "mid")
+        wanted = check_uids(uids)
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            actor = load_member(conn, gid, by)
+            rules.check_manage(group, actor)
+            for target in require_members(conn, group, wanted):
+                rules.check_remove(group, actor, target)
+            conn.execute(f"DELETE FROM group_members WHERE gid = ? AND uid IN ({marks(len(wanted))})", (gid, *wanted))
+            notice = add_notice(conn, gid, by, NOTICE_MEMBERS_REMOVED, wanted, mid, now)
+            return change_of(conn, gid, notice, wanted)
+
+        return await self._engine.write(op)
+
+    async def leave(self, gid: int, uid: int, *, mid: int) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(uid, "uid")
+        check_id(mid, "mid")
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            rules.check_leave(group, load_member(conn, gid, uid))
+            conn.execute("DELETE FROM group_members WHERE gid = ? AND uid = ?", (gid, uid))
+            notice = add_notice(conn, gid, uid, NOTICE_MEMBER_LEFT, [uid], mid, now)
+            return change_of(conn, gid, notice, [uid])
+
+        return await self._engine.write(op)
+
+    async def dissolve(self, gid: int, by: int, *, mid: int) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(by, "by")
+        check_id(mid, "mid")
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            rules.check_owner(group, load_member(conn, gid, by), "dissolve it")
+            notice = add_notice(conn, gid, by, NOTICE_DISSOLVED, [], mid, now)
+            conn.execute("UPDATE groups SET dissolved = 1 WHERE gid = ?", (gid,))
+            return change_of(conn, gid, notice)
+
+        return await self._engine.write(op)
+
+    async def set_role(self, gid: int, by: int, uid: int, role: int, *, mid: int) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(by, "by")
+        check_id(uid, "uid")
+        check_id(mid, "mid")
+        if role not in (ROLE_ADMIN, ROLE_MEMBER) or isinstance(role, bool):
+            raise BadRequest(f"role: expected {ROLE_ADMIN} (admin) or {ROLE_MEMBER} (member), got {role!r:.20}")
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            actor = load_member(conn, gid, by)
+            rules.check_owner(group, actor, "change roles")
+            (target,) = require_members(conn, group, [uid])
+            rules.check_set_role(group, actor, target)
+            if target.role == role:
+                return change_of(conn, gid, None)
+            conn.execute("UPDATE group_members SET role = ? WHERE gid = ? AND uid = ?", (role, gid, uid))
+            notice = add_notice(conn, gid, by, NOTICE_ROLE_CHANGED, [uid], mid, now, role=role)
+            return change_of(conn, gid, notice)
+
+        return await self._engine.write(op)
+
+    async def mute_members(self, gid: int, by: int, uids: Sequence[int], muted: bool, *, mid: int) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(by, "by")
+        check_id(mid, "mid")
+        wanted = check_uids(uids)
+        if not isinstance(muted, bool):
+            raise BadRequest("muted: expected true or false")
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            actor = load_member(conn, gid, by)
+            rules.check_manage(group, actor)
+            targets = require_members(conn, group, wanted)
+            for target in targets:
+                rules.check_mute(group, actor, target)
+            changed = [t.uid for t in targets if t.muted != muted]
+            if not changed:
+                return change_of(conn, gid, None)
+            conn.execute(
+                f"UPDATE group_members SET muted = ? WHERE gid = ? AND uid IN ({marks(len(changed))})",
+                (int(muted), gid, *changed),
+            )
+            kind = NOTICE_MEMBERS_MUTED if muted else NOTICE_MEMBERS_UNMUTED
+            return change_of(conn, gid, add_notice(conn, gid, by, kind, changed, mid, now))
+
+        return await self._engine.write(op)
+
+    async def mute_group(self, gid: int, by: int, muted: bool, *, mid: int) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(by, "by")
+        check_id(mid, "mid")
+        if not isinstance(muted, bool):
+            raise BadRequest("muted: expected true or false")
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            rules.check_manage(group, load_member(conn, gid, by))
+            if group.muted == muted:
+                return change_of(conn, gid, None)
+            conn.execute("UPDATE groups SET muted = ? WHERE gid = ?", (int(muted), gid))
+            kind = NOTICE_GROUP_MUTED if muted else NOTICE_GROUP_UNMUTED
+            return change_of(conn, gid, add_notice(conn, gid, by, kind, [], mid, now))
+
+        return await self._engine.write(op)
+
+    async def transfer(self, gid: int, by: int, to: int, *, mid: int) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(by, "by")
+        check_id(to, "to")
+        check_id(mid, "mid")
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            rules.check_transfer(group, load_member(conn, gid, by), load_member(conn, gid, to), to)
+            conn.execute("UPDATE group_members SET role = ? WHERE gid = ? AND uid = ?", (ROLE_ADMIN, gid, by))
+            conn.execute(
+                "UPDATE group_members SET role = ?, muted = 0 WHERE gid = ? AND uid = ?", (ROLE_OWNER, gid, to)
+            )
+            conn.execute("UPDATE groups SET owner = ? WHERE gid = ?", (to, gid))
+            notice = add_notice(conn, gid, by, NOTICE_OWNER_TRANSFERRED, [to], mid, now, **{"from": by})
+            return change_of(conn, gid, notice)
+
+        return await self._engine.write(op)
+
+    @staticmethod
+    def _gid(gid: object) -> int:
+        if not is_id(gid):
+            raise GroupNotFound(f"group {gid!r:.30} does not exist")
+        return gid  # type: ignore[return-value]
