@@ -51,6 +51,7 @@ SQL_RELATIONS = (
 )
 SQL_CONTACT_COUNT = "SELECT count(*) FROM contacts WHERE owner = $1"
 SQL_SET_STATUS = "UPDATE contact_requests SET status = $1, updated_at = $2 WHERE requester = $3 AND target = $4"
+PAIR_LOCK_CLASS = 0x676C69  # advisory lock namespace of contact pairs (two-int form: apart from bigint keys)
 
 
 def _contact(row: asyncpg.Record) -> Contact:
@@ -59,6 +60,13 @@ def _contact(row: asyncpg.Record) -> Contact:
 
 def _request(row: asyncpg.Record) -> ContactRequest:
     return ContactRequest(row[0], row[1], dec(row[2]), dec(row[3]), row[4], row[5], row[6])
+
+
+async def _lock_pair(conn: WriteConn, a: int, b: int) -> None:
+    """Serialize requests and answers between two users across nodes (A asks B while B asks A must meet)."""
+    lo, hi = min(a, b), max(a, b)
+    key = ((lo * 0x9E3779B1) ^ hi) % (1 << 31)
+    await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", PAIR_LOCK_CLASS, key)
 
 
 async def _user_exists(conn: Conn, uid: int) -> bool:
@@ -101,6 +109,7 @@ class PgContactStore:
 
         async def op(conn: WriteConn) -> RequestOutcome:
             now = clock()
+            await _lock_pair(conn, requester, target)
             for uid in (requester, target):
                 if not await _user_exists(conn, uid):
                     raise UserNotFound(f"user {uid} does not exist")
@@ -142,6 +151,7 @@ class PgContactStore:
 
         async def op(conn: WriteConn) -> RequestOutcome:
             now = clock()
+            await _lock_pair(conn, requester, target)
             row = await conn.fetchrow(SQL_PENDING_ONE, requester, target)
             if row is None:
                 raise NotFound(f"no pending contact request from user {requester}")

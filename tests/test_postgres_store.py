@@ -1,0 +1,313 @@
+"""PostgreSQL store: opening and migrations, the group-commit writer (batching, failure isolation, a lost
+connection, shutdown), NUL-safe text, and an index behind every query (the PostgreSQL-only side of
+test_store_sqlite.py; the shared semantics run on both backends in test_store_*.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import asyncpg
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from glide.config import Config
+from glide.errors import ConfigError, StorageError
+from glide.store import NewChat, open_store
+from glide.store.postgres import MIGRATIONS, PostgresStore, contacts, conversations, group_ops, messages, users
+from glide.store.postgres.codec import ESC, dec, enc
+from glide.store.postgres.engine import WriteConn, redact
+
+
+@pytest.fixture
+async def pg(pg_url: str) -> AsyncIterator[PostgresStore]:
+    store = await PostgresStore.open(pg_url)
+    yield store
+    await store.close()
+
+
+async def admin(url: str) -> asyncpg.Connection[asyncpg.Record]:
+    return await asyncpg.connect(url)
+
+
+async def schema_version(url: str) -> int:
+    conn = await admin(url)
+    try:
+        return int(await conn.fetchval("SELECT version FROM schema_version"))
+    finally:
+        await conn.close()
+
+
+def chat(mid: int, cli_mid: str = "", sender: int = 1, receiver: int = 2, content: str = "x") -> NewChat:
+    return NewChat(mid, cli_mid, sender, receiver, 1, content, 0)
+
+
+# opening and migrations
+
+
+async def test_creates_the_schema_in_an_empty_database_once(empty_pg_url: str) -> None:
+    store = await PostgresStore.open(empty_pg_url)
+    uid = (await store.users.create_user(account="a", email=None, nickname="a", avatar="", password_hash="h")).uid
+    await store.close()
+    assert await schema_version(empty_pg_url) == len(MIGRATIONS)
+    again = await PostgresStore.open(empty_pg_url)  # no second migration: it would fail on existing tables
+    try:
+        assert [u.uid for u in await again.users.users([uid])] == [uid]
+    finally:
+        await again.close()
+
+
+async def test_nodes_starting_together_migrate_once(empty_pg_url: str) -> None:
+    stores = await asyncio.gather(*(PostgresStore.open(empty_pg_url) for _ in range(4)))
+    for store in stores:
+        await store.close()
+    assert await schema_version(empty_pg_url) == len(MIGRATIONS)
+
+
+async def test_migrates_an_older_database_keeping_its_data(empty_pg_url: str) -> None:
+    old = await PostgresStore.open(empty_pg_url, migrations=MIGRATIONS[:2])  # a release with users and chat
+    a = (await old.users.create_user(account="a", email="a@x", nickname="a", avatar="", password_hash="h")).uid
+    b = (await old.users.create_user(account="b", email=None, nickname="b", avatar="", password_hash="h")).uid
+    conn = await admin(empty_pg_url)
+    try:  # what that release stored: messages without conversations or timelines
+        for mid, (s, r) in enumerate([(a, b), (b, a), (a, b)], start=10):
+            await conn.execute(
+                "INSERT INTO chat_messages VALUES ($1, '', $2, $3, 1, 'old', 0, $1, 0, NULL, $4, $5)",
+                mid,
+                s,
+                r,
+                min(s, r),
+                max(s, r),
+            )
+    finally:
+        await conn.close()
+    await old.close()
+    assert await schema_version(empty_pg_url) == 2
+    store = await PostgresStore.open(empty_pg_url)
+    try:
+        assert await schema_version(empty_pg_url) == len(MIGRATIONS)
+        user = await store.users.user_by_login("A@X")
+        assert user is not None and user.uid == a
+        [conv] = await store.conversations.recent(b)
+        assert (conv.peer, conv.last_mid, conv.unread) == (a, 12, 0)  # backfilled, read
+        page = await store.conversations.timeline(b)
+        assert [(e.seq, e.message.mid) for e in page.entries] == [(1, 10), (2, 11), (3, 12)]
+        [stored] = await store.messages.store_chats([chat(20, "new", a, b)])
+        assert not stored.duplicate
+        assert (await store.conversations.timeline(b, after_seq=3)).entries[0].seq == 4  # the head continues
+        [conv] = await store.conversations.recent(b)
+        assert (conv.last_mid, conv.unread) == (20, 1)
+    finally:
+        await store.close()
+
+
+async def test_newer_schema_is_refused(pg_url: str) -> None:
+    conn = await admin(pg_url)
+    await conn.execute("UPDATE schema_version SET version = 99")
+    await conn.close()
+    with pytest.raises(ConfigError, match="schema version 99 is newer"):
+        await PostgresStore.open(pg_url)
+
+
+async def test_a_foreign_schema_is_refused(empty_pg_url: str) -> None:
+    conn = await admin(empty_pg_url)
+    await conn.execute("CREATE TABLE schema_version (id text PRIMARY KEY, version text)")
+    await conn.execute("INSERT INTO schema_version VALUES ('1', 'banana')")
+    await conn.close()
+    with pytest.raises(ConfigError, match="not a usable glide database"):
+        await PostgresStore.open(empty_pg_url)
+
+
+async def test_open_store_dispatches_on_the_url(pg_url: str, tmp_path: Any) -> None:
+    for url in (pg_url, pg_url.replace("postgresql://", "postgres://", 1)):
+        store = await open_store(Config(data_dir=str(tmp_path), store=url))
+        try:
+            assert isinstance(store, PostgresStore)
+            assert await store.messages.last_mid() == 0
+        finally:
+            await store.close()
+    assert not (tmp_path / "glide.db").exists()  # no SQLite file on the side
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://postgres:postgres@127.0.0.1:1/glide", "cannot connect to PostgreSQL"),
+        ("postgresql://postgres:wrong-secret@127.0.0.1:5432/postgres", "cannot connect to PostgreSQL"),
+        ("postgresql://postgres:postgres@127.0.0.1:5432/no_such_db_glide", "cannot connect to PostgreSQL"),
+        ("postgresql://postgres:postgres@127.0.0.1:notaport/x", "cannot connect to PostgreSQL"),
+    ],
+)
+async def test_unusable_urls_are_clear_config_errors_without_the_password(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as info:
+        await open_store(Config(store=url))
+    assert "wrong-secret" not in str(info.value)
+
+
+def test_redact_hides_only_the_password() -> None:
+    assert redact("postgresql://u:p4ss@h:5/db?x=1") == "postgresql://u:***@h:5/db?x=1"
+    assert redact("postgresql://u:p4ss@[::1]/db") == "postgresql://u:***@[::1]/db"
+    assert redact("postgresql://u@h/db") == "postgresql://u@h/db"
+
+
+# text that PostgreSQL's text type cannot hold as is
+
+
+@given(st.text(alphabet=st.sampled_from(["\x00", ESC, "0", "1", "a", "é"]), max_size=30))
+def test_text_codec_round_trips(value: str) -> None:
+    stored = enc(value)
+    assert "\x00" not in stored and dec(stored) == value
+
+
+@given(st.text(max_size=30), st.text(max_size=30))
+def test_text_codec_is_injective_and_leaves_ordinary_text_alone(a: str, b: str) -> None:
+    assert (enc(a) == enc(b)) == (a == b)
+    if "\x00" not in a and ESC not in a:
+        assert enc(a) == a
+
+
+# the writer
+
+
+async def test_group_commit_batches_concurrent_writes(pg: PostgresStore) -> None:
+    before = pg.batches_committed
+    n = 300
+    results = await asyncio.gather(*(pg.messages.store_chats([chat(i + 1, f"c{i}")]) for i in range(n)))
+    assert [r[0].message.mid for r in results] == list(range(1, n + 1))
+    batches = pg.batches_committed - before
+    assert 1 <= batches <= n // 10, batches  # many writers share few transactions (and WAL flushes)
+    assert len(await pg.messages.inbox(2, limit=1000)) == n
+    assert (await pg.conversations.timeline(2, limit=500)).head == n
+
+
+async def sleeping(conn: WriteConn) -> None:
+    await conn.execute("SELECT pg_sleep(0.3)")
+
+
+async def test_a_failing_operation_fails_only_itself(pg: PostgresStore) -> None:
+    await pg.messages.store_chats([chat(100, "x")])
+    before = pg.batches_committed
+    hold = asyncio.ensure_future(pg.engine.write(sleeping))  # keeps the writer busy: the rest queue up
+    await asyncio.sleep(0.1)
+
+    async def bad_sql(conn: WriteConn) -> None:
+        await conn.execute("SELECT * FROM no_such_table")
+
+    async def buggy(conn: WriteConn) -> None:
+        await conn.execute("INSERT INTO privacy VALUES (77, true)")
+        raise ValueError("a bug in an operation")
+
+    good1 = pg.messages.store_chats([chat(101, "a")])
+    clash = pg.messages.store_chats([chat(102, "b"), chat(100, "c")])
+    good2 = pg.users.create_user(account="z", email=None, nickname="z", avatar="", password_hash="h")
+    r1, r2, r3, r4, r5 = await asyncio.gather(
+        good1, clash, good2, pg.engine.write(bad_sql), pg.engine.write(buggy), return_exceptions=True
+    )
+    await hold
+    assert pg.batches_committed - before == 2  # the holding batch, then all five together
+    assert not isinstance(r1, BaseException) and not isinstance(r3, BaseException)
+    assert isinstance(r2, StorageError) and "message id 100 is already used" in r2.message
+    assert isinstance(r4, StorageError) and "no_such_table" in r4.message
+    assert isinstance(r5, StorageError) and "a bug in an operation" in r5.message
+    assert await pg.messages.chat(101) is not None
+    assert await pg.messages.chat(102) is None  # the failed call left nothing behind
+    assert not await pg.contacts.whitelist_only(77)  # neither did the buggy one
+    assert [m.mid for m in await pg.messages.inbox(2)] == [100, 101]
+
+
+async def test_a_lost_connection_fails_the_whole_batch_and_the_writer_reconnects(pg: PostgresStore) -> None:
+    async def killed(conn: WriteConn) -> None:
+        await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    hold = asyncio.ensure_future(pg.engine.write(sleeping))
+    await asyncio.sleep(0.1)
+    results = await asyncio.gather(
+        pg.messages.store_chats([chat(1, "a")]), pg.engine.write(killed), return_exceptions=True
+    )
+    await hold
+    assert all(isinstance(r, StorageError) for r in results), results
+    assert "nothing of this batch was stored" in str(results[0])
+    assert await pg.messages.chat(1) is None
+    [ok] = await pg.messages.store_chats([chat(1, "a")])  # a new connection, same store
+    assert not ok.duplicate and await pg.messages.chat(1) is not None
+
+
+async def test_close_flushes_queued_writes(pg_url: str) -> None:
+    store = await PostgresStore.open(pg_url)
+    tasks = [asyncio.ensure_future(store.messages.store_chats([chat(i)])) for i in range(1, 201)]
+    await asyncio.sleep(0)  # let every task enqueue its write
+    await store.close()
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 10)  # every queued write completed, none failed
+    assert [r[0].message.mid for r in results] == list(range(1, 201))
+    with pytest.raises(StorageError, match="closed"):
+        await store.messages.chat(1)
+    with pytest.raises(StorageError, match="closed"):
+        await store.messages.store_chats([chat(999)])
+    await store.close()  # idempotent
+    reopened = await PostgresStore.open(pg_url)
+    assert await reopened.messages.last_mid() == 200
+    await reopened.close()
+
+
+async def test_cancelled_caller_does_not_break_the_batch(pg: PostgresStore) -> None:
+    task = asyncio.ensure_future(pg.messages.store_chats([chat(1, "a")]))
+    await asyncio.sleep(0)
+    task.cancel()
+    [ok] = await pg.messages.store_chats([chat(2, "a")])
+    # the cancelled write still happened (at-least-once): the retry is recognised as a duplicate
+    assert ok.duplicate and ok.message.mid == 1
+
+
+async def test_long_content_and_odd_text_round_trip(pg: PostgresStore) -> None:
+    content = ("\x00" + ESC + "0" + "😀" * 3) * 400_000  # ~7 MB of text with NULs and escape characters
+    await pg.messages.store_chats([chat(5, "\x00" + ESC, content=content)])
+    stored = await pg.messages.chat(5)
+    assert stored is not None and stored.content == content and stored.cli_mid == "\x00" + ESC
+    assert await pg.messages.chat_by_cli_mid(1, "\x00" + ESC) == stored
+    [dup] = await pg.messages.store_chats([chat(6, "\x00" + ESC)])
+    assert dup.duplicate and dup.message.mid == 5
+
+
+# every query is served by an index
+
+
+def _dummy(type_name: str) -> object:
+    base = type_name.removesuffix("[]")
+    value: object = {"int2": 1, "int4": 1, "int8": 1, "text": "x", "bool": False}[base]
+    return [value] if type_name.endswith("[]") else value
+
+
+def _seq_scans(node: dict[str, Any]) -> list[str]:
+    found = [node.get("Relation Name", "?")] if node.get("Node Type") == "Seq Scan" else []
+    for child in node.get("Plans", []):
+        found += _seq_scans(child)
+    return found
+
+
+QUERY_MODULES = (users, messages, conversations, group_ops, contacts)
+
+
+async def test_every_query_uses_an_index(pg_url: str) -> None:
+    conn = await admin(pg_url)
+    try:
+        # With sequential scans priced out, a plan that still has one has no index to use instead.
+        await conn.execute("SET enable_seqscan = off")
+        checked = 0
+        for module in QUERY_MODULES:
+            for name in dir(module):
+                if not name.startswith("SQL_"):
+                    continue
+                sql = getattr(module, name)
+                params = (await conn.prepare(sql)).get_parameters()
+                plan = json.loads(
+                    await conn.fetchval("EXPLAIN (FORMAT JSON) " + sql, *map(_dummy, (p.name for p in params)))
+                )
+                scans = _seq_scans(plan[0]["Plan"])
+                assert not scans, f"{module.__name__}.{name} scans {scans}"
+                checked += 1
+        assert checked >= 40, checked
+    finally:
+        await conn.close()
