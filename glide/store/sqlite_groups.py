@@ -21,7 +21,6 @@ from glide.store.group_checks import (
     check_id,
     check_int,
     check_text,
-    check_uids,
     is_id,
     read_state,
 )
@@ -73,30 +72,6 @@ from glide.store.sqlite_groups_sql import (
     require_users,
     wall_ms,
 )
-
-# The PostgreSQL backend imported the checks from here before they moved to glide.store.group_checks; the
-# names stay exported until it imports them from there.
-__all__ = [
-    "INT32_MAX",
-    "INT32_MIN",
-    "INT64_MAX",
-    "MAX_CLI_MID",
-    "STATUS_RECALLED",
-    "SqliteGroupStore",
-    "_check_id",
-    "_check_int",
-    "_check_text",
-    "_check_uids",
-    "_is_id",
-    "_state",
-]
-
-_check_id = check_id
-_check_int = check_int
-_check_text = check_text
-_check_uids = check_uids
-_is_id = is_id
-_state = read_state
 
 
 class SqliteGroupStore(SqliteGroupManagement):
