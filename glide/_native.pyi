@@ -12,6 +12,7 @@ __all__ = [
     "Connection",
     "Envelope",
     "Feed",
+    "LoadGen",
     "Outgoing",
     "TimingWheel",
     "decode_json",
@@ -138,3 +139,15 @@ def decode_json(data: bytes) -> Envelope:
 
 def decode_proto(data: bytes) -> Envelope:
     """Decode one protobuf envelope; raises ValueError with the reason."""
+
+@final
+class LoadGen:
+    """One load run of ``glide bench``: simulated clients on a tokio thread (start once, poll, join)."""
+
+    def __init__(self) -> None: ...
+    def start(self, config: dict[str, Any]) -> None: ...
+    def poll(self) -> dict[str, Any] | None: ...
+    def stop(self) -> None: ...
+    @property
+    def finished(self) -> bool: ...
+    def join(self, timeout: float | None = None) -> dict[str, Any]: ...

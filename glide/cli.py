@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Sequence
 
+from glide.bench.cli import add_bench_parser, run_bench
 from glide.config import Config
 from glide.errors import ConfigError
 
@@ -32,7 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="glide", description="glide: a GlideIM-compatible IM server")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    add_bench_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return run_bench(args)
     if args.command == "serve":
         overrides = {k: v for k, v in vars(args).items() if k not in ("command", "config") and v is not None}
         try:

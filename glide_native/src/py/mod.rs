@@ -3,6 +3,7 @@
 mod conn;
 mod convert;
 mod envelope;
+mod loadgen;
 mod outgoing;
 mod wheel;
 
@@ -40,6 +41,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<conn::Connection>()?;
     m.add_class::<outgoing::Outgoing>()?;
     m.add_class::<wheel::PyTimingWheel>()?;
+    m.add_class::<loadgen::LoadGen>()?;
     m.add_function(wrap_pyfunction!(envelope::decode_json, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::decode_proto, m)?)?;
     Ok(())

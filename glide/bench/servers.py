@@ -1,0 +1,130 @@
+"""The server under test as a child process: glide (SQLite or in-memory store) or a baseline."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+SERVERS = ("glide", "glide-memory", "websockets", "picows", "none")
+BASELINES = ("websockets", "picows")
+COMPARED = ("glide", "glide-memory", "websockets", "picows")
+START_TIMEOUT_S = 60.0
+_LINE = re.compile(r"(ws://\S+/ws)(?:\s+(http://\S+/api))?")
+
+
+class ServerStartError(RuntimeError):
+    """The server under test did not come up (its output tail is in the message)."""
+
+
+def baselines_dir(override: str | None = None) -> Path:
+    """``bench/baselines`` of the source tree this package runs from, or ``override``."""
+    if override:
+        path = Path(override)
+    else:
+        import glide
+
+        path = Path(glide.__file__).resolve().parent.parent / "bench" / "baselines"
+    if not (path / "websockets_server.py").is_file():
+        raise ServerStartError(
+            f"baseline servers not found in {path}: run from a glide source checkout or pass --baselines-dir"
+        )
+    return path
+
+
+@dataclass
+class ServerProcess:
+    """A started server: its URLs, pid, and how clients log in to it."""
+
+    kind: str
+    ws_url: str
+    api_url: str | None
+    pid: int
+    data_dir: Path | None
+    jwt_secret: str | None
+    log_path: Path
+    proc: subprocess.Popen[str] = field(repr=False)
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after 20 s; returns the exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def __enter__(self) -> ServerProcess:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def _command(
+    kind: str, workdir: Path, host: str, extra: list[str], baselines: str | None
+) -> tuple[list[str], str | None]:
+    if kind in ("glide", "glide-memory"):
+        cmd = [sys.executable, "-m", "glide.cli", "serve", "--host", host, "--ws-port", "0", "--http-port", "0"]
+        cmd += ["--data-dir", str(workdir / "data"), "--log-level", "warning"]
+        if kind == "glide-memory":
+            cmd += ["--store", "memory"]
+        return cmd + extra, None
+    if kind in BASELINES:
+        secret = secrets.token_hex(16)
+        script = baselines_dir(baselines) / f"{kind}_server.py"
+        return [sys.executable, str(script), "--host", host, "--port", "0", "--jwt-secret", secret, *extra], secret
+    raise ValueError(f"server: one of {', '.join(SERVERS[:-1])}, got {kind!r}")
+
+
+def _drain(pipe: IO[str], sink: IO[str]) -> None:
+    for line in pipe:
+        sink.write(line)
+        sink.flush()
+
+
+def start_server(
+    kind: str, workdir: Path, *, host: str = "127.0.0.1", extra: list[str] | None = None, baselines: str | None = None
+) -> ServerProcess:
+    """Starts ``kind`` with its state and log under ``workdir``; waits for its ``... serving ws://...`` line."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cmd, secret = _command(kind, workdir, host, list(extra or []), baselines)
+    log_path = workdir / "server.log"
+    log = open(log_path, "w")  # noqa: SIM115 - stays open for the drain thread, closed with the process
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, start_new_session=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + START_TIMEOUT_S
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        log.write(line)
+        m = _LINE.search(line)
+        if m:
+            threading.Thread(target=_drain, args=(proc.stdout, log), daemon=True).start()
+            data_dir = workdir / "data" if kind.startswith("glide") else None
+            return ServerProcess(kind, m.group(1), m.group(2), proc.pid, data_dir, secret, log_path, proc)
+    proc.kill()
+    proc.wait(10)
+    log.close()
+    tail = "".join(seen[-20:]) + log_path.read_text()[-2000:]
+    raise ServerStartError(f"{' '.join(cmd)} did not start (exit {proc.returncode}):\n{tail}")

@@ -1,0 +1,114 @@
+"""``glide bench`` end to end at a tiny scale against real servers (glide started as ``glide serve``, and the
+baselines): every message delivered exactly once, and the JSON result and PNG charts written. Behaviour
+only; no assertion on speed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from glide.bench.__main__ import main
+
+PNG = b"\x89PNG\r\n\x1a\n"
+FAST = ["--quiet", "--grace", "5", "--seed", "3"]
+
+
+def bench(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
+    out = tmp_path / "out"
+    code = main([*args, *FAST, "--out", str(out)])
+    name = "compare.json" if args[0] == "compare" else "result.json"
+    return code, json.loads((out / name).read_text())
+
+
+def assert_clean_delivery(load: dict[str, Any], expected: int) -> None:
+    assert load["error"] is None, load["error"]
+    assert load["errors"] == 0, load["errors_by_kind"]
+    assert load["sent"] > 0
+    assert load["delivered"] == load["expected_deliveries"] == expected
+    assert load["delivery_rate"] == 1.0
+    assert load["duplicates"] == 0 and load["lost"] == 0 and load["unacked"] == 0
+    assert load["latency"]["count"] == expected
+    assert sum(c for _, c in load["latency"]["glide_buckets"]) == expected
+
+
+def assert_artifacts(out: Path) -> None:
+    for name in ("throughput.png", "latency.png"):
+        assert (out / name).read_bytes()[:8] == PNG
+
+
+def test_case1_against_glide(tmp_path: Path) -> None:
+    code, r = bench(tmp_path, "case1", "--scale", "0.005", "--interval", "5-20")
+    assert code == 0
+    assert (r["profile"], r["server"], r["params"]["clients"]) == ("case1", "glide", 10)
+    load = r["load"]
+    assert_clean_delivery(load, 10 * 3)
+    assert load["acked"] == load["receipts"] == 30  # both phases of the ack flow
+    assert load["misrouted"] == 0 and load["reordered"] == 0
+    assert set(r["server_process"]) >= {"pid", "cpu_s", "peak_rss_kb", "rss_before_kb", "series"}
+    assert set(r["derived"]) >= {"delivered_per_s", "server_cpu_us_per_delivered", "harness_cpu_s"}
+    assert {"cpus", "kernel", "python"} <= set(r["machine"])
+    assert_artifacts(tmp_path / "out")
+
+
+def test_case2_against_the_picows_baseline(tmp_path: Path) -> None:
+    code, r = bench(tmp_path, "case2", "--scale", "0.002", "--server", "picows", "--interval", "5-10")
+    assert code == 0
+    assert r["server"] == "picows"
+    assert_clean_delivery(r["load"], 20 * 2)
+    assert_artifacts(tmp_path / "out")
+
+
+def test_fanout_into_a_glide_group(tmp_path: Path) -> None:
+    code, r = bench(tmp_path, "fanout", "--scale", "0.02", "--interval", "5-20")
+    assert code == 0, r["load"]
+    members, senders = r["params"]["clients"], r["params"]["senders"]
+    assert (members, senders) == (20, 1)
+    assert r["group"]
+    assert_clean_delivery(r["load"], r["load"]["sent"] * (members - 1))
+
+
+def test_idle_connections_memory(tmp_path: Path) -> None:
+    code, r = bench(tmp_path, "idle", "--clients", "30", "--hold", "2", "--users", "guest")
+    assert code == 0
+    load = r["load"]
+    assert load["logged_in"] == 30 and load["errors"] == 0 and load["sent"] == 0
+    assert set(r["derived"]) >= {"rss_before_kb", "rss_connected_kb", "bytes_per_conn"}
+
+
+def test_saturate_steps_against_websockets(tmp_path: Path) -> None:
+    code, r = bench(tmp_path, "saturate", "--scale", "0.01", "--server", "websockets", "--max-steps", "2")
+    steps = r["steps"]
+    assert 1 <= len(steps) <= 2
+    for step in steps:
+        assert step["offered_rate_per_s"] > 0 and step["verdict"]
+        assert step["held"] == (step["verdict"] == "held")
+    assert steps[0]["delivery_rate"] == 1.0, steps[0]
+    # Whether a step held depends on the machine's speed (p99 bound): only check the report is consistent.
+    held = [s["offered_rate_per_s"] for s in steps if s["held"]]
+    assert r["derived"]["max_held_rate_per_s"] == (max(held) if held else 0.0)
+    assert code == (0 if held else 1)
+
+
+@pytest.mark.parametrize("servers", ["glide,websockets"])
+def test_compare_reports_ratios(tmp_path: Path, servers: str) -> None:
+    code, c = bench(tmp_path, "compare", "case1", "--scale", "0.005", "--interval", "5-20", "--servers", servers)
+    assert code == 0
+    assert set(c["results"]) == {"glide", "websockets"}
+    for name, result in c["results"].items():
+        assert_clean_delivery(result["load"], 30)
+        assert_artifacts(tmp_path / "out" / name)
+    assert set(c["ratios"]) == {"glide / websockets"}
+    assert c["ratios"]["glide / websockets"]["delivery_rate"] == 1.0
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    assert main(["compare", "--quiet", "--out", str(tmp_path)]) == 2
+    assert main(["case1", "case2", "--quiet", "--out", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit):
+        main(["nosuchprofile"])
+    # --server none needs a target
+    with pytest.raises(SystemExit):
+        main(["case1", "--server", "none", "--quiet", "--out", str(tmp_path)])
