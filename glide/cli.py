@@ -25,6 +25,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--tcp-codec", choices=["json", "proto"])
     p.add_argument("--data-dir", help="SQLite database and generated secrets (default ./glide-data)")
     p.add_argument("--store", help="storage URL (default: SQLite in the data dir)")
+    p.add_argument("--sqlite-sync", choices=["normal", "full"], help="full: fsync every commit (power-loss safe)")
     p.add_argument("--node-id", type=int)
     p.add_argument("--log-level")
 

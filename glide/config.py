@@ -37,6 +37,7 @@ class Config:
     tcp_codec: str = "json"
     data_dir: str = "./glide-data"
     store: str = ""
+    sqlite_sync: str = "normal"  # "normal": commits survive kill -9 (WAL); "full": also power loss (fsync each)
     node_id: int = 0
     public_ws_url: str = ""
     jwt_secret: str = ""
@@ -93,6 +94,7 @@ class Config:
             _check_port("tcp_port", self.tcp_port)
         _check_choice("tcp_codec", self.tcp_codec, TCP_CODECS)
         _check_choice("log_level", self.log_level, LOG_LEVELS)
+        _check_choice("sqlite_sync", self.sqlite_sync, ("normal", "full"))
         if not 0 <= self.node_id <= 15:
             raise ConfigError(f"node_id: must be between 0 and 15, got {self.node_id}")
         if not self.data_dir:

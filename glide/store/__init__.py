@@ -37,4 +37,4 @@ async def open_store(config: Config) -> Store:
         except ImportError as e:
             raise ConfigError(f"store: PostgreSQL needs asyncpg (pip install 'glide-im[postgres]'): {e}") from None
         return await PostgresStore.open(config.store)
-    return await SqliteStore.open(config.sqlite_path)
+    return await SqliteStore.open(config.sqlite_path, sync=config.sqlite_sync)

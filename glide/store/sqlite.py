@@ -421,9 +421,10 @@ class SqliteStore:
         *,
         migrations: Sequence[Migration] = MIGRATIONS,
         clock_ms: Callable[[], int] = wall_ms,
+        sync: str = "normal",
     ) -> SqliteStore:
-        """Open (create, migrate) the database at ``path``."""
-        return cls(await SqliteEngine.open(Path(path), migrations), clock_ms)
+        """Open (create, migrate) the database at ``path``; ``sync="full"`` also survives power loss."""
+        return cls(await SqliteEngine.open(Path(path), migrations, sync), clock_ms)
 
     @property
     def batches_committed(self) -> int:

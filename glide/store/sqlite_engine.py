@@ -2,7 +2,8 @@
 
 Writes are closures queued to the writer thread. It takes everything pending, runs each closure inside
 its own SAVEPOINT within ONE transaction (a failing closure rolls back only itself), commits once
-(``synchronous=FULL``: the commit is on disk when it returns), then resolves all the batch's futures with
+(WAL with ``synchronous=NORMAL`` by default: a returned commit survives the process being killed, which is
+the ``ack.message`` guarantee; ``FULL`` adds an fsync per commit so it also survives power loss), then resolves all the batch's futures with
 one ``call_soon_threadsafe`` per event loop. Reads run on a second connection in a reader thread; WAL lets
 them proceed while the writer commits, and they see every write whose future has resolved.
 """
@@ -36,7 +37,10 @@ class _BatchAborted(Exception):
     """SQLite rolled the whole transaction back (e.g. disk full): no operation of the batch survives."""
 
 
-def connect(path: Path) -> sqlite3.Connection:
+SYNC_MODES = ("normal", "full")
+
+
+def connect(path: Path, sync: str = "normal") -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) with the durability settings."""
     try:
         conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
@@ -46,7 +50,7 @@ def connect(path: Path) -> sqlite3.Connection:
     if str(mode).lower() != "wal":
         conn.close()
         raise ConfigError(f"{path}: SQLite refused WAL journal mode (got {mode!r}); use a local file system")
-    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
@@ -102,8 +106,9 @@ def _resolve(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]
 class SqliteEngine:
     """Owns the two connections and their threads. Build with :meth:`open`."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sync: str = "normal") -> None:
         self.path = path
+        self.sync = sync
         self.batches_committed = 0
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._closed = False
@@ -117,13 +122,13 @@ class SqliteEngine:
         self._migrations: Sequence[Migration] = ()
 
     @classmethod
-    async def open(cls, path: Path, migrations: Sequence[Migration]) -> SqliteEngine:
+    async def open(cls, path: Path, migrations: Sequence[Migration], sync: str = "normal") -> SqliteEngine:
         """Create the parent directory, open (creating or migrating) the database, start the threads."""
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ConfigError(f"{path.parent}: cannot create the data directory: {e.strerror or e}") from None
-        engine = cls(path)
+        engine = cls(path, sync)
         engine._migrations = migrations
         loop = asyncio.get_running_loop()
         engine._loop = loop
@@ -177,7 +182,7 @@ class SqliteEngine:
     # reader thread
 
     def _open_reader(self) -> None:
-        conn = connect(self.path)
+        conn = connect(self.path, self.sync)
         conn.execute("PRAGMA query_only=1")
         self._reader_local.conn = conn
 
@@ -213,7 +218,7 @@ class SqliteEngine:
 
     def _writer_main(self) -> None:
         try:
-            conn = connect(self.path)
+            conn = connect(self.path, self.sync)
             migrate(conn, self._migrations, self.path)
         except BaseException as e:
             self._signal(self._ready, e if isinstance(e, GlideError) else _storage_error(e))
