@@ -1,11 +1,12 @@
 """SQLite plumbing: one writer thread with group commit, one reader thread, built-in migrations.
 
 Writes are closures queued to the writer thread. It takes everything pending, runs each closure inside
-its own SAVEPOINT within ONE transaction (a failing closure rolls back only itself), commits once
-(WAL with ``synchronous=NORMAL`` by default: a returned commit survives the process being killed, which is
-the ``ack.message`` guarantee; ``FULL`` adds an fsync per commit so it also survives power loss), then resolves all the batch's futures with
-one ``call_soon_threadsafe`` per event loop. Reads run on a second connection in a reader thread; WAL lets
-them proceed while the writer commits, and they see every write whose future has resolved.
+its own SAVEPOINT within ONE transaction (a failing closure rolls back only itself), commits once, then
+resolves all the batch's futures with one ``call_soon_threadsafe`` per event loop. WAL with
+``synchronous=NORMAL`` (the default) makes a returned commit survive the process being killed, which is the
+``ack.message`` guarantee; ``FULL`` adds an fsync per commit so it also survives power loss. Reads run on a
+second connection in a reader thread; WAL lets them proceed while the writer commits, and they see every
+write whose future has resolved.
 """
 
 from __future__ import annotations
