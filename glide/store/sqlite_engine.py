@@ -51,7 +51,7 @@ def connect(path: Path, sync: str = "normal") -> sqlite3.Connection:
     if str(mode).lower() != "wal":
         conn.close()
         raise ConfigError(f"{path}: SQLite refused WAL journal mode (got {mode!r}); use a local file system")
-    conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
+    conn.execute(f"PRAGMA synchronous={ {'full': 'FULL', 'off': 'OFF'}.get(sync, 'NORMAL') }")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     return conn
