@@ -3,7 +3,7 @@ pub mod codec_json;
 pub mod codec_proto;
 pub mod envelope;
 pub mod fanout;
-mod json_escape;
+pub(crate) mod json_escape;
 mod json_scan;
 mod json_to_proto;
 mod proto_value;

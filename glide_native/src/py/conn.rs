@@ -4,6 +4,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList};
 
+use super::convert::StrCache;
 use super::envelope::{BadMessage, PyEnvelope};
 use super::wire_id;
 use crate::core::envelope::{DecodeError, Envelope};
@@ -43,7 +44,12 @@ fn decode(wire: Wire, binary: bool, payload: &[u8]) -> Result<Envelope, DecodeEr
     // GlideIM accepts JSON in binary frames too (its load client sends them); protobuf comes only in binary.
     match wire {
         Wire::WsProto | Wire::TcpProto if binary => codec_proto::decode(payload),
-        _ => codec_json::decode(payload),
+        // simdutf8 checks a short ASCII payload faster than std; on failure the codec's own check runs
+        // again, for its error message.
+        _ => match simdutf8::basic::from_utf8(payload) {
+            Ok(text) => codec_json::decode_str(text),
+            Err(_) => codec_json::decode(payload),
+        },
     }
 }
 
@@ -172,12 +178,22 @@ impl Connection {
         if parsed.is_empty() {
             return Ok(None);
         }
-        let list = PyList::empty(py);
-        for decoded in parsed.messages {
-            match decoded {
-                Ok(inner) => list.append(Py::new(py, PyEnvelope { inner })?)?,
-                Err(e) => list.append(Py::new(py, BadMessage { error: e.to_string() })?)?,
-            }
+        // The list is allocated at its final size and filled in place; a failed object allocation (the only
+        // possible error) leaves a None behind and is raised once the list is built.
+        let mut failed = None;
+        let mut cache = StrCache::lock();
+        let objects = parsed.messages.into_iter().map(|decoded| {
+            let object = match decoded {
+                Ok(inner) => PyEnvelope::new(py, inner, &mut cache)
+                    .and_then(|env| Bound::new(py, env))
+                    .map(Bound::into_any),
+                Err(e) => Bound::new(py, BadMessage { error: e.to_string() }).map(Bound::into_any),
+            };
+            object.map_err(|e| failed.get_or_insert(e)).ok()
+        });
+        let list = PyList::new(py, objects)?;
+        if let Some(e) = failed {
+            return Err(e);
         }
         let to_send = (!parsed.to_send.is_empty()).then(|| PyBytes::new(py, &parsed.to_send).unbind());
         Ok(Some(Feed {
@@ -195,5 +211,102 @@ impl Connection {
             Framing::Ws(ws) => PyBytes::new(py, &ws.close(code, reason)),
             Framing::Tcp { .. } => PyBytes::new(py, b""),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const UPGRADE: &[u8] = b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+
+    /// One masked client frame (payloads under 126 bytes).
+    fn client_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
+        let mask = [0x37, 0xfa, 0x21, 0x3d];
+        let mut out = vec![0x80 | opcode, 0x80 | u8::try_from(payload.len()).unwrap()];
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().zip(mask.iter().cycle()).map(|(b, m)| b ^ m));
+        out
+    }
+
+    fn open_ws(py: Python<'_>) -> Connection {
+        let mut conn = Connection::new("ws", 65536, Some("/ws".to_owned()), "json").unwrap();
+        let feed = conn.feed(py, UPGRADE).unwrap().unwrap();
+        assert!(feed.opened && feed.to_send.is_some());
+        conn
+    }
+
+    /// `repr(obj.name)`, or of `obj.name()` when `call` is set.
+    fn repr_of(obj: &Bound<'_, PyAny>, name: &str, call: bool) -> String {
+        let value = if call {
+            obj.call_method0(name)
+        } else {
+            obj.getattr(name)
+        };
+        value.unwrap().repr().unwrap().to_string()
+    }
+
+    #[test]
+    fn feed_decodes_every_message_of_a_read() {
+        Python::attach(|py| {
+            let mut conn = open_ws(py);
+            let mut read = Vec::new();
+            for seq in 1..=100 {
+                let text = format!(r#"{{"action":"message.chat","seq":{seq},"to":"u{seq}","data":{{"n":{seq}}}}}"#);
+                read.extend(client_frame(0x1, text.as_bytes()));
+            }
+            let feed = conn.feed(py, &read).unwrap().unwrap();
+            let messages = feed.messages.bind(py);
+            assert_eq!(messages.len(), 100);
+            for (i, env) in messages.iter().enumerate() {
+                let seq = i + 1;
+                assert_eq!(repr_of(&env, "action", false), "'message.chat'");
+                assert_eq!(repr_of(&env, "seq", false), seq.to_string());
+                assert_eq!(repr_of(&env, "to", false), format!("'u{seq}'"));
+                assert_eq!(repr_of(&env, "sender", false), "''");
+                assert_eq!(repr_of(&env, "data", true), format!("{{'n': {seq}}}"));
+            }
+        });
+    }
+
+    #[test]
+    fn undecodable_messages_become_bad_messages() {
+        Python::attach(|py| {
+            let mut conn = open_ws(py);
+            let mut read = client_frame(0x2, b"{\"action\":\"a\xff\"}");
+            read.extend(client_frame(0x1, b"{\"seq\":1}"));
+            read.extend(client_frame(0x1, b"{\"action\":\"ok\"}"));
+            let feed = conn.feed(py, &read).unwrap().unwrap();
+            let messages: Vec<_> = feed.messages.bind(py).iter().collect();
+            assert_eq!(repr_of(&messages[0], "error", false), "'invalid UTF-8 at byte 12'");
+            assert_eq!(repr_of(&messages[1], "error", false), "'missing action'");
+            assert_eq!(repr_of(&messages[2], "action", false), "'ok'");
+            assert!(conn.is_open());
+        });
+    }
+
+    #[test]
+    fn tcp_reads_cut_anywhere_give_the_same_messages() {
+        Python::attach(|py| {
+            let body = br#"{"action":"message.chat","seq":7,"to":"2","data":[1,"x"]}"#;
+            let mut stream = Vec::new();
+            for _ in 0..3 {
+                stream.extend(u32::try_from(body.len()).unwrap().to_be_bytes());
+                stream.extend_from_slice(body);
+            }
+            let mut conn = Connection::new("tcp", 65536, None, "json").unwrap();
+            let mut seen = 0;
+            for chunk in stream.chunks(5) {
+                if let Some(feed) = conn.feed(py, chunk).unwrap() {
+                    for env in feed.messages.bind(py).iter() {
+                        assert_eq!(repr_of(&env, "seq", false), "7");
+                        assert_eq!(repr_of(&env, "data", true), "[1, 'x']");
+                        seen += 1;
+                    }
+                }
+            }
+            assert_eq!(seen, 3);
+        });
     }
 }

@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyInt, PyString};
 
-use super::convert::json_to_py;
+use super::convert::{json_to_py, new_str, StrCache};
 use crate::core::envelope::Envelope;
 use crate::core::{codec_json, codec_proto};
 
@@ -14,6 +14,26 @@ use crate::core::{codec_json, codec_proto};
 #[pyclass(frozen, name = "Envelope", module = "glide._native")]
 pub struct PyEnvelope {
     pub inner: Envelope,
+    // What every handler reads is converted once, up front, and read as a plain struct member (a frozen
+    // class's `Py` field needs no getter call); action and `to` strings come from the string cache.
+    #[pyo3(get)]
+    action: Py<PyString>,
+    #[pyo3(get)]
+    seq: Py<PyInt>,
+    #[pyo3(get)]
+    to: Py<PyString>,
+}
+
+impl PyEnvelope {
+    /// Wrap a decoded envelope, its common fields converted through `cache`.
+    pub fn new(py: Python<'_>, inner: Envelope, cache: &mut StrCache) -> PyResult<Self> {
+        Ok(PyEnvelope {
+            action: cache.get(py, &inner.action)?.unbind(),
+            seq: PyInt::new(py, inner.seq).unbind(),
+            to: cache.get(py, &inner.to)?.unbind(),
+            inner,
+        })
+    }
 }
 
 #[pymethods]
@@ -23,24 +43,12 @@ impl PyEnvelope {
         self.inner.ver
     }
     #[getter]
-    fn seq(&self) -> i64 {
-        self.inner.seq
+    fn sender<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        new_str(py, &self.inner.from)
     }
     #[getter]
-    fn action(&self) -> &str {
-        &self.inner.action
-    }
-    #[getter]
-    fn sender(&self) -> &str {
-        &self.inner.from
-    }
-    #[getter]
-    fn to(&self) -> &str {
-        &self.inner.to
-    }
-    #[getter]
-    fn ticket(&self) -> &str {
-        &self.inner.ticket
+    fn ticket<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyString>> {
+        new_str(py, &self.inner.ticket)
     }
     #[getter]
     fn extra(&self) -> Option<BTreeMap<String, String>> {
@@ -81,16 +89,14 @@ impl BadMessage {
 
 /// Decode one JSON envelope; raises ValueError with the reason.
 #[pyfunction]
-pub fn decode_json(data: &[u8]) -> PyResult<PyEnvelope> {
-    codec_json::decode(data)
-        .map(|inner| PyEnvelope { inner })
-        .map_err(|e| PyValueError::new_err(e.to_string()))
+pub fn decode_json(py: Python<'_>, data: &[u8]) -> PyResult<PyEnvelope> {
+    let inner = codec_json::decode(data).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    PyEnvelope::new(py, inner, &mut StrCache::lock())
 }
 
 /// Decode one protobuf envelope; raises ValueError with the reason.
 #[pyfunction]
-pub fn decode_proto(data: &[u8]) -> PyResult<PyEnvelope> {
-    codec_proto::decode(data)
-        .map(|inner| PyEnvelope { inner })
-        .map_err(|e| PyValueError::new_err(e.to_string()))
+pub fn decode_proto(py: Python<'_>, data: &[u8]) -> PyResult<PyEnvelope> {
+    let inner = codec_proto::decode(data).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    PyEnvelope::new(py, inner, &mut StrCache::lock())
 }

@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList};
+use pyo3::types::{PyBytes, PyInt, PyList};
 use serde_json::value::RawValue;
 
-use super::convert::py_to_json;
+use super::convert::{py_to_json, with_scratch};
 use super::wire_from_id;
 use crate::core::envelope::Envelope;
 use crate::core::fanout::encode_one;
@@ -47,9 +48,7 @@ impl Outgoing {
                         .map_err(|e| PyValueError::new_err(format!("raw_data: {e}")))?,
                 )
             }
-            (None, Some(obj)) => {
-                Some(RawValue::from_string(py_to_json(obj)?).map_err(|e| PyValueError::new_err(e.to_string()))?)
-            }
+            (None, Some(obj)) => Some(py_to_json(obj)?),
             // GlideIM writes `"data":null` for a server message built without data.
             (None, None) => {
                 Some(RawValue::from_string("null".to_owned()).map_err(|e| PyValueError::new_err(e.to_string()))?)
@@ -87,27 +86,182 @@ impl Outgoing {
         }
         let variant = wire_from_id(wire)?;
         let size = self.env.data.as_ref().map_or(0, |d| d.get().len());
-        let encode = || {
-            let mut out = Vec::with_capacity(64 + size);
-            encode_one(&self.env, variant, &mut out).map(|()| out)
+        let frame: Py<PyBytes> = if size >= DETACH_AT {
+            // Encoding a large payload (above all to protobuf) is plain Rust: let other threads run meanwhile.
+            let encode = || {
+                let mut out = Vec::with_capacity(64 + size);
+                encode_one(&self.env, variant, &mut out).map(|()| out)
+            };
+            let out = py.detach(encode).map_err(|e| PyValueError::new_err(e.to_string()))?;
+            PyBytes::new(py, &out).unbind()
+        } else {
+            with_scratch(|out| {
+                encode_one(&self.env, variant, out).map_err(|e| PyValueError::new_err(e.to_string()))?;
+                Ok::<_, PyErr>(PyBytes::new(py, out).unbind())
+            })?
         };
-        // Encoding a large payload (above all to protobuf) is plain Rust: let other threads run meanwhile.
-        let out = if size >= DETACH_AT { py.detach(encode) } else { encode() }
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        let frame: Py<PyBytes> = PyBytes::new(py, &out).unbind();
         Ok(slot.get_or_init(|| frame).clone_ref(py))
     }
 
     /// One frame per recipient wire; identical variants share one bytes object.
-    fn frames<'py>(&self, py: Python<'py>, wires: Vec<u8>) -> PyResult<Bound<'py, PyList>> {
-        let list = PyList::empty(py);
-        for wire in wires {
-            list.append(self.frame(py, wire)?)?;
+    ///
+    /// Each variant is built once. A list is read without converting every item: when all items equal
+    /// the first (the usual fan-out, everyone on one wire) the result is `[frame] * n`, otherwise a run of
+    /// the same object (CPython's small ints are singletons) is converted once. Other sequences are
+    /// converted item by item.
+    fn frames<'py>(&self, py: Python<'py>, wires: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let ids = match wires.cast::<PyList>() {
+            Ok(list) => {
+                if let Some(frames) = self.frames_all_same(py, list)? {
+                    return Ok(frames);
+                }
+                wire_ids(list)?
+            }
+            Err(_) => wires.extract::<Vec<u8>>()?,
+        };
+        let mut built: [Option<Py<PyBytes>>; 4] = Default::default();
+        for &id in &ids {
+            let slot = built
+                .get_mut(usize::from(id))
+                .ok_or_else(|| PyValueError::new_err("unknown wire"))?;
+            if slot.is_none() {
+                *slot = Some(self.frame(py, id)?);
+            }
         }
-        Ok(list)
+        // Every id was checked above, so the `None` arm is unreachable; it keeps this free of panics.
+        PyList::new(
+            py,
+            ids.iter()
+                .map(|&id| built.get(usize::from(id)).and_then(Option::as_ref).map(|f| f.bind(py))),
+        )
     }
 
     fn __repr__(&self) -> String {
         format!("<Outgoing action={:?}>", self.env.action)
+    }
+}
+
+impl Outgoing {
+    /// The common fan-out, every recipient on one wire variant: `list.count(first)` (a C loop comparing by
+    /// identity first, and CPython's small ints are singletons) confirms it, and CPython fills the result
+    /// list. `None` when the list is short, mixed, or does not start with an int.
+    fn frames_all_same<'py>(&self, py: Python<'py>, list: &Bound<'py, PyList>) -> PyResult<Option<Bound<'py, PyList>>> {
+        let len = list.len();
+        if len < ALL_SAME_MIN {
+            return Ok(None);
+        }
+        let first = list.get_item(0)?;
+        // `count` tests `item == first`: with an exact int first, another item counts only if it equals
+        // that int (an int of the same value, `False` for 0, `0.0`), and is then that wire.
+        if !first.is_exact_instance_of::<PyInt>() {
+            return Ok(None);
+        }
+        let same: usize = list.call_method1(intern!(py, "count"), (&first,))?.extract()?;
+        // An item's `__eq__` may have run Python code that changed the list.
+        if same != len || list.len() != len {
+            return Ok(None);
+        }
+        let frame = self.frame(py, first.extract::<u8>()?)?;
+        // `[frame] * len`, CPython's own fill loop.
+        let repeated = PyList::new(py, [frame])?.as_sequence().repeat(len)?;
+        Ok(Some(repeated.cast_into::<PyList>()?))
+    }
+}
+
+/// Lists shorter than this are read item by item (the `count` call costs about as much as 16 items).
+const ALL_SAME_MIN: usize = 16;
+
+/// The wire ids of a list, each checked to fit a byte; a run of the same object is extracted once.
+fn wire_ids(list: &Bound<'_, PyList>) -> PyResult<Vec<u8>> {
+    let mut ids = Vec::with_capacity(list.len());
+    let mut last: Option<(Bound<'_, PyAny>, u8)> = None;
+    for item in list.iter() {
+        let id = match &last {
+            Some((prev, id)) if prev.is(&item) => *id,
+            _ => {
+                let id = item.extract::<u8>()?;
+                last = Some((item, id));
+                id
+            }
+        };
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use pyo3::exceptions::{PyOverflowError, PyTypeError};
+    use pyo3::types::{PyDict, PyTuple};
+
+    use super::*;
+
+    fn chat(py: Python<'_>) -> Outgoing {
+        let data = PyDict::new(py);
+        data.set_item("content", "hi <all>").unwrap();
+        Outgoing::new("message.chat", Some(data.as_any()), 0, "", "", "", None, None, 1).unwrap()
+    }
+
+    fn frames<'py>(out: &Outgoing, py: Python<'py>, wires: Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+        Ok(out.frames(py, &wires)?.iter().collect())
+    }
+
+    #[test]
+    fn frames_share_one_object_per_variant() {
+        Python::attach(|py| {
+            let out = chat(py);
+            let ws = out.frame(py, 0).unwrap().into_bound(py);
+            assert!(ws.as_bytes().ends_with(br#""data":{"content":"hi \u003call\u003e"}}"#));
+            let tcp = out.frame(py, 2).unwrap();
+            for n in [0, 1, ALL_SAME_MIN - 1, ALL_SAME_MIN, 1000] {
+                let got = frames(&out, py, PyList::new(py, vec![0u8; n]).unwrap().into_any()).unwrap();
+                assert_eq!(got.len(), n);
+                assert!(got.iter().all(|f| f.is(&ws)));
+            }
+            for n in [3, ALL_SAME_MIN + 5] {
+                let mut wires = vec![0u8; n];
+                wires[n - 1] = 2;
+                let list = PyList::new(py, &wires).unwrap().into_any();
+                let got = frames(&out, py, list).unwrap();
+                assert!(got[..n - 1].iter().all(|f| f.is(&ws)));
+                assert!(got[n - 1].is(tcp.bind(py)));
+                let tuple = PyTuple::new(py, &wires).unwrap().into_any();
+                let from_tuple = frames(&out, py, tuple).unwrap();
+                assert!(from_tuple.iter().zip(&got).all(|(a, b)| a.is(b)));
+            }
+        });
+    }
+
+    #[test]
+    fn frames_refuse_bad_wires() {
+        Python::attach(|py| {
+            let out = chat(py);
+            let eval = |code: &std::ffi::CStr| py.eval(code, None, None).unwrap();
+            for (wires, is_value_error) in [
+                (eval(c"[0, 4]"), true),
+                (eval(c"[4] * 20"), true),
+                (eval(c"[0] * 20 + [5]"), true),
+                (eval(c"(0, 9)"), true),
+            ] {
+                let err = frames(&out, py, wires).unwrap_err();
+                assert_eq!(err.is_instance_of::<PyValueError>(py), is_value_error, "{err}");
+            }
+            assert!(frames(&out, py, eval(c"[256] * 20"))
+                .unwrap_err()
+                .is_instance_of::<PyOverflowError>(py));
+            assert!(frames(&out, py, eval(c"[-1]"))
+                .unwrap_err()
+                .is_instance_of::<PyOverflowError>(py));
+            assert!(frames(&out, py, eval(c"['0'] * 20"))
+                .unwrap_err()
+                .is_instance_of::<PyTypeError>(py));
+            assert!(frames(&out, py, eval(c"[0.0] * 20"))
+                .unwrap_err()
+                .is_instance_of::<PyTypeError>(py));
+            assert!(frames(&out, py, eval(c"'0'"))
+                .unwrap_err()
+                .is_instance_of::<PyTypeError>(py));
+            assert!(frames(&out, py, eval(c"None")).is_err());
+        });
     }
 }
