@@ -152,20 +152,23 @@ class Dispatcher:
                 while j < n and isinstance(batch[j], Envelope) and batch[j].action == env.action:  # type: ignore[union-attr]
                     j += 1
                 group: list[Envelope] = batch[i:j]  # type: ignore[assignment]
-                await self._await(conn, env, action.handler(conn, group))
+                await self._await(conn, group, action.handler(conn, group))
                 i = j
                 continue
             if action.is_async:
-                await self._await(conn, env, action.handler(conn, env))
+                await self._await(conn, (env,), action.handler(conn, env))
             else:
                 self._call(conn, action, env)
             i += 1
 
-    async def _await(self, conn: Conn, env: Envelope, aw: Awaitable[Any]) -> None:
+    async def _await(self, conn: Conn, envs: Sequence[Envelope], aw: Awaitable[Any]) -> None:
+        """Run a handler; if it fails, every envelope it was given is answered with the error."""
         try:
             await aw
         except GlideError as e:
-            conn.send(error_frame(env.seq, e.message))
+            for env in envs:
+                conn.send(error_frame(env.seq, e.message))
         except Exception:
-            log.exception("handler for %s failed", env.action)
-            conn.send(error_frame(env.seq, "internal error"))
+            log.exception("handler for %s failed", envs[0].action)
+            for env in envs:
+                conn.send(error_frame(env.seq, "internal error"))

@@ -83,6 +83,7 @@ class LoginActions:
             return
         conn.uid, conn.device, conn.device_name = uid, device, device_name
         conn.authenticated = True
+        conn.syncing = True  # before the session is reachable: live pushes wait for the inbox replay
         kickout = Outgoing("notify.kickout", {"device_id": device, "device_name": device_name})
         for old in self.ctx.hub.bind(conn, single_device=self.ctx.config.single_device_per_uid):
             old.send(kickout)

@@ -65,6 +65,7 @@ class ChatActions:
         self.messages = ctx.store.messages
         self.hub = ctx.hub
         self._known_users: set[int] = set()
+        self.in_flight: set[int] = set()  # mids being stored or pushed (see push_inbox)
 
     def register(self, dispatcher: Dispatcher) -> None:
         dispatcher.register_batch("message.chat", self.on_chat)
@@ -90,30 +91,44 @@ class ChatActions:
             accepted.append((env, new))
         if not accepted:
             return
-        stored = await self.messages.store_chats([new for _, new in accepted])
-        for (env, _), result in zip(accepted, stored, strict=True):
-            m = result.message
-            if result.refused:  # blacklist / whitelist-only (glide.store.contacts): nothing was stored
-                conn.send(error_frame(env.seq, REFUSED))
-                continue
-            conn.send(Outgoing("ack.message", {"cliMid": m.cli_mid, "mid": m.mid}, seq=env.seq))
-            if result.duplicate:
-                continue  # already delivered (or waiting in the inbox): never twice
-            self._deliver(conn, m)
-            self.ctx.hooks.message_stored(conn, m)
+        mids = [new.mid for _, new in accepted]
+        # From here until each message is pushed, an inbox replay must leave it to live delivery.
+        self.in_flight.update(mids)
+        try:
+            try:
+                stored = await self.messages.store_chats([new for _, new in accepted])
+            except GlideError as e:  # nothing of the batch was stored: every request gets its own answer
+                for env, _ in accepted:
+                    conn.send(error_frame(env.seq, e.message))
+                return
+            for (env, _), result in zip(accepted, stored, strict=True):
+                m = result.message
+                if result.refused:  # blacklist / whitelist-only (glide.store.contacts): nothing was stored
+                    conn.send(error_frame(env.seq, REFUSED))
+                    continue
+                conn.send(Outgoing("ack.message", {"cliMid": m.cli_mid, "mid": m.mid}, seq=env.seq))
+                if result.duplicate:
+                    continue  # already delivered (or waiting in the inbox): never twice
+                self._deliver(conn, m)
+                self.ctx.hooks.message_stored(conn, m)
+        finally:
+            self.in_flight.difference_update(mids)
 
     def _deliver(self, sender: Conn, m: ChatMessage) -> None:
         """Push to every online device of the receiver; tell the sender at once when none is online."""
-        if self._push(m.receiver, delivery_for(m)) == 0:
+        if self._push(m.receiver, m.mid, delivery_for(m)) == 0:
             sender.send(Outgoing("ack.notify", {"mid": m.mid}))
 
-    def _push(self, uid: int, out: Outgoing) -> int:
+    def _push(self, uid: int, mid: int, out: Outgoing, *, exclude: Conn | None = None) -> int:
+        """Send ``out`` (about message ``mid``) to every device of ``uid``; returns how many are online.
+        A device still replaying its inbox holds it until the replay ends, and the replay skips that mid."""
         sent = 0
         for device in self.hub.devices(uid):
-            # A device replaying its inbox gets newer messages from that replay, in order.
-            if device.closed:
+            if device.closed or device is exclude:
                 continue
-            if not device.syncing:
+            if device.syncing:
+                device.held[mid] = out
+            else:
                 device.send(out)
             sent += 1
         return sent
@@ -137,10 +152,8 @@ class ChatActions:
         m = await self.messages.recall(target.mid, conn.uid, not_before_ms=wall_ms() - window_ms)
         conn.send(Outgoing("ack.message", {"cliMid": _cli_mid_of(env), "mid": m.mid}, seq=env.seq))
         notice = Outgoing("message.chat.recall", recall_data(m))
-        self._push(m.receiver, notice)
-        for device in self.hub.devices(conn.uid):
-            if device is not conn:
-                device.send(notice)
+        self._push(m.receiver, m.mid, notice)
+        self._push(conn.uid, m.mid, notice, exclude=conn)
 
     async def _own_message(self, uid: int, mid: int, cli_mid: str) -> ChatMessage | None:
         m = await self.messages.chat(mid) if mid else await self.messages.chat_by_cli_mid(uid, cli_mid)
@@ -159,14 +172,23 @@ class ChatActions:
 
     async def on_ack_request(self, conn: Conn, envs: Sequence[Envelope]) -> None:
         mids: list[int] = []
+        parsed: list[Envelope] = []
         for env in envs:
             try:
                 mids.append(parse_mid_ref(env)[0])
             except GlideError as e:
                 conn.send(error_frame(env.seq, e.message))
+                continue
+            parsed.append(env)
         if not mids:
             return
-        for m in await self.messages.ack_inbox(conn.uid, mids):
+        try:
+            acked = await self.messages.ack_inbox(conn.uid, mids)
+        except GlideError as e:  # the client resends ack.request for a message it gets again
+            for env in parsed:
+                conn.send(error_frame(env.seq, e.message))
+            return
+        for m in acked:
             self.hub.deliver(m.sender, Outgoing("ack.notify", {"mid": m.mid, "from": str(m.sender)}))
 
     def on_ack_offline(self, conn: Conn, env: Envelope) -> None:
@@ -178,25 +200,33 @@ class ChatActions:
             self.ctx.spawn(self.messages.clear_inbox(conn.uid, up_to))
 
     async def push_inbox(self, conn: Conn) -> None:
-        """Replay the unacknowledged inbox in mid order, then hand over to live delivery without a gap."""
+        """Replay the unacknowledged inbox in mid order, then hand over to live delivery.
+
+        Race-free by construction: the login set ``conn.syncing`` before the session became reachable, so
+        every live push since then is held in ``conn.held`` (by mid). A stored message reaches this device
+        exactly once: the replay skips a mid that is held or still in flight (stored, not yet pushed: its
+        push will be held or sent live), and the held frames are sent when the replay ends, with no await
+        between the flip and the flush."""
         conn.syncing = True
         after = 0
+        in_flight = self.in_flight
         try:
             while not conn.closed:
                 page = await self.messages.inbox(conn.uid, after_mid=after, limit=INBOX_PAGE)
                 if not page:
-                    if not conn.syncing:
-                        break
-                    # Messages stored before this flip were skipped by live delivery: one more read gets them.
-                    conn.syncing = False
-                    continue
+                    break
                 for m in page:
+                    if m.mid in in_flight or m.mid in conn.held:
+                        continue
                     conn.send(delivery_for(m))
                     await conn.drained()  # a long inbox must not overrun the send buffer limit
                 after = page[-1].mid
                 conn.inbox_replayed = after
         finally:
+            held, conn.held = conn.held, {}
             conn.syncing = False
+            for out in held.values():
+                conn.send(out)
 
     async def _require_user(self, uid: int) -> None:
         if uid in self._known_users:

@@ -17,7 +17,8 @@ class Conn(Protocol):
     wire: int
     authenticated: bool
     closed: bool
-    syncing: bool  # replaying its inbox: live deliveries wait for the replay
+    syncing: bool  # replaying its inbox: live deliveries are held until the replay ends
+    held: dict[int, Outgoing]  # mid -> frame pushed live while syncing, sent when the replay ends
     busy: bool  # a drain task is handling its envelopes
     pending: list[Any]  # envelopes waiting for that task
     inbox_replayed: int  # highest mid replayed from the inbox on login (what a bare ack.offline covers)

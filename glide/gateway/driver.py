@@ -25,6 +25,7 @@ class ClientProtocol(asyncio.Protocol):
         "device",
         "device_name",
         "gateway",
+        "held",
         "id",
         "inbox_replayed",
         "kind",
@@ -55,6 +56,7 @@ class ClientProtocol(asyncio.Protocol):
         self.closed = False
         self.busy = False
         self.syncing = False
+        self.held: dict[int, Outgoing] = {}
         self.paused = False
         self.reading_paused = False
         self.inbox_replayed = 0

@@ -32,7 +32,7 @@ SQL_TIMELINE_PAGE = (
 )
 SQL_RECENT = (
     f"SELECT {CONV_COLUMNS}, {_M} FROM conversations c LEFT JOIN chat_messages m ON m.mid = c.last_mid "
-    "WHERE c.owner = ? ORDER BY c.updated_at DESC, c.peer DESC LIMIT ?"
+    "WHERE c.owner = ? ORDER BY c.updated_at DESC, c.last_mid DESC, c.peer DESC LIMIT ?"
 )
 SQL_CONVERSATION = (
     f"SELECT {CONV_COLUMNS}, {_M} FROM conversations c LEFT JOIN chat_messages m ON m.mid = c.last_mid "

@@ -58,7 +58,7 @@ SQL_TIMELINE_PAGE = (
 )
 SQL_RECENT = (
     f"SELECT {CONV_COLUMNS}, {M_COLUMNS} FROM conversations c LEFT JOIN chat_messages m ON m.mid = c.last_mid "
-    "WHERE c.owner = $1 ORDER BY c.updated_at DESC, c.peer DESC LIMIT $2"
+    "WHERE c.owner = $1 ORDER BY c.updated_at DESC, c.last_mid DESC, c.peer DESC LIMIT $2"
 )
 SQL_CONVERSATION = (
     f"SELECT {CONV_COLUMNS}, {M_COLUMNS} FROM conversations c LEFT JOIN chat_messages m ON m.mid = c.last_mid "
