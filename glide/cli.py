@@ -62,7 +62,12 @@ async def _serve(config: Config) -> int:
     from glide.server import Server
 
     server = Server(config)
-    await server.start()
+    try:
+        await server.start()
+    except ConfigError as e:  # a store that cannot be opened, a data dir or node id in use, a port taken
+        print(f"glide: {e}", file=sys.stderr, flush=True)
+        await server.stop()
+        return 2
     print(
         f"glide serving ws://{config.host}:{server.ws_port}/ws  http://{config.host}:{server.http_port}/api"
         + (f"  tcp://{config.host}:{server.tcp_port}" if server.tcp_port else "")

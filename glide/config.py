@@ -260,7 +260,7 @@ def _write_secrets(path: Path, values: Mapping[str, str], *, replace: bool) -> b
     """Write atomically with mode 0600. Without ``replace``, never overwrite: False if the file appeared."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # holds every secret and message
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(dict(values), f, indent=2)

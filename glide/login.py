@@ -60,6 +60,8 @@ class LoginActions:
             if not isinstance(credential, str) or not credential:
                 raise GlideError("data.credential: expected the credential from the HTTP login")
             creds = self.ctx.credentials.open(credential)
+            if creds.timestamp <= await self.ctx.store.users.session_ended_at(creds.uid, creds.device):
+                raise GlideError("credential revoked: this session logged out")
             await self._require_user(creds.uid)
             self._refuse_relogin(conn, creds.uid, creds.device)
         except GlideError as e:

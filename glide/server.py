@@ -130,6 +130,11 @@ class Server:
             host = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
             cfg.public_ws_url = f"ws://{host}:{self.ws_port}/ws"  # login responses advertise the bound port
         store = await open_store(cfg)
+        try:
+            await store.claim_node(cfg.node_id)
+        except BaseException:
+            await store.close()
+            raise
         ids = MidGenerator(cfg.node_id, after=max(await store.messages.last_mid(), await store.groups.last_mid()))
         tokens = TokenService(cfg.jwt_secret, cfg.token_ttl_s, cfg.guest_token_ttl_s, revocations=store.users)
         credentials = CredentialService(cfg.secret_key, cfg.credential_ttl_ms)

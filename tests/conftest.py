@@ -137,3 +137,12 @@ async def servers(tmp_path: Path, store_url: str) -> AsyncIterator[Callable[...,
     yield start
     for srv in started:
         await srv.stop()
+
+
+@pytest.fixture
+async def http_api(server: Server) -> AsyncIterator[Any]:
+    """An httpx client on the test server's HTTP API."""
+    from im_support import http_client
+
+    async with http_client(server) as client:
+        yield client

@@ -27,7 +27,8 @@ class FakeClock:
 
 
 def make_config(tmp_path: Path, **overrides: Any) -> Config:
-    return Config(host="127.0.0.1", ws_port=0, http_port=0, data_dir=str(tmp_path / "data"), **overrides)
+    overrides.setdefault("data_dir", str(tmp_path / "data"))
+    return Config(host="127.0.0.1", ws_port=0, http_port=0, **overrides)
 
 
 class Client:

@@ -61,7 +61,8 @@ def test_issue_and_verify_claims() -> None:
     assert payload["ver"] == 1 and payload["app_id"] == 1 and payload["iat"] == 1_700_000_000
     assert payload["exp"] == 1_700_003_600 and len(payload["jti"]) == 32
     claims = svc.verify(token)
-    assert claims == Claims(uid=42, device="2", jti=payload["jti"], exp=1_700_003_600)
+    assert claims == Claims(uid=42, device="2", jti=payload["jti"], exp=1_700_003_600, issued_ms=1_700_000_000_000)
+    assert payload["iatms"] == 1_700_000_000_000  # a logout kills tokens issued up to its millisecond
     guest = svc.verify(svc.issue(43, "-1", guest=True))
     assert guest.exp == 1_700_007_200 and guest.device == "-1"
     assert svc.verify(svc.issue(44, "web")).device == "web"

@@ -144,7 +144,7 @@ async def test_http_recall_rules_and_notices(servers: Callable[..., Any], tmp_pa
         assert (await bob.ok("msg/chat/history", {"Uid": alice.uid}))[0]["Status"] == 1
         assert await alice.ok("message/recall", {"mid": mid}) is None  # idempotent
 
-    late = await servers(recall_window_s=0)
+    late = await servers(recall_window_s=0, data_dir=str(tmp_path / "late"), node_id=1)  # another node
     async with http_client(late) as http:
         alice, bob = await person(late, http), await person(late, http)
         sock = await alice.online()

@@ -16,6 +16,7 @@ from glide.api.schema import EMPTY, ID_OUT, STR, array, integer, obj, out, text
 from glide.auth.passwords import NO_PASSWORD, burn_verify, hash_password, verify_password
 from glide.auth.tokens import device_claim
 from glide.errors import AuthError, BadRequest, NotAllowed
+from glide.ids import wall_ms
 from glide.store.base import User
 
 log = logging.getLogger("glide.api")
@@ -132,6 +133,8 @@ async def logout(ctx: ApiContext, request: Request) -> Any:
     """Revoke the presented token and close the sockets of that (uid, device)."""
     claims, _ = await authenticate(ctx, request)
     await ctx.store.users.revoke_token(claims.jti, claims.exp * 1000)
+    # Everything issued for this session so far (refreshed tokens, socket credentials) dies with it.
+    await ctx.store.users.end_session(claims.uid, claims.device, wall_ms())
     if ctx.hooks is not None:
         try:
             await ctx.hooks.on_logout(claims.uid, claims.device)

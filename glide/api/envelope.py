@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glide.auth.credential import CredentialService
-from glide.auth.tokens import Claims, TokenService
+from glide.auth.tokens import Claims, TokenService, check_not_revoked
 from glide.config import Config
 from glide.errors import AuthError, BadRequest, GlideError
 from glide.gateway.hub import LocalHub
@@ -293,8 +293,7 @@ def bearer_token(request: Request) -> str:
 async def check_token(ctx: ApiContext, token: str) -> tuple[Claims, User]:
     """Verify a token, refuse revoked ones and tokens of users that no longer exist."""
     claims = ctx.tokens.verify(token)
-    if await ctx.store.users.is_token_revoked(claims.jti):
-        raise AuthError("token revoked")
+    await check_not_revoked(ctx.store.users, claims)
     user = await ctx.store.users.user(claims.uid)
     if user is None:
         raise AuthError("the user of this token does not exist")

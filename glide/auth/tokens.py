@@ -34,14 +34,25 @@ class Claims:
     device: str
     jti: str
     exp: int
+    issued_ms: int = 0  # when it was issued (Unix ms): a logout of its session kills tokens issued until then
 
 
 class TokenRevocations(Protocol):
-    """Where revoked token ids are kept (the user store implements it)."""
+    """Where revoked token ids and ended sessions are kept (the user store implements it)."""
 
     async def revoke_token(self, jti: str, expires_at_ms: int) -> None: ...
 
     async def is_token_revoked(self, jti: str) -> bool: ...
+
+    async def session_ended_at(self, uid: int, device: str) -> int: ...
+
+
+async def check_not_revoked(revocations: TokenRevocations, claims: Claims) -> None:
+    """Refuse a revoked token, and any token of a session that logged out after it was issued."""
+    if await revocations.is_token_revoked(claims.jti):
+        raise AuthError("token revoked")
+    if claims.issued_ms <= await revocations.session_ended_at(claims.uid, claims.device):
+        raise AuthError("token revoked: this session logged out")
 
 
 def device_claim(device: str) -> int | str:
@@ -71,14 +82,15 @@ class TokenService:
 
     def issue(self, uid: int, device: str, guest: bool = False) -> str:
         """A new signed token for ``uid`` on ``device``; guests get the guest lifetime."""
-        now = int(self._clock())
+        now = self._clock()
         payload: dict[str, Any] = {
             "uid": uid,
             "device": device_claim(device),
             "ver": 1,
             "app_id": 1,
-            "iat": now,
-            "exp": now + (self.guest_ttl_s if guest else self.ttl_s),
+            "iat": int(now),
+            "iatms": int(now * 1000),
+            "exp": int(now) + (self.guest_ttl_s if guest else self.ttl_s),
             "jti": uuid.uuid4().hex,
         }
         return jwt.encode(payload, self._secret, algorithm=ALGORITHM)
@@ -114,8 +126,8 @@ class TokenService:
     async def authenticate(self, token: str) -> Claims:
         """:meth:`verify`, then refuse revoked tokens."""
         claims = self.verify(token)
-        if self.revocations is not None and await self.revocations.is_token_revoked(claims.jti):
-            raise AuthError("token revoked")
+        if self.revocations is not None:
+            await check_not_revoked(self.revocations, claims)
         return claims
 
     async def revoke(self, claims: Claims) -> None:
@@ -145,4 +157,10 @@ def _claims(payload: dict[str, Any], token: str) -> Claims:
         jti = "sha256:" + hashlib.sha256(token.encode("utf-8")).hexdigest()
     if not isinstance(jti, str) or not 0 < len(jti) <= 128:
         raise AuthError("malformed token: jti is not an id")
-    return Claims(uid=uid, device=device, jti=jti, exp=int(exp))
+    issued_ms = payload.get("iatms")
+    if not isinstance(issued_ms, int) or isinstance(issued_ms, bool):  # GlideIM's tokens: iat in seconds
+        iat = payload.get("iat")
+        issued_ms = int(iat * 1000) if isinstance(iat, int | float) and not isinstance(iat, bool) else 0
+    if not 0 <= issued_ms < MAX_EXP * 1000:
+        raise AuthError("malformed token: no valid iat claim")
+    return Claims(uid=uid, device=device, jti=jti, exp=int(exp), issued_ms=issued_ms)

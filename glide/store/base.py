@@ -113,6 +113,14 @@ class UserStore(Protocol):
 
     async def is_token_revoked(self, jti: str) -> bool: ...
 
+    async def end_session(self, uid: int, device: str, at_ms: int) -> None:
+        """Logout: every token and credential of ``(uid, device)`` issued at or before ``at_ms`` is dead."""
+        ...
+
+    async def session_ended_at(self, uid: int, device: str) -> int:
+        """When ``(uid, device)`` last logged out (Unix ms), 0 if never."""
+        ...
+
 
 class MessageStore(Protocol):
     async def store_chats(self, chats: Sequence[NewChat]) -> list[StoredChat]:
@@ -176,6 +184,11 @@ class Store(Protocol):
     @property
     def conversations(self) -> ConversationStore: ...
 
+    async def claim_node(self, node_id: int) -> None:
+        """Hold ``node_id`` for this server while the store is open (mids are unique only per node id);
+        raises ConfigError if another live server holds it."""
+        ...
+
     async def close(self) -> None:
-        """Flush pending writes, then release the backend. Later calls raise StorageError."""
+        """Flush pending writes, then release the backend (and the node id). Later calls raise StorageError."""
         ...

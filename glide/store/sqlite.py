@@ -239,6 +239,30 @@ class SqliteUserStore:
             lambda conn: conn.execute("SELECT 1 FROM revoked_tokens WHERE jti = ?", (jti,)).fetchone() is not None
         )
 
+    async def end_session(self, uid: int, device: str, at_ms: int) -> None:
+        _check_int(uid, "uid")
+        _check_text(device, "device")
+        _check_int(at_ms, "at_ms")
+        await self._engine.write(
+            lambda conn: conn.execute(
+                "INSERT INTO session_ends (uid, device, ended_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (uid, device) DO UPDATE SET ended_at = max(ended_at, excluded.ended_at)",
+                (uid, device, at_ms),
+            )
+        )
+
+    async def session_ended_at(self, uid: int, device: str) -> int:
+        _check_int(uid, "uid")
+        _check_text(device, "device")
+
+        def op(conn: sqlite3.Connection) -> int:
+            row = conn.execute(
+                "SELECT ended_at FROM session_ends WHERE uid = ? AND device = ?", (uid, device)
+            ).fetchone()
+            return int(row[0]) if row else 0
+
+        return await self._engine.read(op)
+
 
 class SqliteMessageStore:
     def __init__(self, engine: SqliteEngine, clock_ms: Callable[[], int]) -> None:
@@ -432,8 +456,11 @@ class SqliteStore:
         """How many group transactions the writer committed (for tests and metrics)."""
         return self.engine.batches_committed
 
+    async def claim_node(self, node_id: int) -> None:
+        """Nothing to do: the database file is locked to this server while it is open (DatabaseLock)."""
+
     async def close(self) -> None:
         await self.engine.close()
         if self.discard_on_close:
-            for suffix in ("", "-wal", "-shm"):
+            for suffix in ("", "-wal", "-shm", ".lock"):
                 Path(f"{self.engine.path}{suffix}").unlink(missing_ok=True)

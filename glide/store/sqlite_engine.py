@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from glide.errors import ConfigError, GlideError, StorageError
+from glide.store.data_dir import DatabaseLock, private_dir, private_file
 
 T = TypeVar("T")
 Migration = Callable[[sqlite3.Connection], None]
@@ -121,15 +122,20 @@ class SqliteEngine:
         self._stopped: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._migrations: Sequence[Migration] = ()
+        self._lock: DatabaseLock | None = None
 
     @classmethod
     async def open(cls, path: Path, migrations: Sequence[Migration], sync: str = "normal") -> SqliteEngine:
         """Create the parent directory, open (creating or migrating) the database, start the threads."""
+        private_dir(path.parent)
+        lock = DatabaseLock(path)  # before anything touches the file: one server per database
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(f"{path.parent}: cannot create the data directory: {e.strerror or e}") from None
+            private_file(path)
+        except BaseException:
+            lock.release()
+            raise
         engine = cls(path, sync)
+        engine._lock = lock
         engine._migrations = migrations
         loop = asyncio.get_running_loop()
         engine._loop = loop
@@ -179,6 +185,9 @@ class SqliteEngine:
             with contextlib.suppress(RuntimeError):  # the reader thread is already broken
                 await asyncio.get_running_loop().run_in_executor(self._reader, self._close_reader)
         self._reader.shutdown(wait=False)
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     # reader thread
 

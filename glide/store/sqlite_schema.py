@@ -121,4 +121,16 @@ def _v3_groups(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_users, _v2_chat, _v3_groups, v4_contacts]
+def _v5_session_ends(conn: sqlite3.Connection) -> None:
+    # A logout ends its (uid, device) session: every token and credential issued for it until then is dead.
+    conn.execute(
+        """CREATE TABLE session_ends (
+            uid INTEGER NOT NULL,
+            device TEXT NOT NULL,
+            ended_at INTEGER NOT NULL,
+            PRIMARY KEY (uid, device)
+        ) WITHOUT ROWID"""
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_users, _v2_chat, _v3_groups, v4_contacts, _v5_session_ends]

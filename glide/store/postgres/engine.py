@@ -34,6 +34,7 @@ MAX_RETRIES = 5  # re-runs of an op that lost a deadlock or a serialization race
 CONNECT_TIMEOUT_S = 10.0
 POOL_SIZE = 8
 MIGRATION_LOCK = 0x676C696465  # pg_advisory_lock key ("glide"): nodes starting together migrate one at a time
+NODE_LOCK = 0x676C6E64  # pg_advisory_lock(NODE_LOCK, node_id): the live node holding that id ("glnd")
 SERVER_SETTINGS = {"application_name": "glide", "synchronous_commit": "on"}
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 _STOP = object()
@@ -132,6 +133,7 @@ class PgEngine:
         self._retry: list[_Op] = []
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
+        self._node_conn: WriteConn | None = None
 
     @classmethod
     async def open(cls, url: str, migrations: Sequence[Migration], *, pool_size: int = POOL_SIZE) -> PgEngine:
@@ -183,6 +185,31 @@ class PgEngine:
     async def fetchval(self, sql: str, *args: object) -> Any:
         return await self.read(lambda conn: conn.fetchval(sql, *args))
 
+    async def claim_node(self, node_id: int) -> None:
+        """Hold the advisory lock of ``node_id`` on a dedicated connection; ConfigError if a live node has it."""
+        conn = await connect(self.url, self.where)
+        try:
+            held = await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", NODE_LOCK, node_id)
+        except BaseException:
+            await conn.close()
+            raise
+        if not held:
+            holder = await conn.fetchval(
+                "SELECT a.client_addr::text || ' pid ' || a.pid FROM pg_locks l JOIN pg_stat_activity a "
+                "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 "
+                "AND l.granted LIMIT 1",
+                NODE_LOCK,
+                node_id,
+            )
+            await conn.close()
+            raise ConfigError(
+                f"{self.where}: node_id {node_id} is held by another live glide node"
+                f" ({holder or 'backend unknown'}); give each node its own node_id"
+            )
+        if self._node_conn is not None:
+            await self._node_conn.close()
+        self._node_conn = conn
+
     async def close(self) -> None:
         """Flush queued writes, stop the writer, close the connections. Idempotent."""
         if self._closed:
@@ -191,6 +218,10 @@ class PgEngine:
         if self._writer is not None:
             self._queue.put_nowait(_STOP)
             await asyncio.shield(self._writer)
+        if self._node_conn is not None:
+            with contextlib.suppress(Exception):
+                await self._node_conn.close(timeout=5)
+            self._node_conn = None
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 await self._conn.close(timeout=5)

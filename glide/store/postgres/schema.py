@@ -173,4 +173,16 @@ V4_CONTACTS: Sequence[str] = (
     "INSERT INTO timeline_heads (uid, head) SELECT uid, max(seq) FROM timeline GROUP BY uid",
 )
 
-MIGRATIONS: list[Migration] = [_steps(*V1_USERS), _steps(*V2_CHAT), _steps(*V3_GROUPS), _steps(*V4_CONTACTS)]
+# A logout ends its (uid, device) session: every token and credential issued for it until then is dead.
+V5_SESSION_ENDS: Sequence[str] = (
+    "CREATE TABLE session_ends (uid bigint NOT NULL, device text NOT NULL, ended_at bigint NOT NULL, "
+    "PRIMARY KEY (uid, device))",
+)
+
+MIGRATIONS: list[Migration] = [
+    _steps(*V1_USERS),
+    _steps(*V2_CHAT),
+    _steps(*V3_GROUPS),
+    _steps(*V4_CONTACTS),
+    _steps(*V5_SESSION_ENDS),
+]

@@ -178,3 +178,27 @@ class PgUserStore:
     async def is_token_revoked(self, jti: str) -> bool:
         _check_text(jti, "jti")
         return await self._engine.fetchval(SQL_TOKEN_REVOKED, enc(jti)) is not None
+
+    async def end_session(self, uid: int, device: str, at_ms: int) -> None:
+        _check_int(uid, "uid")
+        _check_text(device, "device")
+        _check_int(at_ms, "at_ms")
+
+        async def op(conn: WriteConn) -> None:
+            await conn.execute(
+                "INSERT INTO session_ends (uid, device, ended_at) VALUES ($1, $2, $3) ON CONFLICT (uid, device) "
+                "DO UPDATE SET ended_at = greatest(session_ends.ended_at, excluded.ended_at)",
+                uid,
+                enc(device),
+                at_ms,
+            )
+
+        await self._engine.write(op)
+
+    async def session_ended_at(self, uid: int, device: str) -> int:
+        _check_int(uid, "uid")
+        _check_text(device, "device")
+        ended = await self._engine.fetchval(
+            "SELECT ended_at FROM session_ends WHERE uid = $1 AND device = $2", uid, enc(device)
+        )
+        return int(ended or 0)
