@@ -18,6 +18,7 @@ from glide.errors import ConfigError
 
 ENV_PREFIX = "GLIDE_"
 SECRETS_FILE = "secret.json"
+SECRET_KEYS = ("jwt_secret", "secret_key", "admin_token")
 DB_FILE = "glide.db"
 TCP_CODECS = ("json", "protobuf")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
@@ -54,6 +55,19 @@ class Config:
     send_buffer_limit: int = 1 << 20
     single_device_per_uid: bool = False
     log_level: str = "info"
+    # The operator's bearer token for the admin routes (app/info); generated into secret.json when empty.
+    admin_token: str = ""
+    # Abuse limits (0 turns one off). Sends: message.chat / .group / .cli envelopes per connection.
+    message_rate: float = 100.0
+    message_burst: int = 200
+    signin_per_minute: int = 30  # sign-in attempts per client address
+    signin_failures_per_hour: int = 20  # wrong passwords per account, before its sign-in is refused for a while
+    guests_per_minute: int = 10  # guest accounts created per client address
+    # HTTP: a client must finish its request head / body within these, and the server holds at most
+    # http_max_connections at once (more are answered 503).
+    http_header_timeout_s: float = 10.0
+    http_body_timeout_s: float = 30.0
+    http_max_connections: int = 1000
 
     @classmethod
     def load(
@@ -127,6 +141,19 @@ class Config:
         for name in ("heartbeat_lost_limit", "recall_window_s"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must not be negative, got {getattr(self, name)}")
+        for name in (
+            "message_rate",
+            "message_burst",
+            "signin_per_minute",
+            "signin_failures_per_hour",
+            "guests_per_minute",
+            "http_max_connections",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must not be negative (0 turns the limit off), got {getattr(self, name)}")
+        for name in ("http_header_timeout_s", "http_body_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}: must be positive, got {getattr(self, name)}")
         if not self.auth_timeout_s > 0:
             raise ConfigError(f"auth_timeout_s: must be positive, got {self.auth_timeout_s}")
 
@@ -152,17 +179,18 @@ class Config:
         return f"ws://{host}:{self.ws_port}/ws"
 
     def ensure_secrets(self) -> None:
-        """Fill empty ``jwt_secret`` / ``secret_key`` from ``<data_dir>/secret.json``, creating it if needed.
+        """Fill empty ``jwt_secret`` / ``secret_key`` / ``admin_token`` from ``<data_dir>/secret.json``, creating
+        it if needed.
 
         The file is created once with mode 0600 and reused on every restart, so tokens and credentials stay
         valid across restarts. Explicitly configured secrets win and are never written to the file.
         """
-        if self.jwt_secret and self.secret_key:
+        if self.jwt_secret and self.secret_key and self.admin_token:
             return
         path = Path(self.data_dir) / SECRETS_FILE
         exists = path.exists()
         stored = _read_secrets(path) if exists else {}
-        missing = [k for k in ("jwt_secret", "secret_key") if not stored.get(k)]
+        missing = [k for k in SECRET_KEYS if not stored.get(k)]
         if missing:
             for key in missing:
                 stored[key] = secrets.token_urlsafe(32)
@@ -172,6 +200,8 @@ class Config:
             self.jwt_secret = stored["jwt_secret"]
         if not self.secret_key:
             self.secret_key = stored["secret_key"]
+        if not self.admin_token:
+            self.admin_token = stored["admin_token"]
 
 
 def _fields() -> dict[str, Any]:

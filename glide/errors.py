@@ -70,6 +70,17 @@ class TooLate(GlideError):
     http_status = 410
 
 
+class TooManyRequests(GlideError):
+    """An abuse limit refused this request; ``retry_after_s`` says when to try again."""
+
+    code = 429
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class StorageError(GlideError):
     """The storage backend failed (disk full, I/O error, corrupted file, closed store)."""
 

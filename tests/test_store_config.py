@@ -114,15 +114,17 @@ def test_secrets_generated_once_and_reused(tmp_path: Path) -> None:
 
 
 def test_explicit_secrets_win_and_partial_file_is_completed(tmp_path: Path) -> None:
-    c = Config(data_dir=str(tmp_path / "x"), jwt_secret="j" * 40, secret_key="k" * 40)
+    c = Config(data_dir=str(tmp_path / "x"), jwt_secret="j" * 40, secret_key="k" * 40, admin_token="a" * 40)
     c.ensure_secrets()
-    assert not (tmp_path / "x").exists()  # nothing written when both are configured
+    assert not (tmp_path / "x").exists()  # nothing written when all three are configured
     (tmp_path / "y").mkdir()
     (tmp_path / "y" / "secret.json").write_text(json.dumps({"jwt_secret": "from-file"}))
     d = Config(data_dir=str(tmp_path / "y"))
     d.ensure_secrets()
     assert d.jwt_secret == "from-file" and d.secret_key
-    assert json.loads((tmp_path / "y" / "secret.json").read_text())["secret_key"] == d.secret_key
+    stored = json.loads((tmp_path / "y" / "secret.json").read_text())
+    assert stored["secret_key"] == d.secret_key and stored["admin_token"] == d.admin_token
+    assert len(d.admin_token) >= 40
 
 
 @pytest.mark.parametrize("content", ["not json", "[1, 2]", '{"jwt_secret": 5}'])

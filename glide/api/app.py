@@ -6,9 +6,11 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from starlette.requests import Request
+
 import glide
-from glide.api.envelope import ApiContext, Body
-from glide.api.registry import Registry
+from glide.api.envelope import ApiContext, Body, authenticate, is_admin
+from glide.api.registry import ApiRoute, Registry
 from glide.api.schema import ID_OUT, STR, array, out
 from glide.errors import NotFound
 from glide.gateway.conn import Conn
@@ -83,10 +85,16 @@ class NodeStats:
         }
 
 
-async def info(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
+async def info(ctx: ApiContext, request: Request) -> Any:
+    """The node's counters for any signed-in user; the list of sessions (who is online, on which device,
+    since when) only for the operator's ``admin_token``."""
+    admin = is_admin(ctx, request)
+    if not admin:
+        await authenticate(ctx, request)
     if ctx.stats is None:
         raise NotFound("server statistics are not available: this API is served without a gateway")
-    return ctx.stats()
+    stats = ctx.stats()
+    return stats if admin else {**stats, "OnlineCli": []}
 
 
 async def release(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
@@ -100,13 +108,18 @@ async def release(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
 
 
 def register(reg: Registry) -> None:
-    reg.route(
-        "app/info",
-        summary="Live statistics of this node: online sessions, peak, messages stored since start",
-        methods=("GET", "POST"),
-        response=SERVER_INFO,
-        errors=(404,),
-    )(info)
+    reg.add(
+        ApiRoute(
+            "app/info",
+            "Live statistics of this node: online count, peak, messages stored since start; the online "
+            "sessions only for the operator (bearer token: the node's admin_token)",
+            http_handler=info,
+            methods=("GET", "POST"),
+            socket=False,
+            response=SERVER_INFO,
+            errors=(404,),
+        )
+    )
     reg.route(
         "app/release",
         summary="The server release",

@@ -31,7 +31,7 @@ CODE_WRONG_PASSWORD = 1002
 CODE_VERIFICATION_REQUIRED = 1005
 CODE_INVALID_TOKEN = 401
 MAX_DEVICE = (1 << 63) - 1
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _ACCOUNT = re.compile(r"[^\s]+")
 
 
@@ -53,7 +53,7 @@ async def register_user(ctx: ApiContext, request: Request) -> Any:
         )
     body = await read_body(request)
     email = body.text("email", max_len=EMAIL_MAX)
-    if email is not None and not _EMAIL.fullmatch(email):
+    if email is not None and not EMAIL_LIKE.fullmatch(email):
         raise BadRequest("email: not an e-mail address")
     account = body.text("account", max_len=ACCOUNT_MAX)
     if account is not None and not _ACCOUNT.fullmatch(account):

@@ -12,6 +12,7 @@ from typing import Any
 from glide.api.envelope import ApiContext, Body
 from glide.api.registry import Registry
 from glide.api.schema import BOOL, EMPTY, ID_OUT, STR, UID, UIDS, array, integer, obj, out, text
+from glide.api.user import public_account
 from glide.contacts.events import TYPE_ACCEPTED, TYPE_DELETED, TYPE_REJECTED, TYPE_REQUEST, contact_event
 from glide.errors import BadRequest, NotFound
 from glide.store.contacts import (
@@ -125,7 +126,9 @@ async def contact_list(ctx: ApiContext, uid: int, device: str, body: Body) -> An
     out_: list[dict[str, Any]] = []
     for c in contacts:
         u = users.get(c.peer)
-        out_.append(contact_view(c, u.nickname if u else "", u.account if u else "", u.avatar if u else ""))
+        out_.append(
+            contact_view(c, u.nickname if u else "", public_account(u, uid) if u else "", u.avatar if u else "")
+        )
     return out_
 
 

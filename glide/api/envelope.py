@@ -7,6 +7,7 @@ a message naming the field; nothing reaches the client as a bare 500.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import re
@@ -288,6 +289,14 @@ def bearer_token(request: Request) -> str:
     if not header:
         raise AuthError("missing token: send the header Authorization: Bearer <token>")
     return header
+
+
+def is_admin(ctx: ApiContext, request: Request) -> bool:
+    """Whether the bearer token is the node's ``admin_token`` (the operator's, never a user's)."""
+    header = request.headers.get("authorization", "").strip()
+    presented = header[7:].strip() if header[:7].lower() == "bearer " else header
+    expected = ctx.config.admin_token
+    return bool(expected) and hmac.compare_digest(presented.encode("utf-8", "replace"), expected.encode())
 
 
 async def check_token(ctx: ApiContext, token: str) -> tuple[Claims, User]:

@@ -15,6 +15,7 @@ from typing import Any
 from glide.api.envelope import ApiContext, Body
 from glide.api.registry import Registry
 from glide.api.schema import BOOL, ID_OUT, NULL, STR, UIDS, array, obj, out
+from glide.api.user import public_account
 from glide.errors import BadRequest
 from glide.store.contacts import RELATION_BLACK, RELATION_WHITE, Relation
 
@@ -57,8 +58,8 @@ async def _views(ctx: ApiContext, relations: list[Relation]) -> list[dict[str, A
                 "type": r.type,
                 "user_info": {
                     "Uid": r.other,
-                    "Account": u.account if u else "",
-                    "email": (u.email or "") if u else "",
+                    "Account": public_account(u, r.owner) if u else "",
+                    "email": "",  # never another user's e-mail
                     "phone": "",
                     "Nickname": u.nickname if u else "",
                     "Avatar": u.avatar if u else "",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from glide.api.auth import AVATAR_MAX, NICKNAME_MAX, avatar_field
+from glide.api.auth import AVATAR_MAX, EMAIL_LIKE, NICKNAME_MAX, avatar_field
 from glide.api.envelope import ApiContext, Body
 from glide.api.registry import Registry
 from glide.api.schema import BOOL, EMPTY, ID_OUT, STR, UIDS, array, obj, out, text
@@ -16,8 +16,24 @@ PUBLIC_INFO = out(uid=ID_OUT, nick_name=STR, account=STR, avatar=STR)
 PROFILE = out(uid=ID_OUT, nick_name=STR, account=STR, avatar=STR, email=STR, guest=BOOL)
 
 
-def public_info(user: User) -> dict[str, Any]:
-    return {"uid": user.uid, "nick_name": user.nickname, "account": user.account, "avatar": user.avatar}
+def public_account(user: User, viewer: int) -> str:
+    """The account name as ``viewer`` may see it: a user who signed up with an e-mail has it as its
+    account, and an e-mail is shown to its owner only (uids are sequential: anything else lets anyone
+    collect every address)."""
+    if viewer == user.uid:
+        return user.account
+    if user.email and user.account.casefold() == user.email.casefold():
+        return ""
+    return "" if EMAIL_LIKE.fullmatch(user.account) else user.account
+
+
+def public_info(user: User, viewer: int) -> dict[str, Any]:
+    return {
+        "uid": user.uid,
+        "nick_name": user.nickname,
+        "account": public_account(user, viewer),
+        "avatar": user.avatar,
+    }
 
 
 async def caller(ctx: ApiContext, uid: int) -> User:
@@ -30,7 +46,7 @@ async def caller(ctx: ApiContext, uid: int) -> User:
 
 async def profile(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
     user = await caller(ctx, uid)
-    return {**public_info(user), "email": user.email or "", "guest": user.guest}
+    return {**public_info(user, uid), "email": user.email or "", "guest": user.guest}
 
 
 async def profile_auth(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
@@ -51,7 +67,7 @@ async def profile_auth(ctx: ApiContext, uid: int, device: str, body: Body) -> An
 async def info(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
     """``{uid: [ids]}`` -> the known users among them (unknown ids are left out)."""
     users = await ctx.store.users.users(body.uids("uid"))
-    return [public_info(u) for u in users]
+    return [public_info(u, uid) for u in users]
 
 
 async def update(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
