@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
@@ -28,6 +29,11 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--sqlite-sync", choices=["normal", "full"], help="full: fsync every commit (power-loss safe)")
     p.add_argument("--node-id", type=int)
     p.add_argument("--log-level")
+    # Every other setting of glide.config.Config as --<name> VALUE (converted and checked like the env vars).
+    for field in dataclasses.fields(Config):
+        flag = "--" + field.name.replace("_", "-")
+        if flag not in p._option_string_actions:
+            p.add_argument(flag, dest=field.name, metavar="VALUE")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

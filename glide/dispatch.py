@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from glide._native import BadMessage, Envelope, Outgoing
 from glide.errors import GlideError
 from glide.gateway.conn import Conn
+from glide.limits import TokenBucket
 
 log = logging.getLogger("glide.dispatch")
 
@@ -45,10 +47,14 @@ def error_frame(seq: int, message: str, action: str = "notify.error") -> Outgoin
 class Dispatcher:
     """Action registry plus per-connection ordering; handlers talk to connections only through ``Conn``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, send_rate: float = 0.0, send_burst: int = 0) -> None:
         self._actions: dict[str, Action] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_session_end: list[SessionHook] = []
+        # Abuse limit: envelopes of the actions in ``limited`` a connection may send per second (0: no limit).
+        self.send_rate = send_rate
+        self.send_burst = max(send_burst, 1)
+        self.limited: frozenset[str] = frozenset()
 
     def register(self, action: str, handler: Handler, *, login_required: bool = True) -> None:
         self._actions[action] = Action(handler, inspect.iscoroutinefunction(handler), False, login_required)
@@ -67,15 +73,16 @@ class Dispatcher:
             if len(pending) > MAX_PENDING and not conn.reading_paused:
                 conn.pause_reading()
             return
+        actions = self._actions
         for i, msg in enumerate(messages):
-            action = self._admit(conn, msg)
-            if action is None:
-                continue
-            if action.is_async:
+            known = actions.get(msg.action) if isinstance(msg, Envelope) else None
+            if known is not None and known.is_async:  # admitted by the drain task, in order
                 pending.extend(messages[i:])
                 self._start_drain(conn)
                 return
-            self._call(conn, action, msg)  # type: ignore[arg-type]
+            action = self._admit(conn, msg)
+            if action is not None:
+                self._call(conn, action, msg)  # type: ignore[arg-type]
 
     def session_ended(self, conn: Conn) -> None:
         for hook in self.on_session_end:
@@ -104,7 +111,22 @@ class Dispatcher:
                 error_frame(msg.seq, "not logged in: send api.auth or authenticate first", "notify.unauthenticated")
             )
             return None
+        if self.send_rate and msg.action in self.limited and not self._take_send(conn):
+            conn.send(
+                error_frame(
+                    msg.seq,
+                    f"rate limit: at most {self.send_rate:g} messages per second per connection; this one was not sent",
+                )
+            )
+            return None
         return action
+
+    def _take_send(self, conn: Conn) -> bool:
+        bucket = conn.send_bucket
+        now = time.monotonic()
+        if bucket is None:
+            bucket = conn.send_bucket = TokenBucket(self.send_rate, self.send_burst, now)
+        return bucket.take(now)
 
     def _call(self, conn: Conn, action: Action, env: Envelope) -> None:
         try:
@@ -148,10 +170,12 @@ class Dispatcher:
                 continue
             env: Envelope = msg  # type: ignore[assignment]
             if action.batched:
+                group: list[Envelope] = [env]
                 j = i + 1
                 while j < n and isinstance(batch[j], Envelope) and batch[j].action == env.action:  # type: ignore[union-attr]
+                    if self._admit(conn, batch[j]) is not None:  # each one counts against the rate limit
+                        group.append(batch[j])  # type: ignore[arg-type]
                     j += 1
-                group: list[Envelope] = batch[i:j]  # type: ignore[assignment]
                 await self._await(conn, group, action.handler(conn, group))
                 i = j
                 continue

@@ -89,3 +89,20 @@ class KeyedLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+
+class AccountLimits:
+    """The HTTP API's limits on what costs us argon2 or a new account: sign-in attempts per client address,
+    failed sign-ins per account, guest accounts per client address (each per the node's config)."""
+
+    def __init__(
+        self,
+        *,
+        signin_per_minute: int,
+        signin_failures_per_hour: int,
+        guests_per_minute: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.signin_by_address = KeyedLimiter(signin_per_minute / 60, signin_per_minute, clock=clock)
+        self.failures_by_account = KeyedLimiter(signin_failures_per_hour / 3600, signin_failures_per_hour, clock=clock)
+        self.guests_by_address = KeyedLimiter(guests_per_minute / 60, guests_per_minute, clock=clock)

@@ -50,6 +50,8 @@ from glide.store import open_store
 log = logging.getLogger("glide")
 
 ActionHandler = Callable[[Conn, Envelope], Any]
+# The actions a user sends to others: what the per-connection message rate limit counts.
+SENT_MESSAGES = frozenset(("message.chat", "message.chat.retry", "message.chat.resend", "message.group", "message.cli"))
 
 
 class _EmbeddedUvicorn(uvicorn.Server):
@@ -74,7 +76,8 @@ class Server:
     def __init__(self, config: Config | None = None, *, clock: Callable[[], int] = monotonic_ms) -> None:
         self.config = config or Config()
         self.hooks = Hooks()
-        self.dispatcher = Dispatcher()
+        self.dispatcher = Dispatcher(send_rate=self.config.message_rate, send_burst=self.config.message_burst)
+        self.dispatcher.limited = SENT_MESSAGES
         self.gateway = Gateway(self.config, clock=clock)
         self.gateway.dispatcher = self.dispatcher
         self.ctx: Context | None = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -116,10 +118,11 @@ async def test_duplicates_inside_one_socket_read(server: Server) -> None:
     await bob.nothing()
 
 
-async def test_order_is_kept_per_sender(server: Server) -> None:
+async def test_order_is_kept_per_sender(servers: Callable[..., Any]) -> None:
+    n = 300
+    server = await servers(message_burst=n)  # all pipelined at once: within the rate limit's burst
     _, alice = await online(server, "alice")
     bob_uid, bob = await online(server, "bob")
-    n = 300
     for i in range(n):
         await alice.send("message.chat", {"cliMid": f"o{i}", "content": str(i)}, to=str(bob_uid))
     contents = [int((await bob.expect("message.chat"))["data"]["content"]) for _ in range(n)]

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import secrets
 from typing import Any
 
 from starlette.requests import Request
 
-from glide.api.envelope import ApiContext, Body, authenticate, bearer_token, check_token, read_body
+from glide.api.envelope import ApiContext, Body, authenticate, bearer_token, check_token, client_address, read_body
 from glide.api.registry import ApiRoute, Registry
 from glide.api.schema import EMPTY, ID_OUT, STR, array, integer, obj, out, text
 from glide.auth.passwords import NO_PASSWORD, burn_verify, hash_password, verify_password
 from glide.auth.tokens import device_claim
-from glide.errors import AuthError, BadRequest, NotAllowed
+from glide.errors import AuthError, BadRequest, NotAllowed, TooManyRequests
 from glide.ids import wall_ms
+from glide.limits import KeyedLimiter
 from glide.store.base import User
 
 log = logging.getLogger("glide.api")
@@ -51,6 +53,7 @@ async def register_user(ctx: ApiContext, request: Request) -> Any:
             "(require_email_verification is on): ask the operator",
             code=CODE_VERIFICATION_REQUIRED,
         )
+    limit(ctx.account_limits.signin_by_address, client_address(request), "registrations and sign-ins from your address")
     body = await read_body(request)
     email = body.text("email", max_len=EMAIL_MAX)
     if email is not None and not EMAIL_LIKE.fullmatch(email):
@@ -86,19 +89,38 @@ async def signin_v2(ctx: ApiContext, request: Request) -> Any:
 
 
 async def _signin(ctx: ApiContext, request: Request, *, credential: bool) -> Any:
+    limits = ctx.account_limits
+    # Every attempt costs an argon2 verification: refuse floods before paying for them.
+    limit(limits.signin_by_address, client_address(request), "sign-in attempts from your address")
     body = await read_body(request)
     login = body.text("email", "account", required=True, max_len=EMAIL_MAX)
     password = body.text("password", required=True, max_len=1024, strip=False)
     assert login is not None and password is not None
     device = body.device()
+    account = login.strip().casefold()
+    wait = limits.failures_by_account.check(account)
+    if wait:
+        raise TooManyRequests(
+            f"too many wrong passwords for this account: try again in {math.ceil(wait)} s", retry_after_s=wait
+        )
     user = await ctx.store.users.user_by_login(login)
     if user is None or user.guest:
         # Same cost and answer as a wrong password: do not reveal which accounts exist.
         await asyncio.to_thread(burn_verify, password)
+        limits.failures_by_account.take(account)
         raise AuthError("wrong account or password", code=CODE_WRONG_PASSWORD)
     if not await asyncio.to_thread(verify_password, user.password_hash, password):
+        limits.failures_by_account.take(account)
         raise AuthError("wrong account or password", code=CODE_WRONG_PASSWORD)
+    limits.failures_by_account.forget(account)  # the owner got in: its count starts again
     return auth_response(ctx, user, device, credential=credential)
+
+
+def limit(limiter: KeyedLimiter, key: str, what: str) -> None:
+    """Take one from ``limiter`` for ``key``, or refuse with 429 saying when to come back."""
+    wait = limiter.take(key)
+    if wait:
+        raise TooManyRequests(f"too many {what}: try again in {math.ceil(wait)} s", retry_after_s=wait)
 
 
 async def token(ctx: ApiContext, request: Request) -> Any:
@@ -114,6 +136,7 @@ async def token(ctx: ApiContext, request: Request) -> Any:
 
 async def guest(ctx: ApiContext, request: Request) -> Any:
     """``{avatar, nickname}`` -> a new guest user (no password), its token and credential."""
+    limit(ctx.account_limits.guests_by_address, client_address(request), "guest accounts from your address")
     body = await read_body(request)
     nickname = body.text("nickname", max_len=NICKNAME_MAX)
     avatar = avatar_field(body) or ""
@@ -204,10 +227,17 @@ def register(reg: Registry) -> None:
                 captcha=text(),
             ),
             out(uid=ID_OUT),
-            (403, 409),
+            (403, 409, 429),
         ),
-        ("auth/signin", "Sign in: a token", signin, SIGNIN, AUTH_RESPONSE, ()),
-        ("auth/signin_v2", "Sign in: a token and the socket credential", signin_v2, SIGNIN, AUTH_RESPONSE_V2, ()),
+        ("auth/signin", "Sign in: a token", signin, SIGNIN, AUTH_RESPONSE, (429,)),
+        (
+            "auth/signin_v2",
+            "Sign in: a token and the socket credential",
+            signin_v2,
+            SIGNIN,
+            AUTH_RESPONSE_V2,
+            (429,),
+        ),
         (
             "auth/token",
             "A fresh token and credential for the token in the body or the Authorization header",
@@ -222,7 +252,7 @@ def register(reg: Registry) -> None:
             guest,
             obj(nickname=text(NICKNAME_MAX), avatar=text(AVATAR_MAX)),
             AUTH_RESPONSE_V2,
-            (),
+            (429,),
         ),
         ("auth/logout", "Revoke the presented token and close that session's sockets", logout, None, EMPTY, ()),
     ):

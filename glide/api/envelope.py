@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,9 +24,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from glide.auth.credential import CredentialService
 from glide.auth.tokens import Claims, TokenService, check_not_revoked
 from glide.config import Config
-from glide.errors import AuthError, BadRequest, GlideError
+from glide.errors import AuthError, BadRequest, GlideError, TooManyRequests
 from glide.gateway.hub import LocalHub
 from glide.ids import MidGenerator
+from glide.limits import AccountLimits
 from glide.store.base import Store, User
 
 log = logging.getLogger("glide.api")
@@ -65,6 +67,23 @@ class ApiContext:
     hub: LocalHub = field(default_factory=LocalHub)
     # Live server statistics for GET app/info (the gateway's); None when the API is served without one.
     stats: Callable[[], dict[str, Any]] | None = None
+    # Sign-in and sign-up limits; the ones of ``config`` unless given.
+    limits: AccountLimits | None = None
+
+    def __post_init__(self) -> None:
+        if self.limits is None:
+            c = self.config
+            limits = AccountLimits(
+                signin_per_minute=c.signin_per_minute,
+                signin_failures_per_hour=c.signin_failures_per_hour,
+                guests_per_minute=c.guests_per_minute,
+            )
+            object.__setattr__(self, "limits", limits)
+
+    @property
+    def account_limits(self) -> AccountLimits:
+        assert self.limits is not None
+        return self.limits
 
 
 # responses
@@ -78,6 +97,19 @@ def failure(status: int, code: int, message: str, headers: dict[str, str] | None
     return JSONResponse({"Code": code, "Msg": message, "Data": None}, status_code=status, headers=headers)
 
 
+def error_response(e: GlideError) -> JSONResponse:
+    """The envelope of a business error; a rate limit also says when to come back (Retry-After)."""
+    headers = None
+    if isinstance(e, TooManyRequests):
+        headers = {"Retry-After": str(max(1, math.ceil(e.retry_after_s)))}
+    return failure(e.http_status, e.code, e.message, headers)
+
+
+def client_address(request: Request) -> str:
+    """The peer address of the HTTP connection (what the per-address limits count)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 Handler = Callable[[Request], Awaitable[Any]]
 
 
@@ -88,7 +120,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         try:
             return ok(await handler(request))
         except GlideError as e:
-            return failure(e.http_status, e.code, e.message)
+            return error_response(e)
         except ClientDisconnect:
             return failure(400, 300, "client disconnected")
         except Exception:

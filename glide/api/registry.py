@@ -22,7 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from glide.api.envelope import ApiContext, Body, authenticate, failure, ok, read_body
+from glide.api.envelope import ApiContext, Body, authenticate, error_response, failure, ok, read_body
 from glide.errors import GlideError
 
 log = logging.getLogger("glide.api")
@@ -144,7 +144,7 @@ def http_endpoint(ctx: ApiContext, route: ApiRoute) -> Callable[[Request], Await
             body = await read_body(request) if request.method != "GET" else Body({})
             return ok(await call(ctx, route, uid, device, body))
         except GlideError as e:
-            return failure(e.http_status, e.code, e.message)
+            return error_response(e)
         except ClientDisconnect:
             return failure(400, 300, "client disconnected")
         except Exception:

@@ -83,6 +83,9 @@ def _command(
     if kind in ("glide", "glide-memory"):
         cmd = [sys.executable, "-m", "glide.cli", "serve", "--host", host, "--ws-port", "0", "--http-port", "0"]
         cmd += ["--data-dir", str(workdir / "data"), "--log-level", "warning"]
+        # Every simulated client comes from this one address: the per-address sign-in / guest limits are
+        # for the internet, not for a load test (the per-connection message rate limit stays on).
+        cmd += ["--signin-per-minute", "0", "--guests-per-minute", "0"]
         if kind == "glide-memory":
             cmd += ["--store", "memory"]
         return cmd + extra, None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from glide._native import Outgoing
+from glide.limits import TokenBucket
 
 
 class Conn(Protocol):
@@ -23,6 +24,7 @@ class Conn(Protocol):
     pending: list[Any]  # envelopes waiting for that task
     inbox_replayed: int  # highest mid replayed from the inbox on login (what a bare ack.offline covers)
     reading_paused: bool  # too many pending: the socket is not read until the task catches up
+    send_bucket: TokenBucket | None  # its message rate limit (glide.dispatch), made on its first send
 
     def send(self, out: Outgoing) -> None:
         """Queue one envelope; a consumer whose queue overflows is disconnected."""

@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from glide._native import Connection, Outgoing
+from glide.limits import TokenBucket
 
 if TYPE_CHECKING:
     from glide.gateway.gateway import Gateway
@@ -36,6 +37,7 @@ class ClientProtocol(asyncio.Protocol):
         "paused",
         "pending",
         "reading_paused",
+        "send_bucket",
         "syncing",
         "transport",
         "uid",
@@ -60,6 +62,7 @@ class ClientProtocol(asyncio.Protocol):
         self.paused = False
         self.reading_paused = False
         self.inbox_replayed = 0
+        self.send_bucket: TokenBucket | None = None
         self.pending: list[object] = []
         self.transport: asyncio.Transport | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
