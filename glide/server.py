@@ -19,18 +19,16 @@ Embedding::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import logging
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-
-import uvicorn
 
 from glide._native import Envelope, Outgoing
 from glide.api import build_api
 from glide.api.app import NodeStats
+from glide.api.http_server import EmbeddedUvicorn, http_server
 from glide.api.socket import register_api_actions
 from glide.auth.credential import CredentialService
 from glide.auth.tokens import TokenService
@@ -54,14 +52,6 @@ ActionHandler = Callable[[Conn, Envelope], Any]
 SENT_MESSAGES = frozenset(("message.chat", "message.chat.retry", "message.chat.resend", "message.group", "message.cli"))
 
 
-class _EmbeddedUvicorn(uvicorn.Server):
-    """uvicorn without its signal handlers: the host application owns signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class _LogoutBridge:
     """Lets the HTTP API's logout close that session's socket."""
 
@@ -83,7 +73,7 @@ class Server:
         self.ctx: Context | None = None
         self.ws_port = self.http_port = 0
         self.tcp_port: int | None = None
-        self._http: _EmbeddedUvicorn | None = None
+        self._http: EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._custom: list[tuple[str, ActionHandler, bool]] = []
 
@@ -181,8 +171,12 @@ class Server:
         sock = socket.create_server((cfg.host, cfg.http_port), reuse_port=False)
         sock.setblocking(False)
         self.http_port = sock.getsockname()[1]
-        ucfg = uvicorn.Config(self._api, lifespan="off", log_level="warning", access_log=False)
-        self._http = _EmbeddedUvicorn(ucfg)
+        self._http = http_server(
+            self._api,
+            header_timeout_s=cfg.http_header_timeout_s,
+            body_timeout_s=cfg.http_body_timeout_s,
+            max_connections=cfg.http_max_connections,
+        )
         self._http_task = asyncio.get_running_loop().create_task(self._http.serve(sockets=[sock]))
         while not self._http.started:
             if self._http_task.done():
