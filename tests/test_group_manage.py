@@ -19,6 +19,7 @@ from glide.store.groups import (
     NOTICE_MEMBERS_UNMUTED,
     NOTICE_OWNER_TRANSFERRED,
     NOTICE_ROLE_CHANGED,
+    NOTICE_SETTINGS_CHANGED,
 )
 
 
@@ -48,7 +49,7 @@ async def test_create_notifies_every_member_and_is_seq_one(server: Server) -> No
     info = await bob.c.call("group/info", {"Gid": [gid]})
     assert info[0] | {"CreateAt": 0} == {
         "Gid": gid, "Name": "team", "Avatar": "a.png", "Mute": False, "Flag": 0, "CreateAt": 0,
-        "Owner": alice.uid, "Dissolved": False, "LastSeq": 1,
+        "Owner": alice.uid, "Dissolved": False, "LastSeq": 1, "JoinPolicy": "invite", "HistoryFromJoin": True,
     }  # fmt: skip
     members = await bob.c.call("group/members", {"Gid": gid})
     assert [(m["Uid"], m["Type"], m["Online"], m["Mute"]) for m in members] == [
@@ -62,10 +63,13 @@ async def test_create_notifies_every_member_and_is_seq_one(server: Server) -> No
 async def test_join_invite_remove_leave_reach_the_members_and_the_removed(server: Server) -> None:
     alice, bob, carol, dave = [await user(server, n) for n in ("alice", "bob", "carol", "dave")]
     gid = await make_group(alice, bob)
+    await alice.c.call("group/settings", {"Gid": gid, "JoinPolicy": "open"})
+    for c in (alice.c, bob.c):
+        await notice(c, gid, NOTICE_SETTINGS_CHANGED)
     assert await carol.c.call("group/join", {"Gid": gid}) == ""
     for c in (alice.c, bob.c, carol.c):
         n = await notice(c, gid, NOTICE_MEMBERS_ADDED)
-        assert n["uids"] == [carol.uid] and n["by"] == carol.uid and n["seq"] == 2
+        assert n["uids"] == [carol.uid] and n["by"] == carol.uid and n["seq"] == 3
     assert "already a member" in await carol.c.fails("group/join", {"Gid": gid})
 
     await alice.c.call("group/members/invite", {"Gid": gid, "Uid": [dave.uid, bob.uid]})
@@ -87,12 +91,16 @@ async def test_join_invite_remove_leave_reach_the_members_and_the_removed(server
     page = await bob.c.call("msg/group/range", {"Gid": gid, "FromSeq": 1, "ToSeq": 10})
     assert [(m["Seq"], m["Kind"], m["Type"]) for m in page] == [
         (1, 1, NOTICE_MEMBERS_ADDED),
-        (2, 1, NOTICE_MEMBERS_ADDED),
+        (2, 1, NOTICE_SETTINGS_CHANGED),
         (3, 1, NOTICE_MEMBERS_ADDED),
-        (4, 1, NOTICE_MEMBERS_REMOVED),
-        (5, 1, NOTICE_MEMBER_LEFT),
+        (4, 1, NOTICE_MEMBERS_ADDED),
+        (5, 1, NOTICE_MEMBERS_REMOVED),
+        (6, 1, NOTICE_MEMBER_LEFT),
     ]
-    assert json.loads(page[3]["Content"]) == {"gid": gid, "type": 2, "uids": [dave.uid], "by": alice.uid}
+    assert json.loads(page[1]["Content"]) == {
+        "gid": gid, "type": 12, "uids": [], "by": alice.uid, "join_policy": 2, "history_from_join": 1
+    }  # fmt: skip
+    assert json.loads(page[4]["Content"]) == {"gid": gid, "type": 2, "uids": [dave.uid], "by": alice.uid}
     members = await alice.c.call("group/members", {"Gid": gid})
     assert [m["Uid"] for m in members] == [alice.uid, bob.uid]
 

@@ -15,6 +15,7 @@ from glide.ids import MidGenerator
 from glide.store import SqliteStore, Store
 from glide.store import sqlite_groups_sql as q
 from glide.store.groups import (
+    JOIN_OPEN,
     KIND_NOTICE,
     MAX_GROUP_MEMBERS,
     MAX_UIDS_PER_CALL,
@@ -52,7 +53,9 @@ def msg(gid: int, sender: int, cli_mid: str = "", content: str = "hi", **kw: obj
 async def test_concurrent_writers_get_contiguous_unique_seqs(store: Store) -> None:
     a, b, c = await users(store, "a", "b", "c")
     g = store.groups
-    gid = (await g.create_group(owner=a, name="g", avatar="", members=[b], mid=ids.next())).group.gid
+    gid = (
+        await g.create_group(owner=a, name="g", avatar="", members=[b], mid=ids.next(), join_policy=JOIN_OPEN)
+    ).group.gid
     sends = [g.store_group_message(msg(gid, (a, b)[i % 2], f"c{i}")) for i in range(40)]
     joins = [g.join(gid, c, mid=ids.next())]
     results = await asyncio.gather(*sends, *joins, return_exceptions=True)

@@ -13,7 +13,7 @@ import pytest
 from glide.errors import NotAllowed
 from glide.ids import MidGenerator
 from glide.store import NewChat
-from glide.store.groups import KIND_MESSAGE, NewGroupMessage
+from glide.store.groups import JOIN_OPEN, KIND_MESSAGE, NewGroupMessage
 from glide.store.postgres import PostgresStore
 from glide.store.postgres.engine import WriteConn
 
@@ -43,7 +43,9 @@ async def test_group_seqs_are_contiguous_across_nodes(nodes: list[PostgresStore]
     ids = [MidGenerator(node) for node in range(NODES)]
     uids = await make_users(nodes[0], 4)
     owner, *others = uids
-    created = await nodes[0].groups.create_group(owner=owner, name="g", avatar="", members=others, mid=ids[0].next())
+    created = await nodes[0].groups.create_group(
+        owner=owner, name="g", avatar="", members=others, mid=ids[0].next(), join_policy=JOIN_OPEN
+    )
     gid = created.group.gid
     per_node = 40
 

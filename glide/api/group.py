@@ -19,6 +19,8 @@ from glide.group import rules
 from glide.group.service import GroupService
 from glide.group.wire import group_info, history_item, member_info, parse_gid, state_info
 from glide.store.groups import (
+    JOIN_INVITE,
+    JOIN_POLICIES,
     MAX_GROUP_AVATAR,
     MAX_GROUP_NAME,
     MAX_GROUP_PAGE,
@@ -49,6 +51,8 @@ GROUP_OUT = out(
     Owner=ID_OUT,
     Dissolved=BOOL,
     LastSeq=ID_OUT,
+    JoinPolicy=STR,
+    HistoryFromJoin=BOOL,
 )
 MEMBER_OUT = out(Uid=ID_OUT, RemarkName=STR, Type=ID_OUT, Online=BOOL, Mute=BOOL, JoinAt=ID_OUT)
 MESSAGE_OUT = out(
@@ -70,6 +74,10 @@ CHANGE_OUT = out(Gid=ID_OUT, Seq=ID_OUT)
 MUTE_IN: Schema = {
     "description": "true / false (or 1 / 0)",
     "oneOf": [{"type": "boolean"}, {"type": "integer", "minimum": 0, "maximum": 1}],
+}
+JOIN_POLICY_IN: Schema = {
+    "description": 'who may join: "invite" (0, the default: invitations only), "approval" (1) or "open" (2)',
+    "oneOf": [{"type": "string", "enum": list(JOIN_POLICIES)}, {"type": "integer", "enum": [0, 1, 2]}],
 }
 ROLE_IN: Schema = {
     "description": f'{ROLE_ADMIN} or "admin" (make admin), {ROLE_MEMBER} or "member" (plain member)',
@@ -158,19 +166,67 @@ async def members(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
     return await _members(ctx, uid, gid_of(body))
 
 
+def join_policy_of(body: Body) -> int | None:
+    value = body.raw("JoinPolicy")
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() in JOIN_POLICIES:
+        return JOIN_POLICIES[value.strip().lower()]
+    if isinstance(value, int) and not isinstance(value, bool) and value in JOIN_POLICIES.values():
+        return value
+    raise BadRequest(f'JoinPolicy: expected "invite", "approval" or "open" (or 0, 1, 2), got {value!r:.40}')
+
+
+def optional_flag(body: Body, name: str) -> bool | None:
+    return None if body.raw(name) is None else flag_of(body, name)
+
+
 async def create(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
-    """``{Name, Avatar?, Members?}`` -> ``{Gid, Seq}``; the caller owns it, Members join as members."""
+    """``{Name, Avatar?, Members?, JoinPolicy?, HistoryFromJoin?}`` -> ``{Gid, Seq}``; the caller owns it,
+    Members join as members (unless one of them refuses the caller: then nothing is created)."""
     name = body.text("name", required=True, max_len=MAX_GROUP_NAME)
     assert name is not None
     avatar = body.text("avatar", max_len=MAX_GROUP_AVATAR) or ""
     initial = uids_of(body, "members", "uid") if body.raw("members", "uid") is not None else []
-    change = await service(ctx).create(uid, name, avatar, initial)
+    policy = join_policy_of(body)
+    from_join = optional_flag(body, "HistoryFromJoin")
+    change = await service(ctx).create(
+        uid,
+        name,
+        avatar,
+        initial,
+        join_policy=JOIN_INVITE if policy is None else policy,
+        history_from_join=True if from_join is None else from_join,
+    )
     return {"Gid": change.group.gid, "Seq": change.group.last_seq}
 
 
 async def join(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
-    await service(ctx).join(gid_of(body), uid)
+    """Open group: joined (""). Approval: ``{Pending: true}`` until an owner or admin decides."""
+    change = await service(ctx).join(gid_of(body), uid)
+    return {"Pending": True} if change.pending else ""
+
+
+async def join_requests(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
+    return [{"Uid": r.uid, "CreateAt": r.created_at} for r in await ctx.store.groups.join_requests(gid_of(body), uid)]
+
+
+async def decide_join(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
+    await service(ctx).decide_join(gid_of(body), uid, body.uid("uid"), flag_of(body, "accept"))
     return ""
+
+
+async def unban(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
+    return {"Unbanned": await ctx.store.groups.unban(gid_of(body), uid, uids_of(body, "uid"))}
+
+
+async def settings(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
+    """``{Gid, JoinPolicy?, HistoryFromJoin?}`` (owner) -> the group."""
+    policy, from_join = join_policy_of(body), optional_flag(body, "HistoryFromJoin")
+    if policy is None and from_join is None:
+        raise BadRequest("JoinPolicy or HistoryFromJoin: give at least one")
+    change = await service(ctx).set_settings(gid_of(body), uid, join_policy=policy, history_from_join=from_join)
+    return group_info(change.group)
 
 
 async def invite(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
@@ -298,11 +354,47 @@ def register(reg: Registry) -> None:
             Avatar=text(MAX_GROUP_AVATAR),
             Members=UIDS,
             Uid=UIDS,
+            JoinPolicy=JOIN_POLICY_IN,
+            HistoryFromJoin=BOOL,
         ),
         response=CHANGE_OUT,
-        errors=(404,),
+        errors=(403, 404),
     )(create)
-    reg.route("group/join", summary="Join a group", request=gid_only, response=EMPTY, errors=(403, 404, 409))(join)
+    reg.route(
+        "group/join",
+        summary="Join an open group, or ask to join one that needs approval ({Pending: true})",
+        request=gid_only,
+        response={"oneOf": [EMPTY, out(Pending=BOOL)]},
+        errors=(403, 404, 409),
+    )(join)
+    reg.route(
+        "group/join/requests",
+        summary="Pending requests to join (owner / admin)",
+        request=gid_only,
+        response=array(out(Uid=ID_OUT, CreateAt=ID_OUT)),
+        errors=denied,
+    )(join_requests)
+    reg.route(
+        "group/join/decide",
+        summary="Accept or reject a request to join (owner / admin)",
+        request=obj(("Gid", "Uid", "Accept"), Gid=GID, Uid=UID, Accept=MUTE_IN),
+        response=EMPTY,
+        errors=denied,
+    )(decide_join)
+    reg.route(
+        "group/members/unban",
+        summary="Let removed users join or be invited again (owner / admin)",
+        request=gid_uids,
+        response=out(Unbanned=array(ID_OUT)),
+        errors=denied,
+    )(unban)
+    reg.route(
+        "group/settings",
+        summary="Change who may join and whether members read history from their join only (owner)",
+        request=obj(("Gid",), Gid=GID, JoinPolicy=JOIN_POLICY_IN, HistoryFromJoin=BOOL),
+        response=GROUP_OUT,
+        errors=denied,
+    )(settings)
     reg.route(
         "group/members/invite",
         summary="Add members (owner / admin)",

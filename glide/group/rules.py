@@ -13,13 +13,20 @@ member). The rules:
   dissolve first. Transfer goes to another current member.
 - Recall: the author while the recall window is open, or the owner / an admin at any time; notices cannot be
   recalled.
+- Joining: JOIN_OPEN groups take anyone not banned, JOIN_APPROVAL groups take a request an owner or admin
+  decides, JOIN_INVITE groups (the default) only invitations. A user removed from a group is banned from it
+  until an owner or admin lifts the ban. Settings (join policy, history visibility): the owner.
 - A dissolved group accepts no change at all.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from glide.errors import NotAllowed, NotFound, TooLate
 from glide.store.groups import (
+    JOIN_INVITE,
+    JOIN_OPEN,
     KIND_MESSAGE,
     ROLE_ADMIN,
     ROLE_MEMBER,
@@ -124,3 +131,38 @@ def check_recall(group: Group, actor: GroupMember | None, message: GroupMessage,
         raise NotAllowed("only the author, an admin or the owner may recall this message")
     if message.created_at < not_before_ms:
         raise TooLate(f"message {message.mid} is too old to recall")
+
+
+def check_join(group: Group, *, banned: bool) -> None:
+    """Whether a non-member may ask to join (JOIN_OPEN: join; JOIN_APPROVAL: request)."""
+    check_open(group)
+    if banned:
+        raise NotAllowed(f"you were removed from group {group.gid}: an owner or admin must lift the ban first")
+    if group.join_policy == JOIN_INVITE:
+        raise NotAllowed(f"group {group.gid} is invite-only: ask an owner or admin to invite you")
+
+
+def joins_at_once(group: Group) -> bool:
+    return group.join_policy == JOIN_OPEN
+
+
+def check_adding(group: Group, by: int, banned: Sequence[int], refusing: Sequence[int]) -> None:
+    """Invite / create: nobody banned from the group, nobody who refuses the inviter (contacts rules)."""
+    if banned:
+        raise NotAllowed(
+            f"removed from group {group.gid} (an owner or admin must lift the ban first): {list(banned)[:20]}"
+        )
+    check_refusals(by, refusing)
+
+
+def check_refusals(by: int, refusing: Sequence[int]) -> None:
+    if refusing:
+        raise NotAllowed(
+            f"these users do not accept being added by user {by} (blacklist or whitelist-only): "
+            f"{list(refusing)[:20]}; nothing was changed"
+        )
+
+
+def history_start(group: Group, member: GroupMember) -> int:
+    """The first seq ``member`` may read."""
+    return member.joined_seq if group.history_from_join else 0

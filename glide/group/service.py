@@ -9,10 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
+from glide._native import Outgoing
 from glide.gateway.hub import LocalHub
-from glide.group.wire import push_for
+from glide.group.wire import JOIN_REQUEST, push_for
 from glide.ids import MidGenerator
-from glide.store.groups import GroupChange, GroupStore, NewGroupMessage, StoredGroupMessage
+from glide.store.groups import JOIN_INVITE, GroupChange, GroupStore, NewGroupMessage, StoredGroupMessage
 
 
 def wall_ms() -> int:
@@ -47,14 +48,48 @@ class GroupService:
         """Store only; the caller acknowledges, then calls :meth:`fan_out`."""
         return await self.groups.store_group_message(message)
 
-    async def create(self, owner: int, name: str, avatar: str, members: Sequence[int]) -> GroupChange:
+    async def create(
+        self,
+        owner: int,
+        name: str,
+        avatar: str,
+        members: Sequence[int],
+        *,
+        join_policy: int = JOIN_INVITE,
+        history_from_join: bool = True,
+    ) -> GroupChange:
         change = await self.groups.create_group(
-            owner=owner, name=name, avatar=avatar, members=members, mid=self.ids.next()
+            owner=owner,
+            name=name,
+            avatar=avatar,
+            members=members,
+            mid=self.ids.next(),
+            join_policy=join_policy,
+            history_from_join=history_from_join,
         )
         return self.publish(change)
 
     async def join(self, gid: int, uid: int) -> GroupChange:
-        return self.publish(await self.groups.join(gid, uid, mid=self.ids.next()))
+        """Join at once (open group) or ask (approval: the owner and admins are told)."""
+        change = await self.groups.join(gid, uid, mid=self.ids.next())
+        if change.pending:
+            self.hub.deliver_many(change.recipients, Outgoing(JOIN_REQUEST, {"gid": gid, "uid": uid}))
+        return self.publish(change)
+
+    async def decide_join(self, gid: int, by: int, uid: int, accept: bool) -> GroupChange:
+        """Accepted: ``uid`` is a member and gets the notice like everyone. Rejected: ``uid`` is told."""
+        change = await self.groups.decide_join(gid, by, uid, accept, mid=self.ids.next())
+        if not accept:
+            self.hub.deliver(uid, Outgoing(JOIN_REQUEST, {"gid": gid, "uid": uid, "accepted": False, "by": by}))
+        return self.publish(change)
+
+    async def set_settings(
+        self, gid: int, by: int, *, join_policy: int | None, history_from_join: bool | None
+    ) -> GroupChange:
+        change = await self.groups.set_settings(
+            gid, by, join_policy=join_policy, history_from_join=history_from_join, mid=self.ids.next()
+        )
+        return self.publish(change)
 
     async def invite(self, gid: int, by: int, uids: Sequence[int]) -> GroupChange:
         return self.publish(await self.groups.invite(gid, by, uids, mid=self.ids.next()))

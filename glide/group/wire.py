@@ -18,6 +18,7 @@ from typing import Any
 from glide._native import Outgoing
 from glide.errors import BadRequest
 from glide.store.groups import (
+    JOIN_POLICIES,
     KIND_NOTICE,
     Group,
     GroupMember,
@@ -26,6 +27,8 @@ from glide.store.groups import (
 )
 
 MAX_ID = (1 << 63) - 1
+JOIN_POLICY_NAMES = {v: k for k, v in JOIN_POLICIES.items()}
+JOIN_REQUEST = "notify.group.join"  # to the owner and admins: {gid, uid}; to the requester if rejected
 STATUS_RECALLED = 1
 
 
@@ -106,7 +109,8 @@ def history_item(m: GroupMessage) -> dict[str, Any]:
 
 
 def group_info(g: Group) -> dict[str, Any]:
-    """GlideIM's ``{Gid, Name, Avatar, Mute, Flag, CreateAt}`` plus Owner, Dissolved and LastSeq."""
+    """GlideIM's ``{Gid, Name, Avatar, Mute, Flag, CreateAt}`` plus Owner, Dissolved, LastSeq, JoinPolicy
+    ("invite", "approval" or "open") and HistoryFromJoin."""
     return {
         "Gid": g.gid,
         "Name": g.name,
@@ -117,6 +121,8 @@ def group_info(g: Group) -> dict[str, Any]:
         "Owner": g.owner,
         "Dissolved": g.dissolved,
         "LastSeq": g.last_seq,
+        "JoinPolicy": JOIN_POLICY_NAMES.get(g.join_policy, "invite"),
+        "HistoryFromJoin": g.history_from_join,
     }
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from glide.errors import BadRequest
-from glide.store.groups import MAX_UIDS_PER_CALL, GroupReadState
+from glide.store.groups import JOIN_POLICIES, MAX_UIDS_PER_CALL, GroupReadState
 
 INT64_MAX = (1 << 63) - 1
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
@@ -55,3 +55,12 @@ def check_uids(uids: Sequence[int], field: str = "uids") -> list[int]:
 
 def read_state(gid: int, last_seq: int, last_mid: int, last_msg_at: int, read_seq: int) -> GroupReadState:
     return GroupReadState(gid, last_seq, last_mid, last_msg_at, read_seq, max(0, last_seq - read_seq))
+
+
+def check_settings(join_policy: object, history_from_join: object) -> None:
+    """A group's settings: a JOIN_* policy and a boolean."""
+    if isinstance(join_policy, bool) or join_policy not in JOIN_POLICIES.values():
+        names = ", ".join(f"{v} ({k})" for k, v in JOIN_POLICIES.items())
+        raise BadRequest(f"join_policy: expected one of {names}, got {join_policy!r:.20}")
+    if not isinstance(history_from_join, bool):
+        raise BadRequest("history_from_join: expected true or false")

@@ -15,6 +15,13 @@ Semantics every backend shares (the docstrings are the contract, times are Unix 
   cannot slip between check and write), with the pure functions of ``glide.group.rules`` so that every backend
   applies the same rules with the same messages. Denials raise ``NotAllowed``; a missing group raises
   ``GroupNotFound``; a dissolved group rejects every change and every send with ``NotAllowed``.
+- Joining follows the group's ``join_policy`` (rules.check_join). A removed user is banned from the group
+  until an owner or admin lifts it (``unban``): it can neither join nor be invited. A member muted when it
+  leaves or is removed is muted again when it comes back. Adding users (create, invite) respects each
+  one's blacklist / whitelist (glide.store.contacts): if any of them refuses the acting user, the call is
+  refused naming them, and nothing changes.
+- With ``history_from_join`` (the default for new groups), a member reads the seq stream (history, range)
+  from its own ``joined_seq`` onwards; without it, from seq 1.
 - ``mid`` arguments are fresh ids from the node's MidGenerator, used for the notice or message the operation
   stores; an operation that stores nothing leaves that id unused (ids need not be dense).
 """
@@ -48,7 +55,15 @@ NOTICE_ROLE_CHANGED = 8  # uids = [target]; extra {"role": new role}
 NOTICE_OWNER_TRANSFERRED = 9  # uids = [new owner]; extra {"from": old owner}; the old owner becomes an admin
 NOTICE_DISSOLVED = 10  # uids = []
 NOTICE_RECALLED = 11  # uids = [author of the recalled message]; extra {"mid": recalled mid, "seq": its seq}
-NOTICE_TYPES = frozenset(range(1, 12))
+NOTICE_SETTINGS_CHANGED = 12  # uids = []; extra {"join_policy": …, "history_from_join": 0 / 1}
+NOTICE_TYPES = frozenset(range(1, 13))
+
+# Who may join (the owner's choice): only by an admin's invitation (the default), by asking an admin who
+# approves, or anyone at once.
+JOIN_INVITE = 0
+JOIN_APPROVAL = 1
+JOIN_OPEN = 2
+JOIN_POLICIES = {"invite": JOIN_INVITE, "approval": JOIN_APPROVAL, "open": JOIN_OPEN}
 
 MAX_GROUP_NAME = 64  # characters
 MAX_GROUP_AVATAR = 512  # characters
@@ -85,11 +100,14 @@ class Group:
     last_seq: int
     last_mid: int
     last_msg_at: int
+    join_policy: int = JOIN_INVITE
+    history_from_join: bool = True  # members read the seq stream from their own join onwards
 
 
 @dataclass(frozen=True, slots=True)
 class GroupMember:
-    """One membership. ``read_seq``: the last seq this member marked read (never above the group's last_seq)."""
+    """One membership. ``read_seq``: the last seq this member marked read (never above the group's last_seq).
+    ``joined_seq``: the seq of the notice that added it (where its history starts if the group says so)."""
 
     gid: int
     uid: int
@@ -97,6 +115,16 @@ class GroupMember:
     muted: bool
     joined_at: int
     read_seq: int
+    joined_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class JoinRequest:
+    """A user asking to join a group whose policy is JOIN_APPROVAL."""
+
+    gid: int
+    uid: int
+    created_at: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +184,7 @@ class GroupChange:
     group: Group
     notice: GroupMessage | None
     recipients: tuple[int, ...]
+    pending: bool = False  # join under JOIN_APPROVAL: a request was stored; recipients = the owner and admins
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,12 +208,21 @@ def notice_content(gid: int, notice_type: int, uids: Sequence[int], by: int, /, 
 
 class GroupStore(Protocol):
     async def create_group(
-        self, *, owner: int, name: str, avatar: str, members: Sequence[int], mid: int
+        self,
+        *,
+        owner: int,
+        name: str,
+        avatar: str,
+        members: Sequence[int],
+        mid: int,
+        join_policy: int = JOIN_INVITE,
+        history_from_join: bool = True,
     ) -> GroupChange:
         """Create a group owned by ``owner`` with ``members`` (deduplicated; the owner is added if absent, as
         ROLE_OWNER; the others as ROLE_MEMBER). Stores a NOTICE_MEMBERS_ADDED notice (seq 1, uids = every
         member, owner first) with ``mid``. Raises UserNotFound (nothing stored) naming the first unknown uid,
-        BadRequest if name/avatar are too long or members exceed MAX_GROUP_MEMBERS."""
+        NotAllowed naming the members who refuse ``owner`` (blacklist / whitelist), BadRequest if name/avatar
+        are too long, members exceed MAX_GROUP_MEMBERS or join_policy is not one of JOIN_POLICIES."""
         ...
 
     async def group(self, gid: int) -> Group | None: ...
@@ -209,15 +247,39 @@ class GroupStore(Protocol):
         ...
 
     async def join(self, gid: int, uid: int, *, mid: int) -> GroupChange:
-        """``uid`` joins as ROLE_MEMBER (any existing user may join an existing, not dissolved group).
-        Raises GroupNotFound, NotAllowed (dissolved, full), MemberExists, UserNotFound."""
+        """``uid`` asks to join. JOIN_OPEN: joins as ROLE_MEMBER at once. JOIN_APPROVAL: a JoinRequest is
+        stored (again: refreshed) and the change has ``pending`` set, no notice, and the owner and admins as
+        recipients. JOIN_INVITE: NotAllowed. Raises GroupNotFound, NotAllowed (dissolved, full, invite-only,
+        banned), MemberExists, UserNotFound."""
+        ...
+
+    async def join_requests(self, gid: int, by: int) -> list[JoinRequest]:
+        """The pending requests of a group, oldest first (owner and admins only: rules.check_manage)."""
+        ...
+
+    async def decide_join(self, gid: int, by: int, uid: int, accept: bool, *, mid: int) -> GroupChange:
+        """An owner or admin accepts (``uid`` joins as ROLE_MEMBER, notice by ``by``) or rejects (no notice)
+        the pending request of ``uid``; either way the request is gone. Raises GroupNotFound, NotAllowed
+        (rules.check_manage; full), NotFound (no such request)."""
+        ...
+
+    async def unban(self, gid: int, by: int, uids: Sequence[int]) -> list[int]:
+        """An owner or admin lifts the ban of removed users; returns those that were banned. No notice."""
+        ...
+
+    async def set_settings(
+        self, gid: int, by: int, *, join_policy: int | None = None, history_from_join: bool | None = None, mid: int
+    ) -> GroupChange:
+        """The owner changes the join policy and/or history visibility; a NOTICE_SETTINGS_CHANGED notice
+        when anything changed. Raises GroupNotFound, NotAllowed (not the owner; dissolved), BadRequest."""
         ...
 
     async def invite(self, gid: int, by: int, uids: Sequence[int], *, mid: int) -> GroupChange:
         """``by`` (owner or admin) adds ``uids`` as ROLE_MEMBER. Uids that are already members are skipped;
         raises MemberExists if all are. Raises GroupNotFound, NotAllowed (rules.check_manage; dissolved; the
-        group would exceed MAX_GROUP_MEMBERS), UserNotFound naming the first unknown uid (nothing stored),
-        BadRequest (empty list or more than MAX_UIDS_PER_CALL)."""
+        group would exceed MAX_GROUP_MEMBERS; a user banned from the group or refusing ``by``, named, nothing
+        changed), UserNotFound naming the first unknown uid (nothing stored), BadRequest (empty list or more
+        than MAX_UIDS_PER_CALL)."""
         ...
 
     async def remove(self, gid: int, by: int, uids: Sequence[int], *, mid: int) -> GroupChange:
@@ -282,14 +344,16 @@ class GroupStore(Protocol):
 
     async def history(self, gid: int, uid: int, *, before_seq: int = 0, limit: int = 20) -> list[GroupMessage]:
         """Entries with seq < before_seq (before_seq <= 0 means the newest), newest first, at most
-        min(limit, MAX_GROUP_PAGE). Only members read: raises GroupNotFound, NotAllowed."""
+        min(limit, MAX_GROUP_PAGE), none before the member's history start (``history_from_join``). Only
+        members read: raises GroupNotFound, NotAllowed."""
         ...
 
     async def seq_range(
         self, gid: int, uid: int, *, from_seq: int, to_seq: int, limit: int = MAX_GROUP_PAGE
     ) -> list[GroupMessage]:
         """Entries with from_seq <= seq <= to_seq, ascending (gap fill order), at most min(limit,
-        MAX_GROUP_PAGE): a longer range is continued from the last seq returned + 1. Only members read:
+        MAX_GROUP_PAGE): a longer range is continued from the last seq returned + 1. Seqs before the member's
+        history start (``history_from_join``) are left out. Only members read:
         raises GroupNotFound, NotAllowed; BadRequest if from_seq < 1 or to_seq < from_seq."""
         ...
 

@@ -20,11 +20,13 @@ from glide.store.group_checks import (
     STATUS_RECALLED,
     check_id,
     check_int,
+    check_settings,
     check_text,
     is_id,
     read_state,
 )
 from glide.store.groups import (
+    JOIN_INVITE,
     KIND_MESSAGE,
     MAX_GROUP_AVATAR,
     MAX_GROUP_CONTENT,
@@ -69,6 +71,7 @@ from glide.store.sqlite_groups_sql import (
     member_row,
     member_uids_of,
     message_row,
+    refusing,
     require_users,
     wall_ms,
 )
@@ -84,9 +87,18 @@ class SqliteGroupStore(SqliteGroupManagement):
     # membership and settings
 
     async def create_group(
-        self, *, owner: int, name: str, avatar: str, members: Sequence[int], mid: int
+        self,
+        *,
+        owner: int,
+        name: str,
+        avatar: str,
+        members: Sequence[int],
+        mid: int,
+        join_policy: int = JOIN_INVITE,
+        history_from_join: bool = True,
     ) -> GroupChange:
         check_id(owner, "owner")
+        check_settings(join_policy, history_from_join)
         check_id(mid, "mid")
         name = check_text(name, "name", MAX_GROUP_NAME)
         if not name.strip():
@@ -102,17 +114,20 @@ class SqliteGroupStore(SqliteGroupManagement):
         def op(conn: sqlite3.Connection) -> GroupChange:
             now = clock_ms()
             require_users(conn, uids)
+            rules.check_refusals(owner, refusing(conn, owner, uids[1:]))
             cur = conn.execute(
-                f"INSERT INTO groups ({GROUP_COLUMNS}) VALUES (NULL, ?, ?, ?, 0, 0, ?, 0, 0, 0)",
-                (name, avatar, owner, now),
+                f"INSERT INTO groups ({GROUP_COLUMNS}) VALUES (NULL, ?, ?, ?, 0, 0, ?, 0, 0, 0, ?, ?)",
+                (name, avatar, owner, now, join_policy, int(history_from_join)),
             )
             gid = cur.lastrowid
             assert gid is not None
             add_members(conn, gid, [owner], ROLE_OWNER, now)
             add_members(conn, gid, uids[1:], ROLE_MEMBER, now)
             notice = add_notice(conn, gid, owner, NOTICE_MEMBERS_ADDED, uids, mid, now)
-            # The new members saw their own addition: the group starts read.
-            conn.execute("UPDATE group_members SET read_seq = ? WHERE gid = ?", (notice.seq, gid))
+            # The new members saw their own addition: the group starts read, and their history with it.
+            conn.execute(
+                "UPDATE group_members SET read_seq = ?, joined_seq = ? WHERE gid = ?", (notice.seq, notice.seq, gid)
+            )
             return change_of(conn, gid, notice)
 
         return await self._engine.write(op)
@@ -249,8 +264,9 @@ class SqliteGroupStore(SqliteGroupManagement):
         limit = max(1, min(check_int(limit, "limit"), MAX_GROUP_PAGE))
 
         def op(conn: sqlite3.Connection) -> list[GroupMessage]:
-            rules.check_member(load_group(conn, gid), load_member(conn, gid, uid))
-            return [message_row(r) for r in conn.execute(SQL_HISTORY, (gid, before, limit))]
+            group = load_group(conn, gid)
+            start = rules.history_start(group, rules.check_member(group, load_member(conn, gid, uid)))
+            return [message_row(r) for r in conn.execute(SQL_HISTORY, (gid, before, start, limit))]
 
         return await self._engine.read(op)
 
@@ -266,8 +282,9 @@ class SqliteGroupStore(SqliteGroupManagement):
         limit = max(1, min(check_int(limit, "limit"), MAX_GROUP_PAGE))
 
         def op(conn: sqlite3.Connection) -> list[GroupMessage]:
-            rules.check_member(load_group(conn, gid), load_member(conn, gid, uid))
-            return [message_row(r) for r in conn.execute(SQL_RANGE, (gid, from_seq, to_seq, limit))]
+            group = load_group(conn, gid)
+            start = rules.history_start(group, rules.check_member(group, load_member(conn, gid, uid)))
+            return [message_row(r) for r in conn.execute(SQL_RANGE, (gid, max(from_seq, start), to_seq, limit))]
 
         return await self._engine.read(op)
 

@@ -6,10 +6,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from glide.errors import BadRequest, NotAllowed
+from glide.errors import BadRequest, NotAllowed, NotFound
 from glide.group import rules
-from glide.store.group_checks import check_id, check_uids, is_id
+from glide.store.group_checks import check_id, check_settings, check_uids, is_id
 from glide.store.groups import (
+    JOIN_INVITE,
     MAX_GROUP_MEMBERS,
     NOTICE_DISSOLVED,
     NOTICE_GROUP_MUTED,
@@ -21,25 +22,32 @@ from glide.store.groups import (
     NOTICE_MEMBERS_UNMUTED,
     NOTICE_OWNER_TRANSFERRED,
     NOTICE_ROLE_CHANGED,
+    NOTICE_SETTINGS_CHANGED,
     ROLE_ADMIN,
     ROLE_MEMBER,
     ROLE_OWNER,
     GroupChange,
     GroupNotFound,
+    JoinRequest,
     MemberExists,
 )
 from glide.store.sqlite_engine import SqliteEngine
 from glide.store.sqlite_groups_sql import (
     add_members,
     add_notice,
+    banned_of,
     change_of,
     load_group,
     load_member,
     load_members,
+    managers_of,
     marks,
     member_count,
+    record_departure,
+    refusing,
     require_members,
     require_users,
+    start_history,
 )
 
 
@@ -62,10 +70,107 @@ class SqliteGroupManagement:
             if load_member(conn, gid, uid) is not None:
                 raise MemberExists(f"you are already a member of group {gid}")
             require_users(conn, [uid])
+            rules.check_join(group, banned=bool(banned_of(conn, gid, [uid])))
+            if member_count(conn, gid) >= MAX_GROUP_MEMBERS:
+                raise NotAllowed(f"group {gid} is full ({MAX_GROUP_MEMBERS} members)")
+            if not rules.joins_at_once(group):
+                conn.execute(
+                    "INSERT INTO group_join_requests (gid, uid, created_at) VALUES (?, ?, ?) "
+                    "ON CONFLICT (gid, uid) DO UPDATE SET created_at = excluded.created_at",
+                    (gid, uid, now),
+                )
+                return GroupChange(group, None, managers_of(conn, gid), pending=True)
+            add_members(conn, gid, [uid], ROLE_MEMBER, now)
+            notice = add_notice(conn, gid, uid, NOTICE_MEMBERS_ADDED, [uid], mid, now)
+            start_history(conn, gid, [uid], notice.seq)
+            return change_of(conn, gid, notice)
+
+        return await self._engine.write(op)
+
+    async def join_requests(self, gid: int, by: int) -> list[JoinRequest]:
+        gid = self._gid(gid)
+        check_id(by, "by")
+
+        def op(conn: sqlite3.Connection) -> list[JoinRequest]:
+            rules.check_manage(load_group(conn, gid), load_member(conn, gid, by))
+            rows = conn.execute(
+                "SELECT gid, uid, created_at FROM group_join_requests WHERE gid = ? ORDER BY created_at, uid LIMIT ?",
+                (gid, MAX_GROUP_MEMBERS),
+            )
+            return [JoinRequest(*r) for r in rows]
+
+        return await self._engine.read(op)
+
+    async def decide_join(self, gid: int, by: int, uid: int, accept: bool, *, mid: int) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(by, "by")
+        check_id(uid, "uid")
+        check_id(mid, "mid")
+        if not isinstance(accept, bool):
+            raise BadRequest("accept: expected true or false")
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            rules.check_manage(group, load_member(conn, gid, by))
+            cur = conn.execute("DELETE FROM group_join_requests WHERE gid = ? AND uid = ?", (gid, uid))
+            if cur.rowcount == 0:
+                raise NotFound(f"user {uid} has not asked to join group {gid}")
+            if not accept:
+                return GroupChange(group, None, (uid,))
+            if load_member(conn, gid, uid) is not None:
+                return change_of(conn, gid, None)
             if member_count(conn, gid) >= MAX_GROUP_MEMBERS:
                 raise NotAllowed(f"group {gid} is full ({MAX_GROUP_MEMBERS} members)")
             add_members(conn, gid, [uid], ROLE_MEMBER, now)
-            notice = add_notice(conn, gid, uid, NOTICE_MEMBERS_ADDED, [uid], mid, now)
+            notice = add_notice(conn, gid, by, NOTICE_MEMBERS_ADDED, [uid], mid, now)
+            start_history(conn, gid, [uid], notice.seq)
+            return change_of(conn, gid, notice)
+
+        return await self._engine.write(op)
+
+    async def unban(self, gid: int, by: int, uids: Sequence[int]) -> list[int]:
+        gid = self._gid(gid)
+        check_id(by, "by")
+        wanted = check_uids(uids)
+
+        def op(conn: sqlite3.Connection) -> list[int]:
+            rules.check_manage(load_group(conn, gid), load_member(conn, gid, by))
+            lifted = banned_of(conn, gid, wanted)
+            for uid in lifted:
+                conn.execute("UPDATE group_departed SET banned = 0 WHERE gid = ? AND uid = ?", (gid, uid))
+            conn.execute("DELETE FROM group_departed WHERE gid = ? AND banned = 0 AND muted = 0", (gid,))
+            return lifted
+
+        return await self._engine.write(op)
+
+    async def set_settings(
+        self, gid: int, by: int, *, join_policy: int | None = None, history_from_join: bool | None = None, mid: int
+    ) -> GroupChange:
+        gid = self._gid(gid)
+        check_id(by, "by")
+        check_id(mid, "mid")
+        check_settings(
+            JOIN_INVITE if join_policy is None else join_policy,
+            True if history_from_join is None else history_from_join,
+        )
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> GroupChange:
+            now = clock_ms()
+            group = load_group(conn, gid)
+            rules.check_owner(group, load_member(conn, gid, by), "change its settings")
+            policy = group.join_policy if join_policy is None else join_policy
+            from_join = group.history_from_join if history_from_join is None else history_from_join
+            if (policy, from_join) == (group.join_policy, group.history_from_join):
+                return change_of(conn, gid, None)
+            conn.execute(
+                "UPDATE groups SET join_policy = ?, history_from_join = ? WHERE gid = ?",
+                (policy, int(from_join), gid),
+            )
+            extra = {"join_policy": policy, "history_from_join": int(from_join)}
+            notice = add_notice(conn, gid, by, NOTICE_SETTINGS_CHANGED, [], mid, now, **extra)
             return change_of(conn, gid, notice)
 
         return await self._engine.write(op)
@@ -86,14 +191,12 @@ class SqliteGroupManagement:
             if not new:
                 raise MemberExists(f"already members of group {gid}: {wanted[:20]}")
             require_users(conn, new)
+            rules.check_adding(group, by, banned_of(conn, gid, new), refusing(conn, by, new))
             if member_count(conn, gid) + len(new) > MAX_GROUP_MEMBERS:
                 raise NotAllowed(f"group {gid} would exceed {MAX_GROUP_MEMBERS} members")
             add_members(conn, gid, new, ROLE_MEMBER, now)
             notice = add_notice(conn, gid, by, NOTICE_MEMBERS_ADDED, new, mid, now)
-            conn.execute(
-                f"UPDATE group_members SET read_seq = ? WHERE gid = ? AND uid IN ({marks(len(new))})",
-                (notice.seq, gid, *new),
-            )
+            start_history(conn, gid, new, notice.seq)
             return change_of(conn, gid, notice)
 
         return await self._engine.write(op)
@@ -110,8 +213,10 @@ class SqliteGroupManagement:
             group = load_group(conn, gid)
             actor = load_member(conn, gid, by)
             rules.check_manage(group, actor)
-            for target in require_members(conn, group, wanted):
+            targets = require_members(conn, group, wanted)
+            for target in targets:
                 rules.check_remove(group, actor, target)
+            record_departure(conn, gid, targets, banned=True)
             conn.execute(f"DELETE FROM group_members WHERE gid = ? AND uid IN ({marks(len(wanted))})", (gid, *wanted))
             notice = add_notice(conn, gid, by, NOTICE_MEMBERS_REMOVED, wanted, mid, now)
             return change_of(conn, gid, notice, wanted)
@@ -127,7 +232,10 @@ class SqliteGroupManagement:
         def op(conn: sqlite3.Connection) -> GroupChange:
             now = clock_ms()
             group = load_group(conn, gid)
-            rules.check_leave(group, load_member(conn, gid, uid))
+            member = load_member(conn, gid, uid)
+            rules.check_leave(group, member)
+            assert member is not None
+            record_departure(conn, gid, [member], banned=False)
             conn.execute("DELETE FROM group_members WHERE gid = ? AND uid = ?", (gid, uid))
             notice = add_notice(conn, gid, uid, NOTICE_MEMBER_LEFT, [uid], mid, now)
             return change_of(conn, gid, notice, [uid])

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Sequence
 from glide.errors import NotFound, StorageError, UserNotFound
 from glide.store.groups import (
     KIND_NOTICE,
+    ROLE_ADMIN,
+    ROLE_OWNER,
     Group,
     GroupChange,
     GroupMember,
@@ -17,11 +19,15 @@ from glide.store.groups import (
     GroupNotFound,
     notice_content,
 )
+from glide.store.sqlite_contacts import refuses
 
 CHUNK = 500  # bound parameters per IN (...) list
 
-GROUP_COLUMNS = "gid, name, avatar, owner, muted, dissolved, created_at, last_seq, last_mid, last_msg_at"
-MEMBER_COLUMNS = "gid, uid, role, muted, joined_at, read_seq"
+GROUP_COLUMNS = (
+    "gid, name, avatar, owner, muted, dissolved, created_at, last_seq, last_mid, last_msg_at, "
+    "join_policy, history_from_join"
+)
+MEMBER_COLUMNS = "gid, uid, role, muted, joined_at, read_seq, joined_seq"
 GMSG_COLUMNS = "mid, gid, seq, kind, cli_mid, sender, type, content, send_at, created_at, status, recalled_by"
 
 # Every query of the group message path, named so tests can check each one is served by an index.
@@ -37,7 +43,9 @@ SQL_GMSG_BY_CLI_MID = (
 )
 SQL_GMSG_BY_MID = f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE mid = ? AND gid = ?"
 SQL_READ_UP = "UPDATE group_members SET read_seq = ? WHERE gid = ? AND uid = ? AND read_seq < ?"
-SQL_HISTORY = f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+SQL_HISTORY = (
+    f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = ? AND seq < ? AND seq >= ? ORDER BY seq DESC LIMIT ?"
+)
 SQL_RANGE = f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = ? AND seq >= ? AND seq <= ? ORDER BY seq LIMIT ?"
 SQL_USER_GROUPS = "SELECT gid FROM group_members WHERE uid = ? ORDER BY gid"
 SQL_STATES_ALL = (
@@ -61,13 +69,26 @@ def marks(n: int) -> str:
 
 
 def group_row(row: tuple[object, ...]) -> Group:
-    gid, name, avatar, owner, muted, dissolved, created_at, last_seq, last_mid, last_msg_at = row
-    return Group(gid, name, avatar, owner, bool(muted), bool(dissolved), created_at, last_seq, last_mid, last_msg_at)  # type: ignore[arg-type]
+    gid, name, avatar, owner, muted, dissolved, created_at, last_seq, last_mid, last_msg_at, policy, from_join = row
+    return Group(
+        gid,  # type: ignore[arg-type]
+        name,  # type: ignore[arg-type]
+        avatar,  # type: ignore[arg-type]
+        owner,  # type: ignore[arg-type]
+        bool(muted),
+        bool(dissolved),
+        created_at,  # type: ignore[arg-type]
+        last_seq,  # type: ignore[arg-type]
+        last_mid,  # type: ignore[arg-type]
+        last_msg_at,  # type: ignore[arg-type]
+        policy,  # type: ignore[arg-type]
+        bool(from_join),
+    )
 
 
 def member_row(row: tuple[object, ...]) -> GroupMember:
-    gid, uid, role, muted, joined_at, read_seq = row
-    return GroupMember(gid, uid, role, bool(muted), joined_at, read_seq)  # type: ignore[arg-type]
+    gid, uid, role, muted, joined_at, read_seq, joined_seq = row
+    return GroupMember(gid, uid, role, bool(muted), joined_at, read_seq, joined_seq)  # type: ignore[arg-type]
 
 
 def message_row(row: tuple[object, ...]) -> GroupMessage:
@@ -125,10 +146,59 @@ def member_count(conn: sqlite3.Connection, gid: int) -> int:
 
 
 def add_members(conn: sqlite3.Connection, gid: int, uids: Sequence[int], role: int, now: int) -> None:
+    """Insert the memberships; a former member muted when it left is muted again."""
     conn.executemany(
-        f"INSERT INTO group_members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, 0, ?, 0)",
+        f"INSERT INTO group_members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, 0, ?, 0, 0)",
         [(gid, uid, role, now) for uid in uids],
     )
+    for chunk in chunks(uids):
+        inside = marks(len(chunk))
+        conn.execute(
+            f"UPDATE group_members SET muted = 1 WHERE gid = ? AND uid IN (SELECT uid FROM group_departed "
+            f"WHERE gid = ? AND muted = 1 AND uid IN ({inside}))",
+            (gid, gid, *chunk),
+        )
+        conn.execute(f"DELETE FROM group_departed WHERE gid = ? AND uid IN ({inside})", (gid, *chunk))
+        conn.execute(f"DELETE FROM group_join_requests WHERE gid = ? AND uid IN ({inside})", (gid, *chunk))
+
+
+def start_history(conn: sqlite3.Connection, gid: int, uids: Sequence[int], seq: int) -> None:
+    """The new members' history (and read position) starts at ``seq``, the notice that added them."""
+    for chunk in chunks(uids):
+        conn.execute(
+            f"UPDATE group_members SET joined_seq = ?, read_seq = max(read_seq, ?) "
+            f"WHERE gid = ? AND uid IN ({marks(len(chunk))})",
+            (seq, seq, gid, *chunk),
+        )
+
+
+def record_departure(conn: sqlite3.Connection, gid: int, members: Sequence[GroupMember], *, banned: bool) -> None:
+    """Remember what outlives a membership: a ban (removed) and a mute."""
+    conn.executemany(
+        "INSERT INTO group_departed (gid, uid, banned, muted) VALUES (?, ?, ?, ?) ON CONFLICT (gid, uid) "
+        "DO UPDATE SET banned = max(banned, excluded.banned), muted = excluded.muted",
+        [(gid, m.uid, int(banned), int(m.muted)) for m in members if banned or m.muted],
+    )
+
+
+def banned_of(conn: sqlite3.Connection, gid: int, uids: Sequence[int]) -> list[int]:
+    found: set[int] = set()
+    for chunk in chunks(uids):
+        sql = f"SELECT uid FROM group_departed WHERE gid = ? AND banned = 1 AND uid IN ({marks(len(chunk))})"
+        found.update(r[0] for r in conn.execute(sql, (gid, *chunk)))
+    return [u for u in uids if u in found]
+
+
+def refusing(conn: sqlite3.Connection, by: int, uids: Sequence[int]) -> list[int]:
+    """The users among ``uids`` who refuse ``by`` (blacklist / whitelist-only)."""
+    return [u for u in uids if refuses(conn, by, u)]
+
+
+def managers_of(conn: sqlite3.Connection, gid: int) -> tuple[int, ...]:
+    rows = conn.execute(
+        "SELECT uid FROM group_members WHERE gid = ? AND role IN (?, ?) ORDER BY uid", (gid, ROLE_OWNER, ROLE_ADMIN)
+    )
+    return tuple(r[0] for r in rows)
 
 
 def append(

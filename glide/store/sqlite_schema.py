@@ -133,4 +133,37 @@ def _v5_session_ends(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_users, _v2_chat, _v3_groups, v4_contacts, _v5_session_ends]
+def _v6_group_policies(conn: sqlite3.Connection) -> None:
+    # Who may join (0 invite-only, 1 approval, 2 open); existing groups become invite-only, as new ones are.
+    conn.execute("ALTER TABLE groups ADD COLUMN join_policy INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE groups ADD COLUMN history_from_join INTEGER NOT NULL DEFAULT 1")
+    # Where each member's readable history starts; 0 for existing members (they keep seeing everything).
+    conn.execute("ALTER TABLE group_members ADD COLUMN joined_seq INTEGER NOT NULL DEFAULT 0")
+    # Former members: banned (removed, until lifted) and muted (carried over to a rejoin).
+    conn.execute(
+        """CREATE TABLE group_departed (
+            gid INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            banned INTEGER NOT NULL,
+            muted INTEGER NOT NULL,
+            PRIMARY KEY (gid, uid)
+        ) WITHOUT ROWID"""
+    )
+    conn.execute(
+        """CREATE TABLE group_join_requests (
+            gid INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (gid, uid)
+        ) WITHOUT ROWID"""
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    _v1_users,
+    _v2_chat,
+    _v3_groups,
+    v4_contacts,
+    _v5_session_ends,
+    _v6_group_policies,
+]

@@ -13,6 +13,8 @@ from glide.store.group_checks import (
 )
 from glide.store.groups import (
     KIND_NOTICE,
+    ROLE_ADMIN,
+    ROLE_OWNER,
     Group,
     GroupChange,
     GroupMember,
@@ -21,10 +23,14 @@ from glide.store.groups import (
     notice_content,
 )
 from glide.store.postgres.codec import dec, enc
+from glide.store.postgres.conversations import refused_pairs
 from glide.store.postgres.engine import Conn, WriteConn
 
-GROUP_COLUMNS = "gid, name, avatar, owner, muted, dissolved, created_at, last_seq, last_mid, last_msg_at"
-MEMBER_COLUMNS = "gid, uid, role, muted, joined_at, read_seq"
+GROUP_COLUMNS = (
+    "gid, name, avatar, owner, muted, dissolved, created_at, last_seq, last_mid, last_msg_at, "
+    "join_policy, history_from_join"
+)
+MEMBER_COLUMNS = "gid, uid, role, muted, joined_at, read_seq, joined_seq"
 GMSG_COLUMNS = "mid, gid, seq, kind, cli_mid, sender, type, content, send_at, created_at, status, recalled_by"
 
 # Every query of the group message path, named so tests can check each one is served by an index.
@@ -49,7 +55,9 @@ SQL_GMSG_BY_CLI_MID = (
 SQL_GMSG_BY_MID = f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE mid = $1 AND gid = $2"
 SQL_READ_UP = "UPDATE group_members SET read_seq = $1 WHERE gid = $2 AND uid = $3 AND read_seq < $1"
 SQL_READ_ALL = "UPDATE group_members SET read_seq = $1 WHERE gid = $2 AND uid = ANY($3::bigint[])"
-SQL_HISTORY = f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
+SQL_HISTORY = (
+    f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = $1 AND seq < $2 AND seq >= $3 ORDER BY seq DESC LIMIT $4"
+)
 SQL_RANGE = (
     f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = $1 AND seq >= $2 AND seq <= $3 ORDER BY seq LIMIT $4"
 )
@@ -62,11 +70,11 @@ SQL_LAST_MID = "SELECT max(mid) FROM group_messages"
 
 
 def group_from(r: asyncpg.Record) -> Group:
-    return Group(r[0], dec(r[1]), dec(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9])
+    return Group(r[0], dec(r[1]), dec(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11])
 
 
 def member_from(r: asyncpg.Record) -> GroupMember:
-    return GroupMember(r[0], r[1], r[2], r[3], r[4], r[5])
+    return GroupMember(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
 
 
 def gmsg_from(r: asyncpg.Record) -> GroupMessage:
@@ -113,14 +121,70 @@ async def member_count(conn: Conn, gid: int) -> int:
 
 
 async def add_members(conn: WriteConn, gid: int, uids: Sequence[int], role: int, now: int) -> None:
+    """Insert the memberships; a former member muted when it left is muted again."""
+    ordered = sorted(uids)
     await conn.execute(
         f"INSERT INTO group_members ({MEMBER_COLUMNS}) "
-        "SELECT $1, uid, $2, false, $3, 0 FROM unnest($4::bigint[]) AS t(uid) ORDER BY uid",
+        "SELECT $1, t.uid, $2, coalesce(d.muted, false), $3, 0, 0 FROM unnest($4::bigint[]) AS t(uid) "
+        "LEFT JOIN group_departed d ON d.gid = $1 AND d.uid = t.uid ORDER BY t.uid",
         gid,
         role,
         now,
-        sorted(uids),
+        ordered,
     )
+    await conn.execute("DELETE FROM group_departed WHERE gid = $1 AND uid = ANY($2::bigint[])", gid, ordered)
+    await conn.execute("DELETE FROM group_join_requests WHERE gid = $1 AND uid = ANY($2::bigint[])", gid, ordered)
+
+
+async def start_history(conn: WriteConn, gid: int, uids: Sequence[int], seq: int) -> None:
+    """The new members' history (and read position) starts at ``seq``, the notice that added them."""
+    await conn.execute(
+        "UPDATE group_members SET joined_seq = $1, read_seq = greatest(read_seq, $1) "
+        "WHERE gid = $2 AND uid = ANY($3::bigint[])",
+        seq,
+        gid,
+        list(uids),
+    )
+
+
+async def record_departure(conn: WriteConn, gid: int, members: Sequence[GroupMember], *, banned: bool) -> None:
+    """Remember what outlives a membership: a ban (removed) and a mute."""
+    kept = sorted((m for m in members if banned or m.muted), key=lambda m: m.uid)
+    if not kept:
+        return
+    await conn.execute(
+        "INSERT INTO group_departed (gid, uid, banned, muted) "
+        "SELECT $1, t.uid, $2, t.muted FROM unnest($3::bigint[], $4::boolean[]) AS t(uid, muted) "
+        "ON CONFLICT (gid, uid) DO UPDATE SET banned = group_departed.banned OR excluded.banned, "
+        "muted = excluded.muted",
+        gid,
+        banned,
+        [m.uid for m in kept],
+        [m.muted for m in kept],
+    )
+
+
+async def banned_of(conn: Conn, gid: int, uids: Sequence[int]) -> list[int]:
+    rows = await conn.fetch(
+        "SELECT uid FROM group_departed WHERE gid = $1 AND banned AND uid = ANY($2::bigint[])", gid, list(uids)
+    )
+    found = {r[0] for r in rows}
+    return [u for u in uids if u in found]
+
+
+async def refusing(conn: Conn, by: int, uids: Sequence[int]) -> list[int]:
+    """The users among ``uids`` who refuse ``by`` (blacklist / whitelist-only)."""
+    refused = {r for _, r in await refused_pairs(conn, [(by, u) for u in uids])}
+    return [u for u in uids if u in refused]
+
+
+async def managers_of(conn: Conn, gid: int) -> tuple[int, ...]:
+    rows = await conn.fetch(
+        "SELECT uid FROM group_members WHERE gid = $1 AND role = ANY($2::integer[]) ORDER BY uid",
+        gid,
+        [ROLE_OWNER, ROLE_ADMIN],
+    )
+    return tuple(r[0] for r in rows)
 
 
 async def append(

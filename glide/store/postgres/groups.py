@@ -20,11 +20,13 @@ from glide.store.group_checks import (
     MAX_CLI_MID,
     check_id,
     check_int,
+    check_settings,
     check_text,
     is_id,
     read_state,
 )
 from glide.store.groups import (
+    JOIN_INVITE,
     KIND_MESSAGE,
     MAX_GROUP_AVATAR,
     MAX_GROUP_CONTENT,
@@ -71,6 +73,7 @@ from glide.store.postgres.group_ops import (
     member_from,
     member_uids,
     notice,
+    refusing,
     require_users,
 )
 from glide.store.postgres.groups_manage import GroupManagement
@@ -84,9 +87,18 @@ class PgGroupStore(GroupManagement):
         self._clock_ms = clock_ms
 
     async def create_group(
-        self, *, owner: int, name: str, avatar: str, members: Sequence[int], mid: int
+        self,
+        *,
+        owner: int,
+        name: str,
+        avatar: str,
+        members: Sequence[int],
+        mid: int,
+        join_policy: int = JOIN_INVITE,
+        history_from_join: bool = True,
     ) -> GroupChange:
         check_id(owner, "owner")
+        check_settings(join_policy, history_from_join)
         check_id(mid, "mid")
         name = check_text(name, "name", MAX_GROUP_NAME)
         if not name.strip():
@@ -102,21 +114,24 @@ class PgGroupStore(GroupManagement):
         async def op(conn: WriteConn) -> GroupChange:
             now = clock_ms()
             await require_users(conn, uids)
+            rules.check_refusals(owner, await refusing(conn, owner, uids[1:]))
             gid = int(
                 await conn.fetchval(
-                    "INSERT INTO groups (name, avatar, owner, muted, dissolved, created_at) "
-                    "VALUES ($1, $2, $3, false, false, $4) RETURNING gid",
+                    "INSERT INTO groups (name, avatar, owner, muted, dissolved, created_at, join_policy, "
+                    "history_from_join) VALUES ($1, $2, $3, false, false, $4, $5, $6) RETURNING gid",
                     enc(name),
                     enc(avatar),
                     owner,
                     now,
+                    join_policy,
+                    history_from_join,
                 )
             )
             await add_members(conn, gid, [owner], ROLE_OWNER, now)
             await add_members(conn, gid, uids[1:], ROLE_MEMBER, now)
             entry = await notice(conn, gid, owner, NOTICE_MEMBERS_ADDED, uids, mid, now)
-            # The new members saw their own addition: the group starts read.
-            await conn.execute("UPDATE group_members SET read_seq = $1 WHERE gid = $2", entry.seq, gid)
+            # The new members saw their own addition: the group starts read, and their history with it.
+            await conn.execute("UPDATE group_members SET read_seq = $1, joined_seq = $1 WHERE gid = $2", entry.seq, gid)
             return await change(conn, gid, entry)
 
         return await self._engine.write(op)
@@ -209,8 +224,9 @@ class PgGroupStore(GroupManagement):
         limit = max(1, min(check_int(limit, "limit"), MAX_GROUP_PAGE))
 
         async def op(conn: Conn) -> list[GroupMessage]:
-            rules.check_member(await load_group(conn, gid), await load_member(conn, gid, uid))
-            return [gmsg_from(r) for r in await conn.fetch(SQL_HISTORY, gid, before, limit)]
+            group = await load_group(conn, gid)
+            start = rules.history_start(group, rules.check_member(group, await load_member(conn, gid, uid)))
+            return [gmsg_from(r) for r in await conn.fetch(SQL_HISTORY, gid, before, start, limit)]
 
         return await self._engine.read(op)
 
@@ -226,8 +242,9 @@ class PgGroupStore(GroupManagement):
         limit = max(1, min(check_int(limit, "limit"), MAX_GROUP_PAGE))
 
         async def op(conn: Conn) -> list[GroupMessage]:
-            rules.check_member(await load_group(conn, gid), await load_member(conn, gid, uid))
-            return [gmsg_from(r) for r in await conn.fetch(SQL_RANGE, gid, from_seq, to_seq, limit)]
+            group = await load_group(conn, gid)
+            start = rules.history_start(group, rules.check_member(group, await load_member(conn, gid, uid)))
+            return [gmsg_from(r) for r in await conn.fetch(SQL_RANGE, gid, max(from_seq, start), to_seq, limit)]
 
         return await self._engine.read(op)
 

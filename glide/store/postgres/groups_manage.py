@@ -14,10 +14,12 @@ from glide.store.group_checks import (
     STATUS_RECALLED,
     check_id,
     check_int,
+    check_settings,
     check_uids,
     is_id,
 )
 from glide.store.groups import (
+    JOIN_INVITE,
     MAX_GROUP_MEMBERS,
     NOTICE_DISSOLVED,
     NOTICE_GROUP_MUTED,
@@ -30,27 +32,33 @@ from glide.store.groups import (
     NOTICE_OWNER_TRANSFERRED,
     NOTICE_RECALLED,
     NOTICE_ROLE_CHANGED,
+    NOTICE_SETTINGS_CHANGED,
     ROLE_ADMIN,
     ROLE_MEMBER,
     ROLE_OWNER,
     GroupChange,
+    JoinRequest,
     MemberExists,
 )
-from glide.store.postgres.engine import PgEngine, WriteConn
+from glide.store.postgres.engine import Conn, PgEngine, WriteConn
 from glide.store.postgres.group_ops import (
     SQL_GMSG_BY_MID,
-    SQL_READ_ALL,
     add_members,
+    banned_of,
     change,
     check_gid,
     gmsg_from,
     load_group,
     load_member,
     load_members,
+    managers_of,
     member_count,
     notice,
+    record_departure,
+    refusing,
     require_members,
     require_users,
+    start_history,
 )
 
 
@@ -71,10 +79,110 @@ class GroupManagement:
             if await load_member(conn, gid, uid) is not None:
                 raise MemberExists(f"you are already a member of group {gid}")
             await require_users(conn, [uid])
+            rules.check_join(group, banned=bool(await banned_of(conn, gid, [uid])))
+            if await member_count(conn, gid) >= MAX_GROUP_MEMBERS:
+                raise NotAllowed(f"group {gid} is full ({MAX_GROUP_MEMBERS} members)")
+            if not rules.joins_at_once(group):
+                await conn.execute(
+                    "INSERT INTO group_join_requests (gid, uid, created_at) VALUES ($1, $2, $3) "
+                    "ON CONFLICT (gid, uid) DO UPDATE SET created_at = excluded.created_at",
+                    gid,
+                    uid,
+                    now,
+                )
+                return GroupChange(group, None, await managers_of(conn, gid), pending=True)
+            await add_members(conn, gid, [uid], ROLE_MEMBER, now)
+            entry = await notice(conn, gid, uid, NOTICE_MEMBERS_ADDED, [uid], mid, now)
+            await start_history(conn, gid, [uid], entry.seq)
+            return await change(conn, gid, entry)
+
+        return await self._engine.write(op)
+
+    async def join_requests(self, gid: int, by: int) -> list[JoinRequest]:
+        gid = check_gid(gid)
+        check_id(by, "by")
+
+        async def op(conn: Conn) -> list[JoinRequest]:
+            rules.check_manage(await load_group(conn, gid), await load_member(conn, gid, by))
+            rows = await conn.fetch(
+                "SELECT gid, uid, created_at FROM group_join_requests WHERE gid = $1 ORDER BY created_at, uid LIMIT $2",
+                gid,
+                MAX_GROUP_MEMBERS,
+            )
+            return [JoinRequest(r[0], r[1], r[2]) for r in rows]
+
+        return await self._engine.read(op)
+
+    async def decide_join(self, gid: int, by: int, uid: int, accept: bool, *, mid: int) -> GroupChange:
+        gid = check_gid(gid)
+        check_id(by, "by")
+        check_id(uid, "uid")
+        check_id(mid, "mid")
+        if not isinstance(accept, bool):
+            raise BadRequest("accept: expected true or false")
+        clock_ms = self._clock_ms
+
+        async def op(conn: WriteConn) -> GroupChange:
+            now = clock_ms()
+            group = await load_group(conn, gid, lock=True)
+            rules.check_manage(group, await load_member(conn, gid, by))
+            status = await conn.execute("DELETE FROM group_join_requests WHERE gid = $1 AND uid = $2", gid, uid)
+            if status == "DELETE 0":
+                raise NotFound(f"user {uid} has not asked to join group {gid}")
+            if not accept:
+                return GroupChange(group, None, (uid,))
+            if await load_member(conn, gid, uid) is not None:
+                return await change(conn, gid, None)
             if await member_count(conn, gid) >= MAX_GROUP_MEMBERS:
                 raise NotAllowed(f"group {gid} is full ({MAX_GROUP_MEMBERS} members)")
             await add_members(conn, gid, [uid], ROLE_MEMBER, now)
-            entry = await notice(conn, gid, uid, NOTICE_MEMBERS_ADDED, [uid], mid, now)
+            entry = await notice(conn, gid, by, NOTICE_MEMBERS_ADDED, [uid], mid, now)
+            await start_history(conn, gid, [uid], entry.seq)
+            return await change(conn, gid, entry)
+
+        return await self._engine.write(op)
+
+    async def unban(self, gid: int, by: int, uids: Sequence[int]) -> list[int]:
+        gid = check_gid(gid)
+        check_id(by, "by")
+        wanted = check_uids(uids)
+
+        async def op(conn: WriteConn) -> list[int]:
+            rules.check_manage(await load_group(conn, gid, lock=True), await load_member(conn, gid, by))
+            lifted = await banned_of(conn, gid, wanted)
+            await conn.execute(
+                "UPDATE group_departed SET banned = false WHERE gid = $1 AND uid = ANY($2::bigint[])", gid, lifted
+            )
+            await conn.execute("DELETE FROM group_departed WHERE gid = $1 AND NOT banned AND NOT muted", gid)
+            return lifted
+
+        return await self._engine.write(op)
+
+    async def set_settings(
+        self, gid: int, by: int, *, join_policy: int | None = None, history_from_join: bool | None = None, mid: int
+    ) -> GroupChange:
+        gid = check_gid(gid)
+        check_id(by, "by")
+        check_id(mid, "mid")
+        check_settings(
+            JOIN_INVITE if join_policy is None else join_policy,
+            True if history_from_join is None else history_from_join,
+        )
+        clock_ms = self._clock_ms
+
+        async def op(conn: WriteConn) -> GroupChange:
+            now = clock_ms()
+            group = await load_group(conn, gid, lock=True)
+            rules.check_owner(group, await load_member(conn, gid, by), "change its settings")
+            policy = group.join_policy if join_policy is None else join_policy
+            from_join = group.history_from_join if history_from_join is None else history_from_join
+            if (policy, from_join) == (group.join_policy, group.history_from_join):
+                return await change(conn, gid, None)
+            await conn.execute(
+                "UPDATE groups SET join_policy = $1, history_from_join = $2 WHERE gid = $3", policy, from_join, gid
+            )
+            extra = {"join_policy": policy, "history_from_join": int(from_join)}
+            entry = await notice(conn, gid, by, NOTICE_SETTINGS_CHANGED, [], mid, now, **extra)
             return await change(conn, gid, entry)
 
         return await self._engine.write(op)
@@ -95,11 +203,12 @@ class GroupManagement:
             if not new:
                 raise MemberExists(f"already members of group {gid}: {wanted[:20]}")
             await require_users(conn, new)
+            rules.check_adding(group, by, await banned_of(conn, gid, new), await refusing(conn, by, new))
             if await member_count(conn, gid) + len(new) > MAX_GROUP_MEMBERS:
                 raise NotAllowed(f"group {gid} would exceed {MAX_GROUP_MEMBERS} members")
             await add_members(conn, gid, new, ROLE_MEMBER, now)
             entry = await notice(conn, gid, by, NOTICE_MEMBERS_ADDED, new, mid, now)
-            await conn.execute(SQL_READ_ALL, entry.seq, gid, new)
+            await start_history(conn, gid, new, entry.seq)
             return await change(conn, gid, entry)
 
         return await self._engine.write(op)
@@ -116,8 +225,10 @@ class GroupManagement:
             group = await load_group(conn, gid, lock=True)
             actor = await load_member(conn, gid, by)
             rules.check_manage(group, actor)
-            for target in await require_members(conn, group, wanted):
+            targets = await require_members(conn, group, wanted)
+            for target in targets:
                 rules.check_remove(group, actor, target)
+            await record_departure(conn, gid, targets, banned=True)
             await conn.execute("DELETE FROM group_members WHERE gid = $1 AND uid = ANY($2::bigint[])", gid, wanted)
             entry = await notice(conn, gid, by, NOTICE_MEMBERS_REMOVED, wanted, mid, now)
             return await change(conn, gid, entry, wanted)
@@ -133,7 +244,10 @@ class GroupManagement:
         async def op(conn: WriteConn) -> GroupChange:
             now = clock_ms()
             group = await load_group(conn, gid, lock=True)
-            rules.check_leave(group, await load_member(conn, gid, uid))
+            member = await load_member(conn, gid, uid)
+            rules.check_leave(group, member)
+            assert member is not None
+            await record_departure(conn, gid, [member], banned=False)
             await conn.execute("DELETE FROM group_members WHERE gid = $1 AND uid = $2", gid, uid)
             entry = await notice(conn, gid, uid, NOTICE_MEMBER_LEFT, [uid], mid, now)
             return await change(conn, gid, entry, [uid])

@@ -179,10 +179,23 @@ V5_SESSION_ENDS: Sequence[str] = (
     "PRIMARY KEY (uid, device))",
 )
 
+# Who may join (0 invite-only, 1 approval, 2 open; existing groups become invite-only, as new ones are),
+# where each member's readable history starts (0 for existing members), former members' ban and mute.
+V6_GROUP_POLICIES: Sequence[str] = (
+    "ALTER TABLE groups ADD COLUMN join_policy integer NOT NULL DEFAULT 0",
+    "ALTER TABLE groups ADD COLUMN history_from_join boolean NOT NULL DEFAULT true",
+    "ALTER TABLE group_members ADD COLUMN joined_seq bigint NOT NULL DEFAULT 0",
+    "CREATE TABLE group_departed (gid bigint NOT NULL, uid bigint NOT NULL, banned boolean NOT NULL, "
+    "muted boolean NOT NULL, PRIMARY KEY (gid, uid))",
+    "CREATE TABLE group_join_requests (gid bigint NOT NULL, uid bigint NOT NULL, created_at bigint NOT NULL, "
+    "PRIMARY KEY (gid, uid))",
+)
+
 MIGRATIONS: list[Migration] = [
     _steps(*V1_USERS),
     _steps(*V2_CHAT),
     _steps(*V3_GROUPS),
     _steps(*V4_CONTACTS),
     _steps(*V5_SESSION_ENDS),
+    _steps(*V6_GROUP_POLICIES),
 ]
