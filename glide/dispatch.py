@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from glide._native import BadMessage, Envelope, Outgoing
+from glide.auth.ticket import FORBIDDEN, TICKETED_ACTIONS, send_ticket_problem
 from glide.errors import GlideError
 from glide.gateway.conn import Conn
 from glide.limits import TokenBucket
@@ -111,6 +112,11 @@ class Dispatcher:
                 error_frame(msg.seq, "not logged in: send api.auth or authenticate first", "notify.unauthenticated")
             )
             return None
+        if conn.ticket_secret is not None and msg.action in TICKETED_ACTIONS:
+            problem = send_ticket_problem(conn.ticket_secret, conn.uid, msg.to, msg.ticket)
+            if problem is not None:
+                conn.send(error_frame(msg.seq, problem, FORBIDDEN))
+                return None
         if self.send_rate and msg.action in self.limited and not self._take_send(conn):
             conn.send(
                 error_frame(

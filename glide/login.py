@@ -68,6 +68,7 @@ class LoginActions:
             conn.send(Outgoing("notify.error", e.message, seq=env.seq))
             return
         self._bind(conn, creds.uid, creds.device, creds.device_name)
+        conn.ticket_secret = creds.secrets.message_deliver_secret  # its sends carry tickets (glide.auth.ticket)
         conn.send(Outgoing("notify.success", None, seq=env.seq))
         await self._after(conn)
 

@@ -1,5 +1,12 @@
 """Per-target send tickets (GlideIM §2.6).
 
+A connection that logged in with GlideIM's credential (``authenticate``) must present, on every
+``message.chat`` / ``.retry`` / ``.resend`` and ``message.group``, the ticket ``POST /api/session/ticket``
+issued for that target; otherwise the request is answered ``notify.forbidden`` with its seq (GlideIM's
+client then fetches a ticket and retries once). Connections that logged in with a JWT (``api.auth``) send
+without one, as on GlideIM's gateway: their token already proves who they are, and who may receive from
+whom is enforced where the message is stored (blacklist / whitelist, group membership).
+
 ``ticket = hex(SHA1(secret + sender_uid + hex(SHA1(secret + to))))``, 40 lowercase hex characters, where
 ``secret`` is the **sender's** ``message_deliver_secret`` and ``to`` the envelope's target exactly as the
 client writes it (a uid like ``"2"`` or a channel id). Comparison is case-insensitive and constant-time.
@@ -42,3 +49,15 @@ def ticket_problem(secret: str, sender_uid: int | str, to: int | str, presented:
     if not hmac.compare_digest(presented.lower().encode(), expected.encode()):
         return TICKET_EXPIRED
     return None
+
+
+# The actions a credential session needs a ticket for (the rest of the socket API needs none).
+TICKETED_ACTIONS = frozenset(("message.chat", "message.chat.retry", "message.chat.resend", "message.group"))
+FORBIDDEN = "notify.forbidden"
+
+
+def send_ticket_problem(secret: str | None, sender_uid: int, to: str, presented: str) -> str | None:
+    """The ``notify.forbidden`` text for a send, or None when it may go (no secret: not a credential login)."""
+    if secret is None:
+        return None
+    return ticket_problem(secret, sender_uid, to, presented)

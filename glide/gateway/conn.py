@@ -24,6 +24,7 @@ class Conn(Protocol):
     pending: list[Any]  # envelopes waiting for that task
     inbox_replayed: int  # highest mid replayed from the inbox on login (what a bare ack.offline covers)
     reading_paused: bool  # too many pending: the socket is not read until the task catches up
+    ticket_secret: str | None  # a credential login's message_deliver_secret: its sends need tickets
     send_bucket: TokenBucket | None  # its message rate limit (glide.dispatch), made on its first send
 
     def send(self, out: Outgoing) -> None:

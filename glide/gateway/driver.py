@@ -39,6 +39,7 @@ class ClientProtocol(asyncio.Protocol):
         "reading_paused",
         "send_bucket",
         "syncing",
+        "ticket_secret",
         "transport",
         "uid",
         "wire",
@@ -63,6 +64,7 @@ class ClientProtocol(asyncio.Protocol):
         self.reading_paused = False
         self.inbox_replayed = 0
         self.send_bucket: TokenBucket | None = None
+        self.ticket_secret: str | None = None
         self.pending: list[object] = []
         self.transport: asyncio.Transport | None = None
         self._drain_waiter: asyncio.Future[None] | None = None
