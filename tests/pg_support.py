@@ -10,8 +10,8 @@ a new clone. Resetting instead of dropping matters for time: every
 Background threads keep PREFETCH databases ready, so tests do not wait; the session's databases are dropped
 at its end.
 
-The server is reached as postgres/postgres on 127.0.0.1:5432 unless ``GLIDE_TEST_PG`` names another admin
-URL; ``bash scripts/services`` installs and starts it.
+The server is reached as postgres/postgres on 127.0.0.1:55432 (the private instance ``bash scripts/services``
+installs and starts) unless ``GLIDE_TEST_PG`` names another admin URL.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import asyncpg
 from glide.store.postgres import PostgresStore
 
 T = TypeVar("T")
-ADMIN_URL = os.environ.get("GLIDE_TEST_PG", "postgresql://postgres:postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get("GLIDE_TEST_PG", "postgresql://postgres:postgres@127.0.0.1:55432/postgres")
 PREFETCH = 3  # databases kept ready
 TAKE_TIMEOUT_S = 120.0
 Reply = queue.Queue["str | PgUnavailable"]

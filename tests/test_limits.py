@@ -16,7 +16,8 @@ from glide.dispatch import MAX_PENDING, Dispatcher
 
 
 async def test_slow_consumer_is_disconnected_and_loses_nothing(servers) -> None:  # type: ignore[no-untyped-def]
-    server = await servers(send_buffer_limit=256 * 1024)
+    # alice pipelines 3,000 messages at once: far past the default burst of the message rate limit
+    server = await servers(send_buffer_limit=256 * 1024, message_rate=0)
     _, alice = await online(server, "alice")
     bob_uid, bob_token = await make_user(server, "bob")
 
@@ -61,6 +62,10 @@ class _Conn:
         self.authenticated, self.closed, self.syncing, self.busy = True, False, False, False
         self.reading_paused = False
         self.pending: list[Any] = []
+        self.held: dict[int, Any] = {}
+        self.send_bucket: Any = None
+        self.ticket_secret: str | None = None
+        self.inbox_replayed = 0
         self.paused = 0
         self.resumed = 0
         self.sent: list[Any] = []

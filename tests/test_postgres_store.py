@@ -8,11 +8,13 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pg_support import ADMIN_URL
 
 from glide.config import Config
 from glide.errors import ConfigError, StorageError
@@ -20,6 +22,8 @@ from glide.store import NewChat, open_store
 from glide.store.postgres import MIGRATIONS, PostgresStore, contacts, conversations, group_ops, messages, users
 from glide.store.postgres.codec import ESC, dec, enc
 from glide.store.postgres.engine import WriteConn, redact
+
+PG_HOST_PORT = urlsplit(ADMIN_URL).netloc.rpartition("@")[2]  # the test server, with its real password
 
 
 @pytest.fixture
@@ -136,8 +140,8 @@ async def test_open_store_dispatches_on_the_url(pg_url: str, tmp_path: Any) -> N
     ("url", "message"),
     [
         ("postgresql://postgres:postgres@127.0.0.1:1/glide", "cannot connect to PostgreSQL"),
-        ("postgresql://postgres:wrong-secret@127.0.0.1:5432/postgres", "cannot connect to PostgreSQL"),
-        ("postgresql://postgres:postgres@127.0.0.1:5432/no_such_db_glide", "cannot connect to PostgreSQL"),
+        (f"postgresql://postgres:wrong-secret@{PG_HOST_PORT}/postgres", "cannot connect to PostgreSQL"),
+        (f"postgresql://postgres:postgres@{PG_HOST_PORT}/no_such_db_glide", "cannot connect to PostgreSQL"),
         ("postgresql://postgres:postgres@127.0.0.1:notaport/x", "cannot connect to PostgreSQL"),
     ],
 )
