@@ -1,9 +1,12 @@
 """Routes decoded envelopes to action handlers: the transport-agnostic entry of the business core.
 
-Each connection's envelopes are handled in arrival order. Synchronous handlers run inline; the first
-asynchronous one starts a short-lived drain task for that connection (none exists while it is idle), and
-consecutive envelopes of a batched action (``message.chat``, ``ack.request``) reach their handler as one
-list, so one store round trip serves a whole socket read.
+Each connection's envelopes are handled in arrival order. Synchronous handlers run inline. A connection
+whose read brought an asynchronous action becomes *ready*; once per loop tick, every ready connection is
+taken together: those whose envelopes are all of one batched action (``message.chat``, ``ack.request`` —
+the message path) reach that action's *many* handler in one call, across connections, so one store call
+and one task serve the whole tick; any other connection gets a drain task of its own that runs its
+envelopes one by one. A connection is busy until its envelopes are handled; what it sends meanwhile waits
+in its ``pending`` list, in order.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ MAX_PENDING = 1024
 
 Handler = Callable[[Conn, Envelope], Any]
 BatchHandler = Callable[[Conn, Sequence[Envelope]], Awaitable[None]]
+# The envelopes of many connections at once, each connection's in its order.
+ManyHandler = Callable[[list[tuple[Conn, list[Envelope]]]], Awaitable[None]]
 SessionHook = Callable[[Conn], Any]
 
 
@@ -39,6 +44,7 @@ class Action:
     is_async: bool
     batched: bool
     login_required: bool
+    many: ManyHandler | None = None
 
 
 def error_frame(seq: int, message: str, action: str = "notify.error") -> Outgoing:
@@ -56,12 +62,17 @@ class Dispatcher:
         self.send_rate = send_rate
         self.send_burst = max(send_burst, 1)
         self.limited: frozenset[str] = frozenset()
+        self._ready: list[Conn] = []
+        self._tick_scheduled = False
+        self.ticks = 0  # ready-connection rounds run (for tests and metrics)
 
     def register(self, action: str, handler: Handler, *, login_required: bool = True) -> None:
         self._actions[action] = Action(handler, inspect.iscoroutinefunction(handler), False, login_required)
 
-    def register_batch(self, action: str, handler: BatchHandler) -> None:
-        self._actions[action] = Action(handler, True, True, True)
+    def register_batch(self, action: str, handler: BatchHandler, *, many: ManyHandler | None = None) -> None:
+        """A batched action: consecutive envelopes of one connection reach ``handler`` as one list; with
+        ``many``, the envelopes of every connection ready in one tick reach it in one call."""
+        self._actions[action] = Action(handler, True, True, True, many)
 
     def has(self, action: str) -> bool:
         return action in self._actions
@@ -93,8 +104,11 @@ class Dispatcher:
 
     async def join(self) -> None:
         """Wait for every running drain task (used on shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        while self._tasks or self._tick_scheduled:
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            else:
+                await asyncio.sleep(0)  # the tick that takes the ready connections runs first
 
     # internals
 
@@ -145,7 +159,76 @@ class Dispatcher:
 
     def _start_drain(self, conn: Conn) -> None:
         conn.busy = True
-        self._spawn(self._drain(conn))
+        self._ready.append(conn)
+        if not self._tick_scheduled:
+            self._tick_scheduled = True
+            asyncio.get_running_loop().call_soon(self._tick)
+
+    def _tick(self) -> None:
+        """Every connection that became ready since the last tick: one round for all of them."""
+        self._tick_scheduled = False
+        ready, self._ready = self._ready, []
+        self.ticks += 1
+        together: dict[str, list[tuple[Conn, list[Envelope]]]] = {}
+        for conn in ready:
+            run = self._single_run(conn)
+            if run is None:
+                self._spawn(self._drain(conn))
+            elif run[1]:
+                together.setdefault(run[0].action, []).append((conn, run[1]))
+            else:  # everything was refused at admission: nothing left to do
+                self._finish(conn)
+        for name, items in together.items():
+            action = self._actions[name]
+            assert action.many is not None
+            self._spawn(self._run_many(action.many, items))
+
+    def _single_run(self, conn: Conn) -> tuple[Envelope, list[Envelope]] | None:
+        """If the connection's pending envelopes are all of one action that has a many handler: take and
+        admit them, and return the first and the admitted ones; else None (it drains on its own)."""
+        pending = conn.pending
+        first = pending[0] if pending else None
+        if conn.closed or not isinstance(first, Envelope):
+            return None
+        action = self._actions.get(first.action)
+        if action is None or action.many is None:
+            return None
+        name = first.action
+        for msg in pending:
+            if not isinstance(msg, Envelope) or msg.action != name:
+                return None
+        conn.pending = []
+        admitted = [env for env in pending if self._admit(conn, env) is not None]
+        return first, admitted
+
+    async def _run_many(self, handler: ManyHandler, items: list[tuple[Conn, list[Envelope]]]) -> None:
+        try:
+            await handler(items)
+        except GlideError as e:
+            for conn, envs in items:
+                for env in envs:
+                    conn.send(error_frame(env.seq, e.message))
+        except Exception:
+            log.exception("handler for %s failed", items[0][1][0].action)
+            for conn, envs in items:
+                for env in envs:
+                    conn.send(error_frame(env.seq, "internal error"))
+        finally:
+            for conn, _ in items:
+                self._finish(conn)
+
+    def _finish(self, conn: Conn) -> None:
+        """The round of ``conn`` is done: what it sent meanwhile starts the next round, else it is idle."""
+        if conn.pending and not conn.closed:
+            if conn.reading_paused and len(conn.pending) <= MAX_PENDING:
+                conn.resume_reading()
+            conn.busy = False
+            self._start_drain(conn)
+            return
+        conn.busy = False
+        conn.pending = []
+        if conn.reading_paused:
+            conn.resume_reading()
 
     def _spawn(self, aw: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(aw)

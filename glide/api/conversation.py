@@ -113,9 +113,10 @@ async def recent(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
     """The caller's conversations, 1:1 and group, most recently active first (at most 100)."""
     chats = await ctx.store.conversations.recent(uid, limit=MAX_RECENT)
     states = await ctx.store.groups.read_states(uid)
-    newest = sorted(states, key=lambda s: (s.last_msg_at, s.gid), reverse=True)[:MAX_RECENT]
+    newest = sorted(states, key=lambda s: (s.last_msg_at, s.last_mid), reverse=True)[:MAX_RECENT]
     views = [chat_view(c) for c in chats] + await _group_views(ctx, uid, newest)
-    views.sort(key=lambda v: (v["UpdateAt"], v["Type"], v["To"]), reverse=True)
+    # Ties in time (same millisecond) go by the newest mid: mids are time-ordered across chats and groups.
+    views.sort(key=lambda v: (v["UpdateAt"], v["LastMid"], v["Type"], v["To"]), reverse=True)
     return views[:MAX_RECENT]
 
 

@@ -11,7 +11,7 @@ from glide._native import Envelope, Outgoing
 from glide.chat.payload import parse_chat, parse_mid_ref, parse_uid
 from glide.context import Context
 from glide.dispatch import Dispatcher, error_frame
-from glide.errors import BadRequest, GlideError, NotAllowed, NotFound
+from glide.errors import GlideError, NotAllowed, NotFound
 from glide.gateway.conn import Conn
 from glide.store.base import ChatMessage, NewChat
 
@@ -68,9 +68,9 @@ class ChatActions:
         self.in_flight: set[int] = set()  # mids being stored or pushed (see push_inbox)
 
     def register(self, dispatcher: Dispatcher) -> None:
-        dispatcher.register_batch("message.chat", self.on_chat)
-        dispatcher.register_batch("message.chat.retry", self.on_chat)
-        dispatcher.register_batch("ack.request", self.on_ack_request)
+        dispatcher.register_batch("message.chat", self.on_chat, many=self.on_chat_many)
+        dispatcher.register_batch("message.chat.retry", self.on_chat, many=self.on_chat_many)
+        dispatcher.register_batch("ack.request", self.on_ack_request, many=self.on_ack_many)
         dispatcher.register("message.chat.resend", self.on_resend)
         dispatcher.register("message.chat.recall", self.on_recall)
         dispatcher.register("message.cli", self.on_client_custom)
@@ -79,29 +79,48 @@ class ChatActions:
     # sending
 
     async def on_chat(self, conn: Conn, envs: Sequence[Envelope]) -> None:
-        accepted: list[tuple[Envelope, NewChat]] = []
+        await self.on_chat_many([(conn, list(envs))])
+
+    async def on_chat_many(self, items: list[tuple[Conn, list[Envelope]]]) -> None:
+        """The message.chat envelopes of every connection ready this tick: one store call for all of them."""
         now = wall_ms()
-        for env in envs:
+        parsed: list[tuple[Conn, Envelope, NewChat]] = []
+        for conn, envs in items:
+            for env in envs:
+                try:
+                    parsed.append((conn, env, parse_chat(env, conn.uid, self.ctx.ids.next(), now)))
+                except GlideError as e:
+                    conn.send(error_frame(env.seq, e.message))
+        if not parsed:
+            return
+        known = self._known_users
+        unknown = {new.receiver for _, _, new in parsed if new.receiver not in known}
+        if unknown:
             try:
-                new = parse_chat(env, conn.uid, self.ctx.ids.next(), now)
-                await self._require_user(new.receiver)
+                known.update(u.uid for u in await self.ctx.store.users.users(sorted(unknown)))
             except GlideError as e:
-                conn.send(error_frame(env.seq, e.message))
-                continue
-            accepted.append((env, new))
+                for conn, env, _ in parsed:
+                    conn.send(error_frame(env.seq, e.message))
+                return
+        accepted: list[tuple[Conn, Envelope, NewChat]] = []
+        for conn, env, new in parsed:
+            if new.receiver in known:
+                accepted.append((conn, env, new))
+            else:
+                conn.send(error_frame(env.seq, f"user {new.receiver} does not exist"))
         if not accepted:
             return
-        mids = [new.mid for _, new in accepted]
+        mids = [new.mid for _, _, new in accepted]
         # From here until each message is pushed, an inbox replay must leave it to live delivery.
         self.in_flight.update(mids)
         try:
             try:
-                stored = await self.messages.store_chats([new for _, new in accepted])
+                stored = await self.messages.store_chats([new for _, _, new in accepted])
             except GlideError as e:  # nothing of the batch was stored: every request gets its own answer
-                for env, _ in accepted:
+                for conn, env, _ in accepted:
                     conn.send(error_frame(env.seq, e.message))
                 return
-            for (env, _), result in zip(accepted, stored, strict=True):
+            for (conn, env, _), result in zip(accepted, stored, strict=True):
                 m = result.message
                 if result.refused:  # blacklist / whitelist-only (glide.store.contacts): nothing was stored
                     conn.send(error_frame(env.seq, REFUSED))
@@ -171,25 +190,35 @@ class ChatActions:
     # receiving
 
     async def on_ack_request(self, conn: Conn, envs: Sequence[Envelope]) -> None:
-        mids: list[int] = []
-        parsed: list[Envelope] = []
-        for env in envs:
-            try:
-                mids.append(parse_mid_ref(env)[0])
-            except GlideError as e:
-                conn.send(error_frame(env.seq, e.message))
-                continue
-            parsed.append(env)
-        if not mids:
+        await self.on_ack_many([(conn, list(envs))])
+
+    async def on_ack_many(self, items: list[tuple[Conn, list[Envelope]]]) -> None:
+        """Receipts of every connection ready this tick: one store call, then ack.notify to each sender."""
+        requests: list[tuple[Conn, list[Envelope], list[int]]] = []
+        for conn, envs in items:
+            mids: list[int] = []
+            parsed: list[Envelope] = []
+            for env in envs:
+                try:
+                    mids.append(parse_mid_ref(env)[0])
+                except GlideError as e:
+                    conn.send(error_frame(env.seq, e.message))
+                    continue
+                parsed.append(env)
+            if mids:
+                requests.append((conn, parsed, mids))
+        if not requests:
             return
         try:
-            acked = await self.messages.ack_inbox(conn.uid, mids)
+            acked = await self.messages.ack_inboxes([(conn.uid, mids) for conn, _, mids in requests])
         except GlideError as e:  # the client resends ack.request for a message it gets again
-            for env in parsed:
-                conn.send(error_frame(env.seq, e.message))
+            for conn, parsed, _ in requests:
+                for env in parsed:
+                    conn.send(error_frame(env.seq, e.message))
             return
-        for m in acked:
-            self.hub.deliver(m.sender, Outgoing("ack.notify", {"mid": m.mid, "from": str(m.sender)}))
+        for messages in acked:
+            for m in messages:
+                self.hub.deliver(m.sender, Outgoing("ack.notify", {"mid": m.mid, "from": str(m.sender)}))
 
     def on_ack_offline(self, conn: Conn, env: Envelope) -> None:
         data = env.data()
@@ -227,13 +256,6 @@ class ChatActions:
             conn.syncing = False
             for out in held.values():
                 conn.send(out)
-
-    async def _require_user(self, uid: int) -> None:
-        if uid in self._known_users:
-            return
-        if await self.ctx.store.users.user(uid) is None:
-            raise BadRequest(f"user {uid} does not exist")
-        self._known_users.add(uid)
 
 
 def _cli_mid_of(env: Envelope) -> str:

@@ -146,6 +146,10 @@ class MessageStore(Protocol):
         """Remove those inbox rows; returns the messages that were still pending (ascending mid)."""
         ...
 
+    async def ack_inboxes(self, requests: Sequence[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
+        """``ack_inbox`` for many ``(uid, mids)`` in one write; the answers in the order asked."""
+        ...
+
     async def clear_inbox(self, uid: int, up_to_mid: int | None = None) -> int:
         """Remove all of ``uid``'s inbox rows (or those with mid <= up_to_mid); returns how many."""
         ...

@@ -19,6 +19,7 @@ from glide.store.base import (
     StoredChat,
     User,
 )
+from glide.store.message_checks import ack_requests
 from glide.store.sqlite_contacts import SqliteContactStore
 from glide.store.sqlite_conversations import ChatBookkeeping, SqliteConversationStore
 from glide.store.sqlite_engine import Migration, SqliteEngine
@@ -344,24 +345,31 @@ class SqliteMessageStore:
         )
 
     async def ack_inbox(self, uid: int, mids: Sequence[int]) -> list[ChatMessage]:
-        _check_int(uid, "uid")
-        wanted = sorted(_valid_ids(mids))
-        if not wanted:
-            return []
+        (acked,) = await self.ack_inboxes([(uid, mids)])
+        return acked
 
-        def op(conn: sqlite3.Connection) -> list[ChatMessage]:
-            acked: list[ChatMessage] = []
-            for chunk in _chunks(wanted):
-                marks = _marks(len(chunk))
-                rows = conn.execute(
-                    f"SELECT {', '.join('m.' + c.strip() for c in CHAT_COLUMNS.split(','))} "
-                    f"FROM inbox i JOIN chat_messages m ON m.mid = i.mid WHERE i.uid = ? AND i.mid IN ({marks}) "
-                    "ORDER BY i.mid",
-                    (uid, *chunk),
-                ).fetchall()
-                conn.execute(f"DELETE FROM inbox WHERE uid = ? AND mid IN ({marks})", (uid, *chunk))
-                acked.extend(_chat(r) for r in rows)
-            return acked
+    async def ack_inboxes(self, requests: Sequence[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
+        wanted = ack_requests(requests)
+        if not any(mids for _, mids in wanted):
+            return [[] for _ in wanted]
+
+        def op(conn: sqlite3.Connection) -> list[list[ChatMessage]]:
+            answers: list[list[ChatMessage]] = []
+            for uid, mids in wanted:
+                acked: list[ChatMessage] = []
+                for chunk in _chunks(mids):
+                    marks = _marks(len(chunk))
+                    rows = conn.execute(
+                        f"SELECT {', '.join('m.' + c.strip() for c in CHAT_COLUMNS.split(','))} "
+                        f"FROM inbox i JOIN chat_messages m ON m.mid = i.mid WHERE i.uid = ? AND i.mid IN ({marks}) "
+                        "ORDER BY i.mid",
+                        (uid, *chunk),
+                    ).fetchall()
+                    if rows:
+                        conn.execute(f"DELETE FROM inbox WHERE uid = ? AND mid IN ({marks})", (uid, *chunk))
+                    acked.extend(_chat(r) for r in rows)
+                answers.append(acked)
+            return answers
 
         return await self._engine.write(op)
 

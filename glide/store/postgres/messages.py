@@ -14,11 +14,12 @@ import asyncpg
 
 from glide.errors import NotAllowed, NotFound, StorageError, TooLate
 from glide.store.base import MAX_HISTORY_PAGE, MAX_INBOX_PAGE, STATUS_RECALLED, ChatMessage, NewChat, StoredChat
+from glide.store.message_checks import ack_requests
 from glide.store.postgres.codec import dec, enc
 from glide.store.postgres.conversations import append_timelines, record_new_chats, refused_pairs
 from glide.store.postgres.engine import PgEngine, WriteConn
 from glide.store.postgres.rows import CHAT_COLUMNS, M_COLUMNS, affected, chat_from
-from glide.store.sqlite import INT64_MAX, _check_int, _check_text, _valid_ids
+from glide.store.sqlite import INT64_MAX, _check_int, _check_text
 
 # Every query of the message path, named so tests can check each one is served by an index.
 SQL_CHAT_INSERT = (
@@ -163,13 +164,19 @@ class PgMessageStore:
         return [chat_from(r) for r in await self._engine.fetch(SQL_INBOX_PAGE, uid, after_mid, limit)]
 
     async def ack_inbox(self, uid: int, mids: Sequence[int]) -> list[ChatMessage]:
-        _check_int(uid, "uid")
-        wanted = sorted(_valid_ids(mids))
-        if not wanted:
-            return []
+        (acked,) = await self.ack_inboxes([(uid, mids)])
+        return acked
 
-        async def op(conn: WriteConn) -> list[ChatMessage]:
-            return [chat_from(r) for r in await conn.fetch(SQL_INBOX_ACK, uid, wanted)]
+    async def ack_inboxes(self, requests: Sequence[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
+        wanted = ack_requests(requests)
+        if not any(mids for _, mids in wanted):
+            return [[] for _ in wanted]
+
+        async def op(conn: WriteConn) -> list[list[ChatMessage]]:
+            return [
+                [chat_from(r) for r in await conn.fetch(SQL_INBOX_ACK, uid, mids)] if mids else []
+                for uid, mids in wanted
+            ]
 
         return await self._engine.write(op)
 
