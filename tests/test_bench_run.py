@@ -92,6 +92,18 @@ def test_saturate_steps_against_websockets(tmp_path: Path) -> None:
     assert code == (0 if held else 1)
 
 
+def test_saturate_steps_with_one_seed_use_fresh_cli_mids(tmp_path: Path) -> None:
+    """Every step is a new run: with the same --seed its cliMids must still be new, or glide (which
+    deduplicates by (sender, cliMid)) acknowledges the repeats without delivering them."""
+    code, r = bench(
+        tmp_path, "saturate", "--scale", "0.01", "--server", "glide", "--max-steps", "4", "--users", "guest"
+    )
+    steps = r["steps"]
+    assert len(steps) >= 2, steps
+    for step in steps:
+        assert step["delivery_rate"] == 1.0 and step["errors"] == 0, step
+
+
 @pytest.mark.parametrize("servers", ["glide,websockets"])
 def test_compare_reports_ratios(tmp_path: Path, servers: str) -> None:
     code, c = bench(tmp_path, "compare", "case1", "--scale", "0.005", "--interval", "5-20", "--servers", servers)

@@ -93,7 +93,7 @@ def accounts(ep: Endpoint, n: int, opts: Options, console: Console) -> list[user
         return users.tokens_for(ep.jwt_secret, uids)
     if ep.api_url:
         with _progress(console, opts.quiet) as progress:
-            task = progress.add_task(f"users ({opts.users_mode} over HTTP)", total=n)
+            task = progress.add_task(f"users ({opts.users_mode} over HTTP)", total=n, status="")
             return users.provision_via_api(
                 ep.api_url,
                 n,

@@ -32,9 +32,21 @@ fn login_payload(user: &super::config::UserSpec) -> Vec<u8> {
     out
 }
 
+/// A run id no earlier run used: it goes into every cliMid, and a server that deduplicates (glide does)
+/// would otherwise take a rerun with the same seed (every saturate step) for resends. The seed only shapes
+/// intervals and peers.
+fn fresh_run_id(seed: u64) -> u32 {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let nth = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Rng::new(seed ^ nanos ^ u64::from(std::process::id()).rotate_left(32), nth).next_u64() as u32
+}
+
 fn build_ctx(cfg: &Config, target: Target, sources: Vec<std::net::IpAddr>, seed: u64) -> Ctx {
     let n = cfg.users.len();
-    let run = Rng::new(seed, u64::MAX).next_u64() as u32;
+    let run = fresh_run_id(seed);
     Ctx {
         addr: target.addr,
         host: target.host,
