@@ -111,7 +111,11 @@ def start_server(
     log_path = workdir / "server.log"
     log = open(log_path, "w")  # noqa: SIM115 - stays open for the drain thread, closed with the process
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, start_new_session=True)
+    # cwd: its own directory, so `python -m glide.cli` imports the installed glide, never a source tree that
+    # happens to be the current directory (whose glide/ has no compiled extension).
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, start_new_session=True, cwd=workdir
+    )
     assert proc.stdout is not None
     deadline = time.monotonic() + START_TIMEOUT_S
     seen: list[str] = []
