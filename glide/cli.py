@@ -11,8 +11,9 @@ import signal
 import sys
 from collections.abc import Sequence
 
+import glide
 from glide.bench.cli import add_bench_parser, run_bench
-from glide.config import Config
+from glide.config import TCP_CODECS, Config
 from glide.errors import ConfigError
 
 
@@ -23,7 +24,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--ws-port", type=int)
     p.add_argument("--http-port", type=int)
     p.add_argument("--tcp-port", type=int, help="enable the TCP transport (4-byte length + envelope)")
-    p.add_argument("--tcp-codec", choices=["json", "proto"])
+    p.add_argument("--tcp-codec", choices=list(TCP_CODECS))
     p.add_argument("--data-dir", help="SQLite database and generated secrets (default ./glide-data)")
     p.add_argument("--store", help="storage URL (default: SQLite in the data dir)")
     p.add_argument("--sqlite-sync", choices=["normal", "full"], help="full: fsync every commit (power-loss safe)")
@@ -38,6 +39,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="glide", description="glide: a GlideIM-compatible IM server")
+    parser.add_argument("--version", action="version", version=f"glide {glide.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     add_bench_parser(sub)
@@ -55,6 +57,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
+def _startup_problem(e: Exception, config: Config) -> str:
+    """One clear line for what stopped the server from starting."""
+    if isinstance(e, ConfigError):
+        return str(e)
+    what = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    return f"cannot start on {config.host} (ws {config.ws_port}, http {config.http_port}): {e.strerror or e}{what}"
+
+
 def serve(config: Config) -> int:
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -70,8 +80,8 @@ async def _serve(config: Config) -> int:
     server = Server(config)
     try:
         await server.start()
-    except ConfigError as e:  # a store that cannot be opened, a data dir or node id in use, a port taken
-        print(f"glide: {e}", file=sys.stderr, flush=True)
+    except (ConfigError, OSError) as e:  # a store that cannot be opened, a data dir or node id in use, a port taken
+        print(f"glide: {_startup_problem(e, config)}", file=sys.stderr, flush=True)
         await server.stop()
         return 2
     print(

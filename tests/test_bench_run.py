@@ -95,9 +95,7 @@ def test_saturate_steps_against_websockets(tmp_path: Path) -> None:
 def test_saturate_steps_with_one_seed_use_fresh_cli_mids(tmp_path: Path) -> None:
     """Every step is a new run: with the same --seed its cliMids must still be new, or glide (which
     deduplicates by (sender, cliMid)) acknowledges the repeats without delivering them."""
-    _, r = bench(
-        tmp_path, "saturate", "--scale", "0.01", "--server", "glide", "--max-steps", "4", "--users", "guest"
-    )
+    _, r = bench(tmp_path, "saturate", "--scale", "0.01", "--server", "glide", "--max-steps", "4", "--users", "guest")
     steps = r["steps"]
     assert len(steps) >= 2, steps
     for step in steps:
