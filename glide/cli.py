@@ -57,11 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 2
 
 
-def _startup_problem(e: Exception, config: Config) -> str:
+def _startup_problem(e: ConfigError | OSError, config: Config) -> str:
     """One clear line for what stopped the server from starting."""
     if isinstance(e, ConfigError):
         return str(e)
-    what = f" ({e.filename})" if getattr(e, "filename", None) else ""
+    what = f" ({e.filename})" if e.filename else ""
     return f"cannot start on {config.host} (ws {config.ws_port}, http {config.http_port}): {e.strerror or e}{what}"
 
 
