@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import logging
 import os
 import signal
 import sys
 from collections.abc import Sequence
 
 import glide
+from glide import logs
 from glide.bench.cli import add_bench_parser, run_bench
 from glide.config import TCP_CODECS, Config
 from glide.errors import ConfigError
@@ -66,7 +66,7 @@ def _startup_problem(e: ConfigError | OSError, config: Config) -> str:
 
 
 def serve(config: Config) -> int:
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(config.log_level, config.log_format)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency where it builds

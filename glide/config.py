@@ -55,6 +55,7 @@ class Config:
     send_buffer_limit: int = 1 << 20
     single_device_per_uid: bool = False
     log_level: str = "info"
+    log_format: str = "plain"  # or "json": one object per line
     # The operator's bearer token for the admin routes (app/info); generated into secret.json when empty.
     admin_token: str = ""
     # Abuse limits (0 turns one off). Sends: message.chat / .group / .cli envelopes per connection.
@@ -108,6 +109,7 @@ class Config:
             _check_port("tcp_port", self.tcp_port)
         _check_choice("tcp_codec", self.tcp_codec, TCP_CODECS)
         _check_choice("log_level", self.log_level, LOG_LEVELS)
+        _check_choice("log_format", self.log_format, ("plain", "json"))
         _check_choice("sqlite_sync", self.sqlite_sync, ("normal", "full"))
         if not 0 <= self.node_id <= 15:
             raise ConfigError(f"node_id: must be between 0 and 15, got {self.node_id}")

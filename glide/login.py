@@ -6,6 +6,7 @@ then close); other devices stay online, unless the operator asked for one device
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from glide._native import Envelope, Outgoing
@@ -14,7 +15,9 @@ from glide.context import Context
 from glide.dispatch import Dispatcher
 from glide.errors import GlideError
 from glide.gateway.conn import Conn
+from glide.logs import event
 
+log = logging.getLogger("glide.login")
 KICKED_OUT = 4001  # application close code: another login took this (uid, device)
 
 
@@ -46,6 +49,7 @@ class LoginActions:
             await self._require_user(claims.uid)
             self._refuse_relogin(conn, claims.uid, claims.device)
         except GlideError as e:
+            event(log, logging.INFO, "login refused", conn=conn.id, peer=_peer(conn), why=e.message)
             conn.send(Outgoing("api.failed", e.message, seq=env.seq))
             return
         self._bind(conn, claims.uid, claims.device, "")
@@ -65,6 +69,7 @@ class LoginActions:
             await self._require_user(creds.uid)
             self._refuse_relogin(conn, creds.uid, creds.device)
         except GlideError as e:
+            event(log, logging.INFO, "login refused", conn=conn.id, peer=_peer(conn), why=e.message)
             conn.send(Outgoing("notify.error", e.message, seq=env.seq))
             return
         self._bind(conn, creds.uid, creds.device, creds.device_name)
@@ -87,8 +92,10 @@ class LoginActions:
         conn.uid, conn.device, conn.device_name = uid, device, device_name
         conn.authenticated = True
         conn.syncing = True  # before the session is reachable: live pushes wait for the inbox replay
+        event(log, logging.INFO, "login", conn=conn.id, uid=uid, device=device)
         kickout = Outgoing("notify.kickout", {"device_id": device, "device_name": device_name})
         for old in self.ctx.hub.bind(conn, single_device=self.ctx.config.single_device_per_uid):
+            event(log, logging.INFO, "kicked out", conn=old.id, uid=old.uid, device=old.device, by=conn.id)
             old.send(kickout)
             old.authenticated = False
             old.close(KICKED_OUT, "kicked out by a newer login")
@@ -101,5 +108,10 @@ class LoginActions:
     def logout(self, uid: int, device: str) -> None:
         """Close the socket of a session whose token was revoked over HTTP."""
         conn = self.ctx.hub.session(uid, device)
+        event(log, logging.INFO, "logout", uid=uid, device=device, conn=conn.id if conn is not None else None)
         if conn is not None:
             conn.close(1000, "logged out")
+
+
+def _peer(conn: Conn) -> str:
+    return str(getattr(conn, "peer", ""))

@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route
 import glide
 from glide.api import app, auth, contacts, conversation, msg, privacy, session, sync, user
 from glide.api import group as group_routes
-from glide.api.envelope import ApiContext, ApiHooks, Cors, http_error
+from glide.api.envelope import ApiContext, ApiHooks, Cors, RequestLog, http_error
 from glide.api.openapi import openapi_endpoint
 from glide.api.registry import ApiRoute, Registry
 from glide.auth.credential import CredentialService
@@ -83,7 +83,7 @@ def build_api(
                 ],
             )
         ],
-        middleware=[Middleware(Cors)],
+        middleware=[Middleware(RequestLog), Middleware(Cors)],
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )
     app.state.api_registry = registry

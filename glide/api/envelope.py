@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -28,9 +29,11 @@ from glide.errors import AuthError, BadRequest, GlideError, TooManyRequests
 from glide.gateway.hub import LocalHub
 from glide.ids import MidGenerator
 from glide.limits import AccountLimits
+from glide.logs import event
 from glide.store.base import Store, User
 
 log = logging.getLogger("glide.api")
+access_log = logging.getLogger("glide.http")
 
 CODE_OK = 100
 MAX_BODY = 1 << 20
@@ -140,6 +143,41 @@ async def http_error(request: Request, exc: Exception) -> Response:
         return failure(exc.status_code, exc.status_code, str(exc.detail))
     log.error("unhandled error on %s", request.url.path, exc_info=exc)
     return failure(500, 500, "internal error")
+
+
+class RequestLog:
+    """One debug line per HTTP request: method, path, status, duration (never a body or a header)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not access_log.isEnabledFor(logging.DEBUG):
+            await self.app(scope, receive, send)
+            return
+        started = time.monotonic()
+        status = 0
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            client = scope.get("client")
+            event(
+                access_log,
+                logging.DEBUG,
+                "http request",
+                method=scope.get("method"),
+                path=scope.get("path"),
+                status=status,
+                ms=round((time.monotonic() - started) * 1000, 1),
+                peer=client[0] if client else "",
+            )
 
 
 class Cors:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from glide._native import Connection, Outgoing
 from glide.limits import TokenBucket
+from glide.logs import event
 
 if TYPE_CHECKING:
     from glide.gateway.gateway import Gateway
 
 
+log = logging.getLogger("glide.gateway")
 WRITE_HIGH_WATER = 64 * 1024
 
 
@@ -35,6 +38,7 @@ class ClientProtocol(asyncio.Protocol):
         "native",
         "opened_at",
         "paused",
+        "peer",
         "pending",
         "reading_paused",
         "send_bucket",
@@ -67,6 +71,7 @@ class ClientProtocol(asyncio.Protocol):
         self.ticket_secret: str | None = None
         self.pending: list[object] = []
         self.transport: asyncio.Transport | None = None
+        self.peer = ""
         self._drain_waiter: asyncio.Future[None] | None = None
         self.opened_at = self.last_recv = self.last_sent = gateway.now_ms
 
@@ -74,6 +79,8 @@ class ClientProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport
+        peer = transport.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else ""
         # pause_writing at 64 KiB buffered: inbox replay waits there, well below send_buffer_limit
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)  # type: ignore[attr-defined]
         self.gateway.connection_made(self)
@@ -125,6 +132,7 @@ class ClientProtocol(asyncio.Protocol):
         if transport.get_write_buffer_size() > self.gateway.config.send_buffer_limit:
             # A consumer this far behind would make memory grow without bound; its messages stay in the
             # store (inbox), so dropping the connection loses nothing.
+            event(log, logging.WARNING, "slow consumer dropped", conn=self.id, uid=self.uid, device=self.device)
             self.closed = True
             transport.abort()
 

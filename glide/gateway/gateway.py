@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -12,11 +13,13 @@ from typing import TYPE_CHECKING
 from glide._native import Outgoing, TimingWheel
 from glide.gateway.driver import ClientProtocol
 from glide.gateway.hub import LocalHub
+from glide.logs import event
 
 if TYPE_CHECKING:
     from glide.config import Config
     from glide.dispatch import Dispatcher
 
+log = logging.getLogger("glide.gateway")
 TICK_MS = 100
 CLOSE_GOING_AWAY = 1001
 HEARTBEAT = Outgoing("heartbeat")
@@ -87,6 +90,7 @@ class Gateway:
         conn.id = next(self._ids)
         conn.opened_at = conn.last_recv = conn.last_sent = self.now_ms
         self.conns[conn.id] = conn
+        event(log, logging.DEBUG, "connection opened", conn=conn.id, kind=conn.kind, peer=conn.peer)
         self.wheel.insert(conn.id, self.now_ms + min(self.auth_timeout_ms, self.hb_ms))
 
     def connection_opened(self, conn: ClientProtocol) -> None:
@@ -97,6 +101,7 @@ class Gateway:
         if self.conns.pop(conn.id, None) is None:
             return
         self.wheel.cancel(conn.id)
+        event(log, logging.DEBUG, "connection closed", conn=conn.id, uid=conn.uid, device=conn.device)
         if conn.authenticated and self.hub.unbind(conn):
             self.dispatcher.session_ended(conn)
 
@@ -112,12 +117,14 @@ class Gateway:
 
     def _check(self, conn: ClientProtocol, now: int) -> None:
         if not conn.authenticated and now - conn.opened_at >= self.auth_timeout_ms:
+            event(log, logging.INFO, "authentication timeout", conn=conn.id, peer=conn.peer)
             conn.close(1008, "authentication timeout")
             return
         hb = self.hb_ms
         silent = now - conn.last_recv
         # GlideIM closes a client silent for more than `heartbeat_lost_limit` windows (4 x 30 s).
         if silent >= hb * (self.config.heartbeat_lost_limit + 1):
+            event(log, logging.INFO, "heartbeat timeout", conn=conn.id, uid=conn.uid, device=conn.device)
             conn.close(1000, "heartbeat timeout")
             return
         if now - conn.last_sent >= hb:
