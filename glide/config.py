@@ -153,11 +153,9 @@ class Config:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must not be negative (0 turns the limit off), got {getattr(self, name)}")
-        for name in ("http_header_timeout_s", "http_body_timeout_s"):
+        for name in ("auth_timeout_s", "http_header_timeout_s", "http_body_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name}: must be positive, got {getattr(self, name)}")
-        if not self.auth_timeout_s > 0:
-            raise ConfigError(f"auth_timeout_s: must be positive, got {self.auth_timeout_s}")
 
     @property
     def sqlite_path(self) -> Path:

@@ -54,17 +54,16 @@ def error_frame(seq: int, message: str, action: str = "notify.error") -> Outgoin
 class Dispatcher:
     """Action registry plus per-connection ordering; handlers talk to connections only through ``Conn``."""
 
-    def __init__(self, *, send_rate: float = 0.0, send_burst: int = 0) -> None:
+    def __init__(self, *, send_rate: float = 0.0, send_burst: int = 0, limited: frozenset[str] = frozenset()) -> None:
         self._actions: dict[str, Action] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self.on_session_end: list[SessionHook] = []
         # Abuse limit: envelopes of the actions in ``limited`` a connection may send per second (0: no limit).
         self.send_rate = send_rate
         self.send_burst = max(send_burst, 1)
-        self.limited: frozenset[str] = frozenset()
+        self.limited = limited
         self._ready: list[Conn] = []
         self._tick_scheduled = False
-        self.ticks = 0  # ready-connection rounds run (for tests and metrics)
 
     def register(self, action: str, handler: Handler, *, login_required: bool = True) -> None:
         self._actions[action] = Action(handler, inspect.iscoroutinefunction(handler), False, login_required)
@@ -168,7 +167,6 @@ class Dispatcher:
         """Every connection that became ready since the last tick: one round for all of them."""
         self._tick_scheduled = False
         ready, self._ready = self._ready, []
-        self.ticks += 1
         together: dict[str, list[tuple[Conn, list[Envelope]]]] = {}
         for conn in ready:
             run = self._single_run(conn)

@@ -66,8 +66,9 @@ class Server:
     def __init__(self, config: Config | None = None, *, clock: Callable[[], int] = monotonic_ms) -> None:
         self.config = config or Config()
         self.hooks = Hooks()
-        self.dispatcher = Dispatcher(send_rate=self.config.message_rate, send_burst=self.config.message_burst)
-        self.dispatcher.limited = SENT_MESSAGES
+        self.dispatcher = Dispatcher(
+            send_rate=self.config.message_rate, send_burst=self.config.message_burst, limited=SENT_MESSAGES
+        )
         self.gateway = Gateway(self.config, clock=clock)
         self.gateway.dispatcher = self.dispatcher
         self.ctx: Context | None = None

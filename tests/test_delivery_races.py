@@ -100,6 +100,16 @@ async def _pipeline(client: Client, to: int, n: int, prefix: str) -> dict[int, d
     return answers
 
 
+async def sender_and_receiver(server: Server) -> tuple[int, int, Client]:
+    """alice (logged in) and bob, after one message that went through: the receiver is known, the store works."""
+    a, token_a = await make_user(server, "alice")
+    b, _ = await make_user(server, "bob")
+    client = await Client.connect(server)
+    await client.login(token_a)
+    await client.chat(b, "before", "warm")
+    return a, b, client
+
+
 async def test_sqlite_locked_by_another_process_answers_every_request(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -107,11 +117,7 @@ async def test_sqlite_locked_by_another_process_answers_every_request(
     server = Server(make_config(tmp_path))
     await server.start()
     try:
-        a, token_a = await make_user(server, "alice")
-        b, _ = await make_user(server, "bob")
-        client = await Client.connect(server)
-        await client.login(token_a)
-        await client.chat(b, "before", "warm")  # the receiver is known, the store works
+        a, b, client = await sender_and_receiver(server)
         blocker = sqlite3.connect(tmp_path / "data" / "glide.db", isolation_level=None)
         blocker.execute("BEGIN IMMEDIATE")  # holds the write lock, as another process would
         try:
@@ -134,11 +140,7 @@ async def test_postgres_backends_terminated_answers_every_request(tmp_path: Path
     server = Server(make_config(tmp_path, store=pg_url))
     await server.start()
     try:
-        a, token_a = await make_user(server, "alice")
-        b, _ = await make_user(server, "bob")
-        client = await Client.connect(server)
-        await client.login(token_a)
-        await client.chat(b, "before", "warm")
+        a, b, client = await sender_and_receiver(server)
         db = urlsplit(pg_url).path.lstrip("/")
         admin = await asyncpg.connect(urlunsplit(urlsplit(pg_url)._replace(path="/postgres")))
         try:

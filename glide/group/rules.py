@@ -166,3 +166,12 @@ def check_refusals(by: int, refusing: Sequence[int]) -> None:
 def history_start(group: Group, member: GroupMember) -> int:
     """The first seq ``member`` may read."""
     return member.joined_seq if group.history_from_join else 0
+
+
+def changed_settings(group: Group, join_policy: int | None, history_from_join: bool | None) -> dict[str, int] | None:
+    """The settings after a change (None: unchanged), as the NOTICE_SETTINGS_CHANGED extra fields."""
+    policy = group.join_policy if join_policy is None else join_policy
+    from_join = group.history_from_join if history_from_join is None else history_from_join
+    if (policy, from_join) == (group.join_policy, group.history_from_join):
+        return None
+    return {"join_policy": policy, "history_from_join": int(from_join)}

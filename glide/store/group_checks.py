@@ -58,9 +58,9 @@ def read_state(gid: int, last_seq: int, last_mid: int, last_msg_at: int, read_se
 
 
 def check_settings(join_policy: object, history_from_join: object) -> None:
-    """A group's settings: a JOIN_* policy and a boolean."""
-    if isinstance(join_policy, bool) or join_policy not in JOIN_POLICIES.values():
+    """A group's settings: a JOIN_* policy and a boolean (None: a setting a change leaves as it is)."""
+    if join_policy is not None and (isinstance(join_policy, bool) or join_policy not in JOIN_POLICIES.values()):
         names = ", ".join(f"{v} ({k})" for k, v in JOIN_POLICIES.items())
         raise BadRequest(f"join_policy: expected one of {names}, got {join_policy!r:.20}")
-    if not isinstance(history_from_join, bool):
+    if history_from_join is not None and not isinstance(history_from_join, bool):
         raise BadRequest("history_from_join: expected true or false")

@@ -10,7 +10,6 @@ from glide.errors import BadRequest, NotAllowed, NotFound
 from glide.group import rules
 from glide.store.group_checks import check_id, check_settings, check_uids, is_id
 from glide.store.groups import (
-    JOIN_INVITE,
     MAX_GROUP_MEMBERS,
     NOTICE_DISSOLVED,
     NOTICE_GROUP_MUTED,
@@ -151,25 +150,20 @@ class SqliteGroupManagement:
         gid = self._gid(gid)
         check_id(by, "by")
         check_id(mid, "mid")
-        check_settings(
-            JOIN_INVITE if join_policy is None else join_policy,
-            True if history_from_join is None else history_from_join,
-        )
+        check_settings(join_policy, history_from_join)
         clock_ms = self._clock_ms
 
         def op(conn: sqlite3.Connection) -> GroupChange:
             now = clock_ms()
             group = load_group(conn, gid)
             rules.check_owner(group, load_member(conn, gid, by), "change its settings")
-            policy = group.join_policy if join_policy is None else join_policy
-            from_join = group.history_from_join if history_from_join is None else history_from_join
-            if (policy, from_join) == (group.join_policy, group.history_from_join):
+            extra = rules.changed_settings(group, join_policy, history_from_join)
+            if extra is None:
                 return change_of(conn, gid, None)
             conn.execute(
                 "UPDATE groups SET join_policy = ?, history_from_join = ? WHERE gid = ?",
-                (policy, int(from_join), gid),
+                (extra["join_policy"], extra["history_from_join"], gid),
             )
-            extra = {"join_policy": policy, "history_from_join": int(from_join)}
             notice = add_notice(conn, gid, by, NOTICE_SETTINGS_CHANGED, [], mid, now, **extra)
             return change_of(conn, gid, notice)
 

@@ -19,7 +19,6 @@ from glide.store.group_checks import (
     is_id,
 )
 from glide.store.groups import (
-    JOIN_INVITE,
     MAX_GROUP_MEMBERS,
     NOTICE_DISSOLVED,
     NOTICE_GROUP_MUTED,
@@ -164,24 +163,22 @@ class GroupManagement:
         gid = check_gid(gid)
         check_id(by, "by")
         check_id(mid, "mid")
-        check_settings(
-            JOIN_INVITE if join_policy is None else join_policy,
-            True if history_from_join is None else history_from_join,
-        )
+        check_settings(join_policy, history_from_join)
         clock_ms = self._clock_ms
 
         async def op(conn: WriteConn) -> GroupChange:
             now = clock_ms()
             group = await load_group(conn, gid, lock=True)
             rules.check_owner(group, await load_member(conn, gid, by), "change its settings")
-            policy = group.join_policy if join_policy is None else join_policy
-            from_join = group.history_from_join if history_from_join is None else history_from_join
-            if (policy, from_join) == (group.join_policy, group.history_from_join):
+            extra = rules.changed_settings(group, join_policy, history_from_join)
+            if extra is None:
                 return await change(conn, gid, None)
             await conn.execute(
-                "UPDATE groups SET join_policy = $1, history_from_join = $2 WHERE gid = $3", policy, from_join, gid
+                "UPDATE groups SET join_policy = $1, history_from_join = $2 WHERE gid = $3",
+                extra["join_policy"],
+                bool(extra["history_from_join"]),
+                gid,
             )
-            extra = {"join_policy": policy, "history_from_join": int(from_join)}
             entry = await notice(conn, gid, by, NOTICE_SETTINGS_CHANGED, [], mid, now, **extra)
             return await change(conn, gid, entry)
 
