@@ -50,7 +50,7 @@ class Config:
     auth_timeout_s: float = 10.0
     heartbeat_interval_s: int = 30
     heartbeat_lost_limit: int = 3
-    recall_window_s: int = 120
+    recall_window_s: int = 120  # 0: authors cannot recall (group owners and admins still can)
     max_message_size: int = 65536
     send_buffer_limit: int = 1 << 20
     single_device_per_uid: bool = False
@@ -202,6 +202,15 @@ class Config:
             self.secret_key = stored["secret_key"]
         if not self.admin_token:
             self.admin_token = stored["admin_token"]
+
+
+NEVER_RECALLABLE = 1 << 62  # a not_before later than every message: authors cannot recall at all
+
+
+def recall_not_before_ms(window_s: float, now_ms: int) -> int:
+    """The oldest ``created_at`` an author may still recall. A window of 0 turns author recall off rather
+    than allowing recalls within the same millisecond (which would depend on timing)."""
+    return now_ms - int(window_s * 1000) if window_s > 0 else NEVER_RECALLABLE
 
 
 def _fields() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from glide.api.msg import HISTORY_ITEM, history_item
 from glide.api.registry import Registry
 from glide.api.schema import EMPTY, ID_OUT, NULL, UID, UIDS, array, integer, obj, out
 from glide.chat.actions import recall_data
+from glide.config import recall_not_before_ms
 from glide.errors import BadRequest, NotAllowed, NotFound, UserNotFound
 from glide.group import wire as group_wire
 from glide.group.service import GroupService
@@ -193,8 +194,8 @@ async def recall(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
         raise NotFound(f"message {mid} not found")
     if m.sender != uid:
         raise NotAllowed("only the sender can recall a message")
-    window_ms = int(ctx.config.recall_window_s * 1000)
-    recalled = await ctx.store.messages.recall(mid, uid, not_before_ms=wall_ms() - window_ms)
+    not_before = recall_not_before_ms(ctx.config.recall_window_s, wall_ms())
+    recalled = await ctx.store.messages.recall(mid, uid, not_before_ms=not_before)
     ctx.hub.deliver_many({recalled.sender, recalled.receiver}, Outgoing("message.chat.recall", recall_data(recalled)))
     return None
 

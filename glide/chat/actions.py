@@ -9,6 +9,7 @@ from typing import Any
 
 from glide._native import Envelope, Outgoing
 from glide.chat.payload import parse_chat, parse_mid_ref, parse_uid
+from glide.config import recall_not_before_ms
 from glide.context import Context
 from glide.dispatch import Dispatcher, error_frame
 from glide.errors import GlideError, NotAllowed, NotFound
@@ -167,8 +168,8 @@ class ChatActions:
         target = await self._own_message(conn.uid, mid, cli_mid)
         if target is None:
             raise NotFound("message not found")
-        window_ms = int(self.ctx.config.recall_window_s * 1000)
-        m = await self.messages.recall(target.mid, conn.uid, not_before_ms=wall_ms() - window_ms)
+        not_before = recall_not_before_ms(self.ctx.config.recall_window_s, wall_ms())
+        m = await self.messages.recall(target.mid, conn.uid, not_before_ms=not_before)
         conn.send(Outgoing("ack.message", {"cliMid": _cli_mid_of(env), "mid": m.mid}, seq=env.seq))
         notice = Outgoing("message.chat.recall", recall_data(m))
         self._push(m.receiver, m.mid, notice)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 
 from glide._native import Outgoing
+from glide.config import recall_not_before_ms
 from glide.gateway.hub import LocalHub
 from glide.group.wire import JOIN_REQUEST, push_for
 from glide.ids import MidGenerator
@@ -23,13 +24,13 @@ def wall_ms() -> int:
 class GroupService:
     """Stateless: cheap to build per request from the node's store, hub and id generator."""
 
-    __slots__ = ("groups", "hub", "ids", "recall_window_ms")
+    __slots__ = ("groups", "hub", "ids", "recall_window_s")
 
     def __init__(self, groups: GroupStore, hub: LocalHub, ids: MidGenerator, recall_window_s: float) -> None:
         self.groups = groups
         self.hub = hub
         self.ids = ids
-        self.recall_window_ms = int(recall_window_s * 1000)
+        self.recall_window_s = recall_window_s
 
     def publish(self, change: GroupChange) -> GroupChange:
         """Push the change's notice to every online device of its recipients (one shared frame)."""
@@ -116,7 +117,6 @@ class GroupService:
         return self.publish(await self.groups.transfer(gid, by, to, mid=self.ids.next()))
 
     async def recall(self, gid: int, mid: int, by: int) -> GroupChange:
-        change = await self.groups.recall(
-            gid, mid, by, notice_mid=self.ids.next(), not_before_ms=wall_ms() - self.recall_window_ms
-        )
+        not_before = recall_not_before_ms(self.recall_window_s, wall_ms())
+        change = await self.groups.recall(gid, mid, by, notice_mid=self.ids.next(), not_before_ms=not_before)
         return self.publish(change)
