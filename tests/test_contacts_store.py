@@ -11,9 +11,11 @@ import pytest
 
 from glide.errors import BadRequest, NotAllowed, NotFound, UserNotFound
 from glide.ids import MidGenerator
-from glide.store import NewChat, SqliteStore, Store, sqlite_contacts, sqlite_conversations
+from glide.store import NewChat, SqliteStore, Store
 from glide.store.contacts import RELATION_BLACK, RELATION_WHITE, REQUEST_ACCEPTED, REQUEST_PENDING, AlreadyContacts
-from glide.store.sqlite_schema import MIGRATIONS
+from glide.store.sqlite import contacts as sqlite_contacts
+from glide.store.sqlite import conversations as sqlite_conversations
+from glide.store.sqlite.schema import MIGRATIONS
 
 IDS = MidGenerator(3)
 

@@ -16,7 +16,7 @@ import websockets
 from helpers import Client, make_config, make_user
 
 from glide.server import Server
-from glide.store import sqlite_engine
+from glide.store.sqlite import engine as sqlite_engine
 
 ROUNDS = 25
 PER_ROUND = 12

@@ -13,7 +13,6 @@ import pytest
 from glide.errors import BadRequest, NotAllowed, NotFound, StorageError, UserNotFound
 from glide.ids import MidGenerator
 from glide.store import SqliteStore, Store
-from glide.store import sqlite_groups_sql as q
 from glide.store.groups import (
     JOIN_OPEN,
     KIND_NOTICE,
@@ -24,6 +23,7 @@ from glide.store.groups import (
     MemberExists,
     NewGroupMessage,
 )
+from glide.store.sqlite import groups_sql as q
 
 ids = MidGenerator(3)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from helpers import make_config, online
 
 from glide.server import Server
-from glide.store.sqlite import SqliteStore
+from glide.store.sqlite.store import SqliteStore
 
 
 async def test_memory_store_serves_and_leaves_nothing_behind(tmp_path: Path) -> None:

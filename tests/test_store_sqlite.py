@@ -13,8 +13,8 @@ import pytest
 from glide.config import Config
 from glide.errors import ConfigError, StorageError
 from glide.store import NewChat, SqliteStore, open_store
-from glide.store import sqlite as queries
-from glide.store.sqlite_schema import MIGRATIONS
+from glide.store.sqlite import store as queries
+from glide.store.sqlite.schema import MIGRATIONS
 
 
 async def make_user(store: SqliteStore, account: str, email: str | None = None) -> int:

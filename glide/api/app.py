@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +14,7 @@ from glide.api.schema import ID_OUT, STR, array, out
 from glide.errors import NotFound
 from glide.gateway.conn import Conn
 from glide.hooks import Hooks
+from glide.ids import wall_ms
 from glide.store.base import ChatMessage
 
 if TYPE_CHECKING:
@@ -27,10 +27,6 @@ MAX_LISTED_CLIENTS = 100  # app/info lists at most this many sessions: the answe
 ONLINE_CLIENT = out(ID=STR, AliveAt=ID_OUT, ConnectionAt=ID_OUT, Device=STR)
 SERVER_INFO = out(Online=ID_OUT, MaxOnline=ID_OUT, MessageSent=ID_OUT, StartAt=ID_OUT, OnlineCli=array(ONLINE_CLIENT))
 RELEASE = out(VersionCode=ID_OUT, VersionName=STR, UpdateAt=ID_OUT, DownloadUrl=STR, Description=STR)
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def installed_at() -> int:

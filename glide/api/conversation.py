@@ -10,7 +10,6 @@ a group needs membership.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from glide._native import Outgoing
@@ -23,6 +22,7 @@ from glide.config import recall_not_before_ms
 from glide.errors import BadRequest, NotAllowed, NotFound, UserNotFound
 from glide.group import wire as group_wire
 from glide.group.service import GroupService
+from glide.ids import wall_ms
 from glide.store.base import MAX_HISTORY_PAGE, MAX_INBOX_PAGE, ChatMessage
 from glide.store.conversations import MAX_RECENT, Conversation
 from glide.store.groups import GroupReadState
@@ -54,10 +54,6 @@ CONVERSATION_VIEW = out(
 )
 TO = {**UID, "description": "the peer's uid (Type 1) or the gid (Type 2)"}
 CONVERSATION_TYPE = {"enum": [TYPE_CHAT, TYPE_GROUP], "description": "1 = 1:1 (To is a uid), 2 = group (To is a gid)"}
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def chat_view(c: Conversation) -> dict[str, Any]:

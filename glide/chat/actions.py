@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,15 +13,12 @@ from glide.context import Context
 from glide.dispatch import Dispatcher, error_frame
 from glide.errors import GlideError, NotAllowed, NotFound
 from glide.gateway.conn import Conn
+from glide.ids import wall_ms
 from glide.store.base import ChatMessage, NewChat
 
 INBOX_PAGE = 200
 RECALL_TYPE = 200
 REFUSED = "message refused: the receiver does not accept messages from you"
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def chat_data(m: ChatMessage) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,16 +24,12 @@ from glide.errors import BadRequest, GlideError
 from glide.gateway.conn import Conn
 from glide.group.service import GroupService
 from glide.group.wire import parse_gid
+from glide.ids import wall_ms
+from glide.store.checks import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 from glide.store.groups import MAX_GROUP_CONTENT, NewGroupMessage, StoredGroupMessage
 
 MAX_CLI_MID = 64
 log = logging.getLogger("glide.group")
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def _object(env: Envelope) -> dict[str, Any]:

@@ -6,19 +6,14 @@ the notice out synchronously — no await in between — so pushes leave in comm
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 
 from glide._native import Outgoing
 from glide.config import recall_not_before_ms
 from glide.gateway.hub import LocalHub
 from glide.group.wire import JOIN_REQUEST, push_for
-from glide.ids import MidGenerator
+from glide.ids import MidGenerator, wall_ms
 from glide.store.groups import JOIN_INVITE, GroupChange, GroupStore, NewGroupMessage, StoredGroupMessage
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class GroupService:

@@ -6,41 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from glide.errors import BadRequest
+from glide.store.checks import check_id
 from glide.store.groups import JOIN_POLICIES, MAX_UIDS_PER_CALL, GroupReadState
 
-INT64_MAX = (1 << 63) - 1
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 MAX_CLI_MID = 64
 STATUS_RECALLED = 1
-
-
-def is_id(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= INT64_MAX
-
-
-def check_id(value: object, field: str) -> int:
-    if not is_id(value):
-        raise BadRequest(f"{field}: expected a positive integer id, got {value!r:.40}")
-    return value  # type: ignore[return-value]
-
-
-def check_int(value: object, field: str, low: int = -INT64_MAX - 1, high: int = INT64_MAX) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BadRequest(f"{field}: expected an integer in {low}..{high}, got {value!r:.40}")
-    return value
-
-
-def check_text(value: object, field: str, max_len: int) -> str:
-    if not isinstance(value, str):
-        raise BadRequest(f"{field}: expected a string")
-    if len(value) > max_len:
-        raise BadRequest(f"{field}: at most {max_len} characters")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequest(f"{field}: not valid unicode (lone surrogate)") from None
-    return value
 
 
 def check_uids(uids: Sequence[int], field: str = "uids") -> list[int]:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import asyncpg
 
 from glide.errors import BadRequest, NotAllowed, NotFound, UserNotFound
+from glide.store.checks import check_id, check_int, check_text
 from glide.store.contacts import (
     MAX_COMMENT,
     MAX_CONTACTS,
@@ -26,7 +27,6 @@ from glide.store.contacts import (
 from glide.store.postgres.codec import dec, enc
 from glide.store.postgres.conversations import refused_pairs
 from glide.store.postgres.engine import Conn, PgEngine, WriteConn
-from glide.store.sqlite_contacts import check_id, check_text
 
 CONTACT_COLUMNS = "owner, peer, remark, last_mid, created_at, updated_at"
 REQUEST_COLUMNS = "requester, target, remark, comment, status, created_at, updated_at"
@@ -219,7 +219,7 @@ class PgContactStore:
     async def set_last_mid(self, owner: int, peer: int, mid: int) -> Contact:
         check_id(owner, "owner")
         check_id(peer, "peer")
-        check_id(mid, "mid", 0)
+        check_int(mid, "mid", 0)
         sql = "UPDATE contacts SET last_mid = greatest(last_mid, $1), updated_at = $2 WHERE owner = $3 AND peer = $4"
         return await self._update_contact(owner, peer, sql, mid)
 

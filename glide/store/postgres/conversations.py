@@ -14,13 +14,12 @@ import asyncpg
 
 from glide.errors import BadRequest, NotFound, UserNotFound
 from glide.store.base import ChatMessage
+from glide.store.checks import INT64_MAX, check_id, check_int
 from glide.store.contacts import RELATION_BLACK, RELATION_WHITE
 from glide.store.conversations import MAX_RECENT, MAX_SYNC_PAGE, Conversation, TimelineEntry, TimelinePage
 from glide.store.postgres.engine import Conn, PgEngine, WriteConn
 from glide.store.postgres.rows import M_COLUMNS, chat_from
-from glide.store.sqlite_contacts import check_id
 
-INT64_MAX = (1 << 63) - 1
 CONV_COLUMNS = "c.owner, c.peer, c.last_mid, c.read_mid, c.unread, c.created_at, c.updated_at"
 
 # Every query, named so tests can check each one is served by an index.
@@ -191,7 +190,7 @@ class PgConversationStore:
 
     async def timeline(self, owner: int, *, after_seq: int = 0, limit: int = 100) -> TimelinePage:
         check_id(owner, "owner")
-        check_id(after_seq, "after_seq", 0)
+        check_int(after_seq, "after_seq", 0)
         n = max(1, min(limit, MAX_SYNC_PAGE))
 
         async def op(conn: Conn) -> TimelinePage:

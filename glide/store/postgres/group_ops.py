@@ -8,9 +8,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from glide.errors import NotFound, StorageError, UserNotFound
-from glide.store.group_checks import (
-    is_id,
-)
+from glide.store.checks import is_id
 from glide.store.groups import (
     KIND_NOTICE,
     ROLE_ADMIN,

@@ -13,18 +13,8 @@ from collections.abc import Callable, Sequence
 
 from glide.errors import BadRequest
 from glide.group import rules
-from glide.store.group_checks import (
-    INT32_MAX,
-    INT32_MIN,
-    INT64_MAX,
-    MAX_CLI_MID,
-    check_id,
-    check_int,
-    check_settings,
-    check_text,
-    is_id,
-    read_state,
-)
+from glide.store.checks import INT32_MAX, INT32_MIN, INT64_MAX, check_id, check_int, check_text, is_id
+from glide.store.group_checks import MAX_CLI_MID, check_settings, read_state
 from glide.store.groups import (
     JOIN_INVITE,
     KIND_MESSAGE,

@@ -10,14 +10,8 @@ from collections.abc import Callable, Sequence
 
 from glide.errors import BadRequest, NotAllowed, NotFound
 from glide.group import rules
-from glide.store.group_checks import (
-    STATUS_RECALLED,
-    check_id,
-    check_int,
-    check_settings,
-    check_uids,
-    is_id,
-)
+from glide.store.checks import check_id, check_int, is_id
+from glide.store.group_checks import STATUS_RECALLED, check_settings, check_uids
 from glide.store.groups import (
     MAX_GROUP_MEMBERS,
     NOTICE_DISSOLVED,

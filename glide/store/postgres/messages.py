@@ -14,12 +14,12 @@ import asyncpg
 
 from glide.errors import NotAllowed, NotFound, StorageError, TooLate
 from glide.store.base import MAX_HISTORY_PAGE, MAX_INBOX_PAGE, STATUS_RECALLED, ChatMessage, NewChat, StoredChat
+from glide.store.checks import INT64_MAX, check_int, check_text
 from glide.store.message_checks import ack_requests
 from glide.store.postgres.codec import dec, enc
 from glide.store.postgres.conversations import append_timelines, record_new_chats, refused_pairs
 from glide.store.postgres.engine import PgEngine, WriteConn
 from glide.store.postgres.rows import CHAT_COLUMNS, M_COLUMNS, affected, chat_from
-from glide.store.sqlite import INT64_MAX, _check_int, _check_text
 
 # Every query of the message path, named so tests can check each one is served by an index.
 SQL_CHAT_INSERT = (
@@ -76,13 +76,13 @@ class PgMessageStore:
 
     async def store_chats(self, chats: Sequence[NewChat]) -> list[StoredChat]:
         for i, c in enumerate(chats):
-            _check_int(c.mid, f"chats[{i}].mid", 1)
-            _check_int(c.sender, f"chats[{i}].sender", 1)
-            _check_int(c.receiver, f"chats[{i}].receiver", 1)
-            _check_int(c.type, f"chats[{i}].type")
-            _check_int(c.send_at, f"chats[{i}].send_at")
-            _check_text(c.cli_mid, f"chats[{i}].cli_mid")
-            _check_text(c.content, f"chats[{i}].content")
+            check_int(c.mid, f"chats[{i}].mid", 1)
+            check_int(c.sender, f"chats[{i}].sender", 1)
+            check_int(c.receiver, f"chats[{i}].receiver", 1)
+            check_int(c.type, f"chats[{i}].type")
+            check_int(c.send_at, f"chats[{i}].send_at")
+            check_text(c.cli_mid, f"chats[{i}].cli_mid")
+            check_text(c.content, f"chats[{i}].content")
         if not chats:
             return []
         batch = list(chats)
@@ -153,13 +153,13 @@ class PgMessageStore:
     async def chat_by_cli_mid(self, sender: int, cli_mid: str) -> ChatMessage | None:
         if not cli_mid or not (isinstance(sender, int) and 0 < sender <= INT64_MAX):
             return None
-        _check_text(cli_mid, "cli_mid")
+        check_text(cli_mid, "cli_mid")
         row = await self._engine.fetchrow(SQL_CHAT_BY_CLI_MID, sender, enc(cli_mid))
         return chat_from(row) if row else None
 
     async def inbox(self, uid: int, *, after_mid: int = 0, limit: int = 200) -> list[ChatMessage]:
-        _check_int(uid, "uid")
-        _check_int(after_mid, "after_mid")
+        check_int(uid, "uid")
+        check_int(after_mid, "after_mid")
         limit = max(1, min(limit, MAX_INBOX_PAGE))
         return [chat_from(r) for r in await self._engine.fetch(SQL_INBOX_PAGE, uid, after_mid, limit)]
 
@@ -181,9 +181,9 @@ class PgMessageStore:
         return await self._engine.write(op)
 
     async def clear_inbox(self, uid: int, up_to_mid: int | None = None) -> int:
-        _check_int(uid, "uid")
+        check_int(uid, "uid")
         if up_to_mid is not None:
-            _check_int(up_to_mid, "up_to_mid")
+            check_int(up_to_mid, "up_to_mid")
 
         async def op(conn: WriteConn) -> int:
             if up_to_mid is None:
@@ -193,8 +193,8 @@ class PgMessageStore:
         return await self._engine.write(op)
 
     async def recall(self, mid: int, by_uid: int, *, not_before_ms: int) -> ChatMessage:
-        _check_int(by_uid, "by_uid")
-        _check_int(not_before_ms, "not_before_ms")
+        check_int(by_uid, "by_uid")
+        check_int(not_before_ms, "not_before_ms")
         if not (isinstance(mid, int) and 0 < mid <= INT64_MAX):
             raise NotFound(f"message {mid} not found")
 
@@ -217,9 +217,9 @@ class PgMessageStore:
         return await self._engine.write(op)
 
     async def history(self, uid: int, peer: int, *, before_mid: int = 0, limit: int = 20) -> list[ChatMessage]:
-        _check_int(uid, "uid")
-        _check_int(peer, "peer")
-        _check_int(before_mid, "before_mid")
+        check_int(uid, "uid")
+        check_int(peer, "peer")
+        check_int(before_mid, "before_mid")
         lo, hi = min(uid, peer), max(uid, peer)
         before = before_mid if before_mid > 0 else INT64_MAX
         limit = max(1, min(limit, MAX_HISTORY_PAGE))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from glide.ids import wall_ms
 from glide.store.postgres.contacts import PgContactStore
 from glide.store.postgres.conversations import PgConversationStore
 from glide.store.postgres.engine import POOL_SIZE, Migration, PgEngine
@@ -11,7 +12,6 @@ from glide.store.postgres.groups import PgGroupStore
 from glide.store.postgres.messages import PgMessageStore
 from glide.store.postgres.schema import MIGRATIONS
 from glide.store.postgres.users import PgUserStore
-from glide.store.sqlite import wall_ms
 
 
 class PostgresStore:

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable, Sequence
 
 import asyncpg
 
-from glide.errors import AlreadyExists, BadRequest, UserNotFound
+from glide.errors import AlreadyExists, UserNotFound
+from glide.store.accounts import REVOKED_PURGE, login_key, new_account_keys, new_deliver_secret
 from glide.store.base import User
+from glide.store.checks import INT64_MAX, check_int, check_text, valid_ids
 from glide.store.postgres.codec import dec, dec_opt, enc, enc_opt
 from glide.store.postgres.engine import PgEngine, WriteConn
-
-# The SQLite backend's input checks, shared so that both refuse the same input with the same messages.
-from glide.store.sqlite import (
-    INT64_MAX,
-    REVOKED_PURGE,
-    SECRET_ALPHABET,
-    SECRET_LEN,
-    _check_int,
-    _check_text,
-    _valid_ids,
-    login_key,
-)
 
 USER_COLUMNS = "uid, account, email, nickname, avatar, password_hash, message_deliver_secret, guest, created_at"
 _U = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))
@@ -63,21 +52,8 @@ class PgUserStore:
         password_hash: str,
         guest: bool = False,
     ) -> User:
-        for field, value in (
-            ("account", account),
-            ("nickname", nickname),
-            ("avatar", avatar),
-            ("password_hash", password_hash),
-        ):
-            _check_text(value, field)
-        if email is not None:
-            _check_text(email, "email")
-        if not account.strip():
-            raise BadRequest("account: must not be empty")
-        keys = {login_key(account): "account"}
-        if email:
-            keys.setdefault(login_key(email), "email")
-        secret = "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LEN))
+        keys = new_account_keys(account, email, nickname, avatar, password_hash)
+        secret = new_deliver_secret()
         created_at = self._clock_ms()
         stored_keys = [enc(k) for k in keys]
 
@@ -128,7 +104,7 @@ class PgUserStore:
         return user_from(row) if row else None
 
     async def users(self, uids: Sequence[int]) -> list[User]:
-        wanted = _valid_ids(uids)
+        wanted = valid_ids(uids)
         if not wanted:
             return []
         found = {u.uid: u for u in map(user_from, await self._engine.fetch(SQL_USERS, wanted))}
@@ -137,7 +113,7 @@ class PgUserStore:
     async def update_profile(self, uid: int, *, nickname: str | None = None, avatar: str | None = None) -> None:
         for field, value in (("nickname", nickname), ("avatar", avatar)):
             if value is not None:
-                _check_text(value, field)
+                check_text(value, field)
         if not (isinstance(uid, int) and 0 < uid <= INT64_MAX):
             raise UserNotFound(f"user {uid} does not exist")
 
@@ -154,8 +130,8 @@ class PgUserStore:
         await self._engine.write(op)
 
     async def revoke_token(self, jti: str, expires_at_ms: int) -> None:
-        _check_text(jti, "jti")
-        _check_int(expires_at_ms, "expires_at_ms")
+        check_text(jti, "jti")
+        check_int(expires_at_ms, "expires_at_ms")
         now = self._clock_ms()
 
         async def op(conn: WriteConn) -> None:
@@ -176,13 +152,13 @@ class PgUserStore:
         await self._engine.write(op)
 
     async def is_token_revoked(self, jti: str) -> bool:
-        _check_text(jti, "jti")
+        check_text(jti, "jti")
         return await self._engine.fetchval(SQL_TOKEN_REVOKED, enc(jti)) is not None
 
     async def end_session(self, uid: int, device: str, at_ms: int) -> None:
-        _check_int(uid, "uid")
-        _check_text(device, "device")
-        _check_int(at_ms, "at_ms")
+        check_int(uid, "uid")
+        check_text(device, "device")
+        check_int(at_ms, "at_ms")
 
         async def op(conn: WriteConn) -> None:
             await conn.execute(
@@ -196,8 +172,8 @@ class PgUserStore:
         await self._engine.write(op)
 
     async def session_ended_at(self, uid: int, device: str) -> int:
-        _check_int(uid, "uid")
-        _check_text(device, "device")
+        check_int(uid, "uid")
+        check_text(device, "device")
         ended = await self._engine.fetchval(
             "SELECT ended_at FROM session_ends WHERE uid = $1 AND device = $2", uid, enc(device)
         )

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import secrets
 import sqlite3
-import string
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from glide.errors import AlreadyExists, BadRequest, NotAllowed, NotFound, StorageError, TooLate, UserNotFound
+from glide.errors import AlreadyExists, NotAllowed, NotFound, StorageError, TooLate, UserNotFound
+from glide.ids import wall_ms
+from glide.store.accounts import REVOKED_PURGE, login_key, new_account_keys, new_deliver_secret
 from glide.store.base import (
     MAX_HISTORY_PAGE,
     MAX_INBOX_PAGE,
@@ -19,19 +18,15 @@ from glide.store.base import (
     StoredChat,
     User,
 )
+from glide.store.checks import INT64_MAX, check_int, check_text, valid_ids
 from glide.store.message_checks import ack_requests
-from glide.store.sqlite_contacts import SqliteContactStore
-from glide.store.sqlite_conversations import ChatBookkeeping, SqliteConversationStore
-from glide.store.sqlite_engine import Migration, SqliteEngine
-from glide.store.sqlite_groups import SqliteGroupStore
-from glide.store.sqlite_schema import MIGRATIONS
+from glide.store.sqlite.contacts import SqliteContactStore
+from glide.store.sqlite.conversations import ChatBookkeeping, SqliteConversationStore
+from glide.store.sqlite.engine import Migration, SqliteEngine
+from glide.store.sqlite.groups import SqliteGroupStore
+from glide.store.sqlite.schema import MIGRATIONS
 
-INT64_MAX = (1 << 63) - 1
-INT64_MIN = -(1 << 63)
-SECRET_ALPHABET = string.ascii_letters + string.digits
-SECRET_LEN = 32
 CHUNK = 500  # bound parameters per IN (...) list, well below SQLite's limit
-REVOKED_PURGE = 100
 
 USER_COLUMNS = "uid, account, email, nickname, avatar, password_hash, message_deliver_secret, guest, created_at"
 CHAT_COLUMNS = "mid, cli_mid, sender, receiver, type, content, send_at, created_at, status, recalled_by"
@@ -57,10 +52,6 @@ SQL_HISTORY = (
 SQL_LAST_MID = "SELECT max(mid) FROM chat_messages"
 
 
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def _chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:
     for i in range(0, len(items), CHUNK):
         yield items[i : i + CHUNK]
@@ -68,26 +59,6 @@ def _chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
-
-
-def _valid_ids(ids: Sequence[int]) -> list[int]:
-    """Distinct ids in first-seen order; ids outside int64 cannot be stored, so cannot exist."""
-    return list(dict.fromkeys(i for i in ids if isinstance(i, int) and INT64_MIN <= i <= INT64_MAX))
-
-
-def _check_int(value: object, field: str, low: int = INT64_MIN) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= INT64_MAX:
-        raise BadRequest(f"{field}: expected an integer in {low}..{INT64_MAX}, got {value!r:.40}")
-
-
-def _check_text(value: object, field: str) -> None:
-    if not isinstance(value, str):
-        raise BadRequest(f"{field}: expected a string")
-    if not value.isascii():
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadRequest(f"{field}: not valid unicode (lone surrogate)") from None
 
 
 def _user(row: tuple[object, ...]) -> User:
@@ -101,10 +72,6 @@ def _chat(row: tuple[object, ...]) -> ChatMessage:
 
 def _new_chat(c: NewChat, created_at: int) -> ChatMessage:
     return ChatMessage(c.mid, c.cli_mid, c.sender, c.receiver, c.type, c.content, c.send_at, created_at, 0, None)
-
-
-def login_key(login: str) -> str:
-    return login.strip().casefold()
 
 
 class SqliteUserStore:
@@ -122,21 +89,8 @@ class SqliteUserStore:
         password_hash: str,
         guest: bool = False,
     ) -> User:
-        for field, value in (
-            ("account", account),
-            ("nickname", nickname),
-            ("avatar", avatar),
-            ("password_hash", password_hash),
-        ):
-            _check_text(value, field)
-        if email is not None:
-            _check_text(email, "email")
-        if not account.strip():
-            raise BadRequest("account: must not be empty")
-        keys = {login_key(account): "account"}
-        if email:
-            keys.setdefault(login_key(email), "email")
-        secret = "".join(secrets.choice(SECRET_ALPHABET) for _ in range(SECRET_LEN))
+        keys = new_account_keys(account, email, nickname, avatar, password_hash)
+        secret = new_deliver_secret()
         created_at = self._clock_ms()
 
         def op(conn: sqlite3.Connection) -> User:
@@ -184,7 +138,7 @@ class SqliteUserStore:
         return await self._engine.read(op)
 
     async def users(self, uids: Sequence[int]) -> list[User]:
-        wanted = _valid_ids(uids)
+        wanted = valid_ids(uids)
 
         def op(conn: sqlite3.Connection) -> list[User]:
             found: dict[int, User] = {}
@@ -200,7 +154,7 @@ class SqliteUserStore:
     async def update_profile(self, uid: int, *, nickname: str | None = None, avatar: str | None = None) -> None:
         for field, value in (("nickname", nickname), ("avatar", avatar)):
             if value is not None:
-                _check_text(value, field)
+                check_text(value, field)
         if not (isinstance(uid, int) and 0 < uid <= INT64_MAX):
             raise UserNotFound(f"user {uid} does not exist")
 
@@ -215,8 +169,8 @@ class SqliteUserStore:
         await self._engine.write(op)
 
     async def revoke_token(self, jti: str, expires_at_ms: int) -> None:
-        _check_text(jti, "jti")
-        _check_int(expires_at_ms, "expires_at_ms")
+        check_text(jti, "jti")
+        check_int(expires_at_ms, "expires_at_ms")
         now = self._clock_ms()
 
         def op(conn: sqlite3.Connection) -> None:
@@ -235,15 +189,15 @@ class SqliteUserStore:
         await self._engine.write(op)
 
     async def is_token_revoked(self, jti: str) -> bool:
-        _check_text(jti, "jti")
+        check_text(jti, "jti")
         return await self._engine.read(
             lambda conn: conn.execute("SELECT 1 FROM revoked_tokens WHERE jti = ?", (jti,)).fetchone() is not None
         )
 
     async def end_session(self, uid: int, device: str, at_ms: int) -> None:
-        _check_int(uid, "uid")
-        _check_text(device, "device")
-        _check_int(at_ms, "at_ms")
+        check_int(uid, "uid")
+        check_text(device, "device")
+        check_int(at_ms, "at_ms")
         await self._engine.write(
             lambda conn: conn.execute(
                 "INSERT INTO session_ends (uid, device, ended_at) VALUES (?, ?, ?) "
@@ -253,8 +207,8 @@ class SqliteUserStore:
         )
 
     async def session_ended_at(self, uid: int, device: str) -> int:
-        _check_int(uid, "uid")
-        _check_text(device, "device")
+        check_int(uid, "uid")
+        check_text(device, "device")
 
         def op(conn: sqlite3.Connection) -> int:
             row = conn.execute(
@@ -272,13 +226,13 @@ class SqliteMessageStore:
 
     async def store_chats(self, chats: Sequence[NewChat]) -> list[StoredChat]:
         for i, c in enumerate(chats):
-            _check_int(c.mid, f"chats[{i}].mid", 1)
-            _check_int(c.sender, f"chats[{i}].sender", 1)
-            _check_int(c.receiver, f"chats[{i}].receiver", 1)
-            _check_int(c.type, f"chats[{i}].type")
-            _check_int(c.send_at, f"chats[{i}].send_at")
-            _check_text(c.cli_mid, f"chats[{i}].cli_mid")
-            _check_text(c.content, f"chats[{i}].content")
+            check_int(c.mid, f"chats[{i}].mid", 1)
+            check_int(c.sender, f"chats[{i}].sender", 1)
+            check_int(c.receiver, f"chats[{i}].receiver", 1)
+            check_int(c.type, f"chats[{i}].type")
+            check_int(c.send_at, f"chats[{i}].send_at")
+            check_text(c.cli_mid, f"chats[{i}].cli_mid")
+            check_text(c.content, f"chats[{i}].content")
         if not chats:
             return []
         batch = list(chats)
@@ -328,7 +282,7 @@ class SqliteMessageStore:
     async def chat_by_cli_mid(self, sender: int, cli_mid: str) -> ChatMessage | None:
         if not cli_mid or not (isinstance(sender, int) and 0 < sender <= INT64_MAX):
             return None
-        _check_text(cli_mid, "cli_mid")
+        check_text(cli_mid, "cli_mid")
 
         def op(conn: sqlite3.Connection) -> ChatMessage | None:
             row = conn.execute(SQL_CHAT_BY_CLI_MID, (sender, cli_mid)).fetchone()
@@ -337,8 +291,8 @@ class SqliteMessageStore:
         return await self._engine.read(op)
 
     async def inbox(self, uid: int, *, after_mid: int = 0, limit: int = 200) -> list[ChatMessage]:
-        _check_int(uid, "uid")
-        _check_int(after_mid, "after_mid")
+        check_int(uid, "uid")
+        check_int(after_mid, "after_mid")
         limit = max(1, min(limit, MAX_INBOX_PAGE))
         return await self._engine.read(
             lambda conn: [_chat(r) for r in conn.execute(SQL_INBOX_PAGE, (uid, after_mid, limit))]
@@ -374,9 +328,9 @@ class SqliteMessageStore:
         return await self._engine.write(op)
 
     async def clear_inbox(self, uid: int, up_to_mid: int | None = None) -> int:
-        _check_int(uid, "uid")
+        check_int(uid, "uid")
         if up_to_mid is not None:
-            _check_int(up_to_mid, "up_to_mid")
+            check_int(up_to_mid, "up_to_mid")
 
         def op(conn: sqlite3.Connection) -> int:
             if up_to_mid is None:
@@ -386,8 +340,8 @@ class SqliteMessageStore:
         return await self._engine.write(op)
 
     async def recall(self, mid: int, by_uid: int, *, not_before_ms: int) -> ChatMessage:
-        _check_int(by_uid, "by_uid")
-        _check_int(not_before_ms, "not_before_ms")
+        check_int(by_uid, "by_uid")
+        check_int(not_before_ms, "not_before_ms")
         if not (isinstance(mid, int) and 0 < mid <= INT64_MAX):
             raise NotFound(f"message {mid} not found")
 
@@ -421,9 +375,9 @@ class SqliteMessageStore:
         return await self._engine.write(op)
 
     async def history(self, uid: int, peer: int, *, before_mid: int = 0, limit: int = 20) -> list[ChatMessage]:
-        _check_int(uid, "uid")
-        _check_int(peer, "peer")
-        _check_int(before_mid, "before_mid")
+        check_int(uid, "uid")
+        check_int(peer, "peer")
+        check_int(before_mid, "before_mid")
         lo, hi = min(uid, peer), max(uid, peer)
         before = before_mid if before_mid > 0 else INT64_MAX
         limit = max(1, min(limit, MAX_HISTORY_PAGE))

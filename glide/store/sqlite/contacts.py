@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 
 from glide.errors import BadRequest, NotAllowed, NotFound, UserNotFound
+from glide.store.checks import check_id, check_int, check_text
 from glide.store.contacts import (
     MAX_COMMENT,
     MAX_CONTACTS,
@@ -25,9 +26,7 @@ from glide.store.contacts import (
     Relation,
     RequestOutcome,
 )
-from glide.store.sqlite_engine import SqliteEngine
-
-INT64_MAX = (1 << 63) - 1
+from glide.store.sqlite.engine import SqliteEngine
 
 CONTACT_COLUMNS = "owner, peer, remark, last_mid, created_at, updated_at"
 REQUEST_COLUMNS = "requester, target, remark, comment, status, created_at, updated_at"
@@ -125,24 +124,6 @@ def v4_contacts(conn: sqlite3.Connection) -> None:
         "SELECT uid, row_number() OVER (PARTITION BY uid ORDER BY mid), mid FROM ("
         " SELECT sender AS uid, mid FROM chat_messages UNION SELECT receiver, mid FROM chat_messages)"
     )
-
-
-def check_id(value: object, field: str, low: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= INT64_MAX:
-        raise BadRequest(f"{field}: expected an integer in {low}..{INT64_MAX}, got {value!r:.40}")
-    return value
-
-
-def check_text(value: object, field: str, max_len: int) -> str:
-    if not isinstance(value, str):
-        raise BadRequest(f"{field}: expected a string")
-    if len(value) > max_len:
-        raise BadRequest(f"{field}: at most {max_len} characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise BadRequest(f"{field}: not valid unicode (lone surrogate)") from None
-    return value
 
 
 def refuses(conn: sqlite3.Connection, sender: int, receiver: int) -> bool:
@@ -323,7 +304,7 @@ class SqliteContactStore:
     async def set_last_mid(self, owner: int, peer: int, mid: int) -> Contact:
         check_id(owner, "owner")
         check_id(peer, "peer")
-        check_id(mid, "mid", 0)
+        check_int(mid, "mid", 0)
         sql = "UPDATE contacts SET last_mid = max(last_mid, ?), updated_at = ? WHERE owner = ? AND peer = ?"
         return await self._update_contact(owner, peer, sql, mid)
 

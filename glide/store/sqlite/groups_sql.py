@@ -4,7 +4,6 @@ change is made of (load, check, append to the seq stream), each run on a connect
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator, Sequence
 
 from glide.errors import NotFound, StorageError, UserNotFound
@@ -19,7 +18,7 @@ from glide.store.groups import (
     GroupNotFound,
     notice_content,
 )
-from glide.store.sqlite_contacts import refuses
+from glide.store.sqlite.contacts import refuses
 
 CHUNK = 500  # bound parameters per IN (...) list
 
@@ -53,10 +52,6 @@ SQL_STATES_ALL = (
     "FROM group_members m JOIN groups g ON g.gid = m.gid WHERE m.uid = ? ORDER BY m.gid"
 )
 SQL_LAST_MID = "SELECT max(mid) FROM group_messages"
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def chunks(items: Sequence[int]) -> Iterator[Sequence[int]]:

@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 
 from glide.errors import BadRequest, NotAllowed, NotFound
 from glide.group import rules
-from glide.store.group_checks import check_id, check_settings, check_uids, is_id
+from glide.store.checks import check_id, is_id
+from glide.store.group_checks import check_settings, check_uids
 from glide.store.groups import (
     MAX_GROUP_MEMBERS,
     NOTICE_DISSOLVED,
@@ -30,8 +31,8 @@ from glide.store.groups import (
     JoinRequest,
     MemberExists,
 )
-from glide.store.sqlite_engine import SqliteEngine
-from glide.store.sqlite_groups_sql import (
+from glide.store.sqlite.engine import SqliteEngine
+from glide.store.sqlite.groups_sql import (
     add_members,
     add_notice,
     banned_of,

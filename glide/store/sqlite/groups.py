@@ -12,19 +12,9 @@ from collections.abc import Callable, Sequence
 
 from glide.errors import BadRequest, NotFound
 from glide.group import rules
-from glide.store.group_checks import (
-    INT32_MAX,
-    INT32_MIN,
-    INT64_MAX,
-    MAX_CLI_MID,
-    STATUS_RECALLED,
-    check_id,
-    check_int,
-    check_settings,
-    check_text,
-    is_id,
-    read_state,
-)
+from glide.ids import wall_ms
+from glide.store.checks import INT32_MAX, INT32_MIN, INT64_MAX, check_id, check_int, check_text, is_id
+from glide.store.group_checks import MAX_CLI_MID, STATUS_RECALLED, check_settings, read_state
 from glide.store.groups import (
     JOIN_INVITE,
     KIND_MESSAGE,
@@ -45,9 +35,9 @@ from glide.store.groups import (
     NewGroupMessage,
     StoredGroupMessage,
 )
-from glide.store.sqlite_engine import SqliteEngine
-from glide.store.sqlite_groups_manage import SqliteGroupManagement
-from glide.store.sqlite_groups_sql import (
+from glide.store.sqlite.engine import SqliteEngine
+from glide.store.sqlite.groups_manage import SqliteGroupManagement
+from glide.store.sqlite.groups_sql import (
     GROUP_COLUMNS,
     MEMBER_COLUMNS,
     SQL_GMSG_BY_CLI_MID,
@@ -73,7 +63,6 @@ from glide.store.sqlite_groups_sql import (
     message_row,
     refusing,
     require_users,
-    wall_ms,
 )
 
 

@@ -8,11 +8,11 @@ from collections.abc import Callable
 
 from glide.errors import BadRequest, NotFound, UserNotFound
 from glide.store.base import ChatMessage
+from glide.store.checks import INT64_MAX, check_id, check_int
 from glide.store.conversations import MAX_RECENT, MAX_SYNC_PAGE, Conversation, TimelineEntry, TimelinePage
-from glide.store.sqlite_contacts import check_id, refuses
-from glide.store.sqlite_engine import SqliteEngine
+from glide.store.sqlite.contacts import refuses
+from glide.store.sqlite.engine import SqliteEngine
 
-INT64_MAX = (1 << 63) - 1
 CHAT_COLUMNS = "mid, cli_mid, sender, receiver, type, content, send_at, created_at, status, recalled_by"
 _M = ", ".join("m." + c.strip() for c in CHAT_COLUMNS.split(","))
 CONV_COLUMNS = "c.owner, c.peer, c.last_mid, c.read_mid, c.unread, c.created_at, c.updated_at"
@@ -161,7 +161,7 @@ class SqliteConversationStore:
 
     async def timeline(self, owner: int, *, after_seq: int = 0, limit: int = 100) -> TimelinePage:
         check_id(owner, "owner")
-        check_id(after_seq, "after_seq", 0)
+        check_int(after_seq, "after_seq", 0)
         n = max(1, min(limit, MAX_SYNC_PAGE))
 
         def op(conn: sqlite3.Connection) -> TimelinePage:

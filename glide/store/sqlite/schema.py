@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from glide.store.sqlite_contacts import v4_contacts
-from glide.store.sqlite_engine import Migration
+from glide.store.sqlite.contacts import v4_contacts
+from glide.store.sqlite.engine import Migration
 
 
 def _v1_users(conn: sqlite3.Connection) -> None:
