@@ -81,7 +81,7 @@ def test_acknowledged_writes_survive_sigkill(pg_url: str) -> None:
             page = await store.messages.inbox(2, limit=1000)
             while page:
                 inbox |= {m.mid for m in page}
-                page = await store.messages.inbox(2, after_mid=page[-1].mid, limit=1000)
+                page = await store.messages.inbox(2, after_seq=page[-1].receiver_seq, limit=1000)
             assert set(acked) <= inbox  # the inbox row was committed with its message
             timeline = await store.conversations.timeline(2, limit=500)
             assert timeline.head >= len(acked)  # and the bookkeeping with both

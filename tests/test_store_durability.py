@@ -78,7 +78,7 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
             page = await store.messages.inbox(2, limit=1000)
             while page:
                 inbox |= {m.mid for m in page}
-                page = await store.messages.inbox(2, after_mid=page[-1].mid, limit=1000)
+                page = await store.messages.inbox(2, after_seq=page[-1].receiver_seq, limit=1000)
             assert set(acked) <= inbox  # the inbox row was committed with its message
         finally:
             await store.close()

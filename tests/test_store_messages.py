@@ -123,18 +123,55 @@ async def test_bad_input_is_rejected_and_nothing_is_stored(store: Store, bad: Ne
 # inbox
 
 
-async def test_inbox_pages_in_mid_order(store: Store) -> None:
+async def test_inbox_pages_in_log_order(store: Store) -> None:
     stored = await store.messages.store_chats([chat(ALICE, BOB, f"c{i}") for i in range(10)])
     await store.messages.store_chats([chat(ALICE, CAROL, "for carol")])
     mids = [r.message.mid for r in stored]
     assert [m.mid for m in await store.messages.inbox(BOB)] == mids
     page1 = await store.messages.inbox(BOB, limit=4)
-    page2 = await store.messages.inbox(BOB, after_mid=page1[-1].mid, limit=4)
-    page3 = await store.messages.inbox(BOB, after_mid=page2[-1].mid, limit=4)
+    page2 = await store.messages.inbox(BOB, after_seq=page1[-1].receiver_seq, limit=4)
+    page3 = await store.messages.inbox(BOB, after_seq=page2[-1].receiver_seq, limit=4)
     assert [m.mid for m in page1 + page2 + page3] == mids
     assert len(await store.messages.inbox(BOB, limit=0)) == 1  # limits are clamped to 1..1000
     assert len(await store.messages.inbox(BOB, limit=10**9)) == 10
     assert await store.messages.inbox(ALICE) == []
+
+
+async def test_inbox_is_in_commit_order_not_mid_order(store: Store) -> None:
+    early_mid = next(_mids)  # proposed first, committed last (another node's slow batch)
+    [first] = await store.messages.store_chats([chat(ALICE, BOB, content="first")])
+    [late] = await store.messages.store_chats([chat(CAROL, BOB, content="late", mid=early_mid)])
+    assert late.message.mid < first.message.mid and late.message.receiver_seq > first.message.receiver_seq
+    assert [m.content for m in await store.messages.inbox(BOB)] == ["first", "late"]
+    # acknowledging the newer one first does not acknowledge the older one committed after it
+    assert [m.content for m in await store.messages.ack_inbox(BOB, [first.message.mid])] == ["first"]
+    assert [m.content for m in await store.messages.inbox(BOB)] == ["late"]
+
+
+async def test_log_positions(store: Store) -> None:
+    a, b = await store.messages.store_chats([chat(ALICE, BOB), chat(BOB, ALICE)])
+    [note] = await store.messages.store_chats([chat(ALICE, ALICE)])
+    assert (a.message.sender_seq, a.message.receiver_seq) == (1, 1)
+    assert (b.message.sender_seq, b.message.receiver_seq) == (2, 2)
+    assert (note.message.sender_seq, note.message.receiver_seq) == (3, 3)  # one entry of ALICE's log
+    assert await store.messages.chat(b.message.mid) == b.message
+    new, dup = await store.messages.store_chats([chat(ALICE, BOB, "k"), chat(ALICE, BOB, "k")])
+    assert new.message.sender_seq == 4 and dup.duplicate and dup.message == new.message
+
+
+async def test_out_of_order_acks_keep_the_rest_pending(store: Store) -> None:
+    stored = [r.message for r in await store.messages.store_chats([chat(ALICE, BOB, f"c{i}") for i in range(6)])]
+    await store.messages.store_chats([chat(BOB, ALICE, "reply")])  # a position of BOB's log that is not incoming
+    more = [r.message for r in await store.messages.store_chats([chat(CAROL, BOB, f"d{i}") for i in range(3)])]
+    order = [stored[5], stored[1], more[2], stored[0], more[0]]
+    for m in order:
+        assert await store.messages.ack_inbox(BOB, [m.mid]) == [m]
+        assert await store.messages.ack_inbox(BOB, [m.mid]) == []  # once
+    left = [stored[2], stored[3], stored[4], more[1]]
+    assert [m.mid for m in await store.messages.inbox(BOB)] == [m.mid for m in left]
+    assert [m.mid for m in await store.messages.inbox(BOB, limit=2)] == [m.mid for m in left[:2]]
+    assert await store.messages.ack_inbox(BOB, [m.mid for m in left]) == left
+    assert await store.messages.inbox(BOB) == []
 
 
 async def test_ack_returns_pending_messages_once(store: Store) -> None:

@@ -70,16 +70,31 @@ async def test_whitelist_only_refuses_all_but_the_whitelist(store: Store) -> Non
     assert again.refused and (await store.contacts.relations(c, RELATION_WHITE)) == []
 
 
-async def test_recall_appends_to_both_timelines_once(store: Store) -> None:
+async def test_recall_moves_the_message_to_the_end_of_both_logs(store: Store) -> None:
     a, b = await users(store, "a", "b")
     await store.messages.store_chats([chat(1, a, b), chat(2, b, a)])
+    before = await store.conversations.timeline(b)
     await store.messages.recall(1, a, not_before_ms=0)
-    await store.messages.recall(1, a, not_before_ms=0)  # repeated: no new entry
+    await store.messages.recall(1, a, not_before_ms=0)  # repeated: it stays where it is
     for uid in (a, b):
         page = await store.conversations.timeline(uid)
-        assert [(e.seq, e.message.mid, e.message.status) for e in page.entries] == [(1, 1, 1), (2, 2, 0), (3, 1, 1)]
+        assert [(e.seq, e.message.mid, e.message.status) for e in page.entries] == [(2, 2, 0), (3, 1, 1)]
         assert page.head == 3 and not page.more
-    first = await store.conversations.timeline(a, limit=2)
+    # a client that synced up to the old position learns of the recall after it
+    assert [e.message.mid for e in (await store.conversations.timeline(b, after_seq=before.cursor)).entries] == [1]
+    first = await store.conversations.timeline(a, limit=1)
     assert (first.cursor, first.more) == (2, True)
     rest = await store.conversations.timeline(a, after_seq=first.cursor)
     assert [e.seq for e in rest.entries] == [3] and await store.conversations.timeline_head(b) == 3
+
+
+async def test_recall_keeps_the_receivers_acknowledgement(store: Store) -> None:
+    a, b = await users(store, "a", "b")
+    await store.messages.store_chats([chat(1, a, b), chat(2, a, b), chat(3, a, b)])
+    await store.messages.ack_inbox(b, [1])
+    await store.messages.recall(1, a, not_before_ms=0)  # acknowledged: stays acknowledged
+    await store.messages.recall(2, a, not_before_ms=0)  # pending: stays pending, now as a recall
+    pending = await store.messages.inbox(b)
+    assert [(m.mid, m.status) for m in pending] == [(3, 0), (2, 1)]
+    assert [m.mid for m in await store.messages.ack_inbox(b, [3, 2])] == [3, 2]
+    assert await store.messages.inbox(b) == []

@@ -214,11 +214,8 @@ async def chat_recent(ctx: ApiContext, uid: int, device: str, body: Body) -> Any
     head = await ctx.store.conversations.timeline_head(uid)
     page = await ctx.store.conversations.timeline(uid, after_seq=max(0, head - RECENT_SCAN), limit=RECENT_SCAN)
     since = wall_ms() - RECENT_WINDOW_MS
-    latest: dict[int, ChatMessage] = {}
-    for entry in page.entries:  # ascending: a recall entry replaces the message's earlier state
-        if entry.message.created_at >= since:
-            latest[entry.message.mid] = entry.message
-    return [history_item(m) for m in sorted(latest.values(), key=lambda m: m.mid, reverse=True)]
+    latest = [e.message for e in page.entries if e.message.created_at >= since]
+    return [history_item(m) for m in sorted(latest, key=lambda m: m.mid, reverse=True)]
 
 
 async def offline(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:

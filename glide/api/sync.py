@@ -1,11 +1,10 @@
 """``/api/msg/sync``: everything a client missed, from one cursor it keeps.
 
-The cursor is the caller's timeline position (glide.store.conversations): every 1:1 message the caller
-sent or received, in commit order, numbered 1, 2, 3, … without gaps. ``{cursor, limit}`` answers the
-entries after ``cursor``, ascending, and the cursor to pass next time; a client repeats while ``More``.
-Pages never overlap and never skip, however the messages' mids interleave. A recall appends the message
-again (with ``Status`` 1), so a client learns of recalls it missed; within one page a message appears
-once, in its newest state.
+The cursor is a position in the caller's log (glide.store.conversations): every 1:1 message the caller
+sent or received, in commit order. ``{cursor, limit}`` answers the entries after ``cursor``, ascending, and
+the cursor to pass next time; a client repeats while ``More``. Pages never overlap and never skip, however
+the messages' mids interleave. A recall moves the message to the end of the log (with ``Status`` 1), so a
+client learns of recalls it missed; a message appears once, in its newest state.
 
 Group messages have their own contiguous per-group seq: the answer lists, for every group of the caller,
 ``LastSeq`` and the caller's ``ReadSeq``, and the client pulls the ranges it lacks from the group routes.
@@ -37,13 +36,9 @@ async def sync(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
     cursor = body.integer("cursor", default=0)
     limit = body.integer("limit", default=DEFAULT_LIMIT, low=1, high=MAX_SYNC_PAGE)
     page = await ctx.store.conversations.timeline(uid, after_seq=cursor, limit=limit)
-    newest: dict[int, dict[str, Any]] = {}
-    for entry in page.entries:  # ascending: a later entry of the same mid is its newer state
-        newest.pop(entry.message.mid, None)
-        newest[entry.message.mid] = {**history_item(entry.message), "Seq": entry.seq}
     groups = await ctx.store.groups.read_states(uid)
     return {
-        "Messages": list(newest.values()),
+        "Messages": [{**history_item(e.message), "Seq": e.seq} for e in page.entries],
         "Cursor": page.cursor,
         "Head": page.head,
         "More": page.more,

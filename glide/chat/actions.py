@@ -226,7 +226,7 @@ class ChatActions:
             self.ctx.spawn(self.messages.clear_inbox(conn.uid, up_to))
 
     async def push_inbox(self, conn: Conn) -> None:
-        """Replay the unacknowledged inbox in mid order, then hand over to live delivery.
+        """Replay the unacknowledged inbox in log (commit) order, then hand over to live delivery.
 
         Race-free by construction: the login set ``conn.syncing`` before the session became reachable, so
         every live push since then is held in ``conn.held`` (by mid). A stored message reaches this device
@@ -238,16 +238,16 @@ class ChatActions:
         in_flight = self.in_flight
         try:
             while not conn.closed:
-                page = await self.messages.inbox(conn.uid, after_mid=after, limit=INBOX_PAGE)
+                page = await self.messages.inbox(conn.uid, after_seq=after, limit=INBOX_PAGE)
                 if not page:
                     break
                 for m in page:
                     if m.mid in in_flight or m.mid in conn.held:
                         continue
                     conn.send(delivery_for(m))
+                    conn.inbox_replayed = max(conn.inbox_replayed, m.mid)
                     await conn.drained()  # a long inbox must not overrun the send buffer limit
-                after = page[-1].mid
-                conn.inbox_replayed = after
+                after = page[-1].receiver_seq
         finally:
             held, conn.held = conn.held, {}
             conn.syncing = False

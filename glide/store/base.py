@@ -50,7 +50,11 @@ class NewChat:
 
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
-    """A stored 1:1 message. ``status`` 0 normal, 1 recalled."""
+    """A stored 1:1 message. ``status`` 0 normal, 1 recalled.
+
+    ``sender_seq`` / ``receiver_seq``: where the message stands in its sender's and its receiver's log (the
+    same number for a message to oneself; glide.store.conversations). Positions are allocated when the
+    message commits, so each user's log is in commit order; 0 for a message that was not stored."""
 
     mid: int
     cli_mid: str
@@ -62,6 +66,8 @@ class ChatMessage:
     created_at: int
     status: int
     recalled_by: int | None
+    sender_seq: int = 0
+    receiver_seq: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,14 +129,22 @@ class UserStore(Protocol):
 
 
 class MessageStore(Protocol):
+    """1:1 messages as an append-only log.
+
+    A message is one appended row. What a receiver still has to get is not a row per message but a cursor
+    over its log (glide.store.message_checks.InboxCursor): every incoming message at or below the cursor is
+    acknowledged, plus the few acknowledged out of order above it. Pending ("the inbox") = the incoming
+    messages above the cursor that are not acknowledged, in log (commit) order.
+    """
+
     async def store_chats(self, chats: Sequence[NewChat]) -> list[StoredChat]:
         """Store a batch, one result per input in order, durable (survives kill -9) when this returns.
 
-        Idempotent on (sender, cli_mid) — an empty cli_mid never dedups — also within one batch. Each new
-        message gets an inbox row (receiver, mid) in the same transaction. Raises BadRequest (nothing
-        stored) if any message is malformed. A duplicate is answered before the refusal check; a message
-        the receiver refuses is not stored (``refused``); every new one updates both conversations and
-        both timelines in the same transaction (glide.store.conversations).
+        Idempotent on (sender, cli_mid) — an empty cli_mid never dedups — also within one batch. Raises
+        BadRequest (nothing stored) if any message is malformed. A duplicate is answered before the refusal
+        check; a message the receiver refuses is not stored (``refused``). A new message takes the next
+        position in its sender's and its receiver's log (glide.store.conversations) and is pending for the
+        receiver until acknowledged.
         """
         ...
 
@@ -138,12 +152,13 @@ class MessageStore(Protocol):
 
     async def chat_by_cli_mid(self, sender: int, cli_mid: str) -> ChatMessage | None: ...
 
-    async def inbox(self, uid: int, *, after_mid: int = 0, limit: int = 200) -> list[ChatMessage]:
-        """Unacknowledged messages to ``uid`` with mid > after_mid, ascending, at most min(limit, 1000)."""
+    async def inbox(self, uid: int, *, after_seq: int = 0, limit: int = 200) -> list[ChatMessage]:
+        """Pending messages to ``uid`` with receiver_seq > after_seq, in log order (ascending receiver_seq),
+        at most min(limit, 1000): page on with ``after_seq`` = the last one's receiver_seq."""
         ...
 
     async def ack_inbox(self, uid: int, mids: Sequence[int]) -> list[ChatMessage]:
-        """Remove those inbox rows; returns the messages that were still pending (ascending mid)."""
+        """Acknowledge messages of ``uid``'s inbox; returns those that were still pending, in log order."""
         ...
 
     async def ack_inboxes(self, requests: Sequence[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
@@ -151,14 +166,14 @@ class MessageStore(Protocol):
         ...
 
     async def clear_inbox(self, uid: int, up_to_mid: int | None = None) -> int:
-        """Remove all of ``uid``'s inbox rows (or those with mid <= up_to_mid); returns how many."""
+        """Acknowledge all of ``uid``'s pending messages (or those with mid <= up_to_mid); returns how many."""
         ...
 
     async def recall(self, mid: int, by_uid: int, *, not_before_ms: int) -> ChatMessage:
         """Mark a message recalled by its author. Raises NotFound, NotAllowed (not the author), TooLate
-        (created_at < not_before_ms). Idempotent: recalling a recalled message returns it unchanged. The
-        receiver's inbox row stays, so the receiver still learns of the recall. A recall (not a repeated
-        one) appends the message to both timelines (glide.store.conversations)."""
+        (created_at < not_before_ms). Idempotent: recalling a recalled message returns it unchanged. A recall
+        (not a repeated one) moves the message to the end of both logs, so a client that syncs learns of it;
+        the receiver's acknowledgement carries over (pending stays pending, acknowledged stays so)."""
         ...
 
     async def history(self, uid: int, peer: int, *, before_mid: int = 0, limit: int = 20) -> list[ChatMessage]:

@@ -2,19 +2,20 @@
 
 Semantics every backend shares (the docstrings are the contract; times are Unix milliseconds):
 
-- The message flow keeps both up to date by itself: ``MessageStore.store_chats``, in the transaction that
-  stores a new 1:1 message, (1) skips a message whose receiver refuses its sender
-  (``ContactStore.refused``: nothing stored, ``StoredChat.refused`` set), (2) upserts the sender's and
-  the receiver's conversation rows (last_mid, updated_at = created_at; the receiver's ``unread`` + 1), and
-  (3) appends the message to the sender's and the receiver's timeline. ``MessageStore.recall`` appends the
-  recalled message to both timelines again, so a client that syncs learns of the recall; it changes no
-  unread count. A message to oneself makes one conversation row and one timeline entry, never unread.
+- Every user has a log: the 1:1 messages it sent or received, each at a position (``ChatMessage.sender_seq``
+  in the sender's log, ``receiver_seq`` in the receiver's; one position for a message to oneself). Positions
+  are taken when the message commits, so a log is in commit order and a reader that sees position n has seen
+  every message at a position below n: ``after_seq`` is a complete cursor. (Message ids are time-ordered,
+  but a message with a smaller mid may commit after one with a larger mid; a mid is no safe cursor.) A recall
+  moves the message to the next position of both logs (its old position stays empty), so a client that
+  syncs learns of it; positions therefore increase without gaps in what they cover, not necessarily by one.
+- ``MessageStore.store_chats`` skips a message whose receiver refuses its sender (``ContactStore.refused``:
+  nothing stored, ``StoredChat.refused`` set) and opens both conversations of a new pair. Nothing else is
+  written per message: a conversation's last message, ``updated_at`` (its last message's created_at, or when
+  it was opened) and ``unread`` are derived from the messages when read.
 - ``unread`` counts the peer's messages with mid > ``read_mid``. Reading is explicit (``mark_read``): an
   ``ack.request`` is a delivery receipt (clients send it for every message they receive, whether or not
   anyone looked at it) and does not count as read.
-- The timeline of a user is a sequence 1, 2, 3, … without gaps, in commit order: a reader that sees entry
-  n has seen every entry below n, so ``after_seq`` is a complete cursor. (Message ids are time-ordered but
-  a message with a smaller mid may commit after one with a larger mid; a mid is no safe cursor.)
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class Conversation:
 
 @dataclass(frozen=True, slots=True)
 class TimelineEntry:
-    """Entry ``seq`` of a user's timeline: a message as it is now (a recalled one has status 1)."""
+    """The message at position ``seq`` of a user's log, as it is now (a recalled one has status 1)."""
 
     seq: int
     message: ChatMessage
@@ -53,8 +54,8 @@ class TimelineEntry:
 
 @dataclass(frozen=True, slots=True)
 class TimelinePage:
-    """Entries after the cursor, ascending seq. ``cursor``: pass it as ``after_seq`` next time (the last
-    entry's seq, or the given cursor when there is none). ``head``: the user's newest seq at read time;
+    """Entries after the cursor, ascending position. ``cursor``: pass it as ``after_seq`` next time (the last
+    entry's seq, or the given cursor when there is none). ``head``: the user's newest position at read time;
     ``more``: entries remain after this page."""
 
     entries: list[TimelineEntry]

@@ -1,57 +1,79 @@
-"""1:1 messages and inboxes on PostgreSQL (the semantics of glide.store.base.MessageStore).
+"""1:1 messages on PostgreSQL (the semantics of glide.store.base.MessageStore): an append-only log.
 
-``store_chats`` costs a fixed number of statements whatever the batch size: the whole batch is inserted by
-one ``INSERT … SELECT FROM unnest(…)`` that also fills the inbox, and the conversation / timeline bookkeeping
-is set-based too (glide.store.postgres.conversations).
+The same design as SQLite (glide.store.sqlite.messages): a message is one row carrying its positions in the
+sender's and the receiver's log; a receiver's inbox is a cursor over its log. Several nodes write here, so
+the positions come from ``timeline_heads``: one row per user, bumped once per batch under its row lock (in
+uid order), which makes each log contiguous and in commit order across nodes. A batch costs a fixed number
+of statements whatever its size: refusals, duplicates, heads, the rows (one ``INSERT … unnest``), new
+conversations.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import asyncpg
 
-from glide.errors import NotAllowed, NotFound, StorageError, TooLate
+from glide.errors import NotFound, StorageError
 from glide.store.base import MAX_HISTORY_PAGE, MAX_INBOX_PAGE, STATUS_RECALLED, ChatMessage, NewChat, StoredChat
-from glide.store.checks import INT64_MAX, check_int, check_text
-from glide.store.message_checks import ack_requests
-from glide.store.postgres.codec import dec, enc
-from glide.store.postgres.conversations import append_timelines, record_new_chats, refused_pairs
-from glide.store.postgres.engine import PgEngine, WriteConn
-from glide.store.postgres.rows import CHAT_COLUMNS, M_COLUMNS, affected, chat_from
+from glide.store.checks import INT64_MAX, check_int, check_text, is_id
+from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
+from glide.store.postgres.codec import enc
+from glide.store.postgres.conversations import refused_pairs
+from glide.store.postgres.engine import Conn, PgEngine, WriteConn
+from glide.store.postgres.rows import CHAT_COLUMNS, M_COLUMNS, chat_from
+
+KNOWN_CONVERSATIONS = 100_000  # (owner, peer) rows this node knows exist (they are never deleted)
 
 # Every query of the message path, named so tests can check each one is served by an index.
 SQL_CHAT_INSERT = (
-    "WITH ins AS ("
-    f" INSERT INTO chat_messages ({CHAT_COLUMNS}, peer_lo, peer_hi)"
-    " SELECT mid, cli_mid, sender, receiver, type, content, send_at, $8, 0, NULL,"
-    " least(sender, receiver), greatest(sender, receiver)"
-    " FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[])"
-    " WITH ORDINALITY AS t(mid, cli_mid, sender, receiver, type, content, send_at, i) ORDER BY i"
-    " ON CONFLICT (sender, cli_mid) WHERE cli_mid <> '' DO NOTHING"
-    " RETURNING mid, sender, cli_mid, receiver"
-    "), box AS (INSERT INTO inbox (uid, mid) SELECT receiver, mid FROM ins) "
-    "SELECT mid, sender, cli_mid FROM ins"
+    f"INSERT INTO chat_messages ({CHAT_COLUMNS}, peer_lo, peer_hi) "
+    "SELECT mid, cli_mid, sender, receiver, type, content, send_at, $8, 0, NULL, s_seq, r_seq, "
+    "least(sender, receiver), greatest(sender, receiver) "
+    "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], "
+    "$9::bigint[], $10::bigint[]) AS t(mid, cli_mid, sender, receiver, type, content, send_at, s_seq, r_seq) "
+    "ON CONFLICT (sender, cli_mid) WHERE cli_mid <> '' DO NOTHING RETURNING mid"
 )
 SQL_CHATS_BY_CLI_MID = (
     f"SELECT {M_COLUMNS} FROM unnest($1::bigint[], $2::text[]) AS k(sender, cli_mid) "
     "JOIN chat_messages m ON m.sender = k.sender AND m.cli_mid = k.cli_mid WHERE m.cli_mid <> ''"
 )
+# Take n positions of each uid's log (ascending uid order, so concurrent batches lock heads in one order).
+SQL_HEADS_BUMP = (
+    "INSERT INTO timeline_heads AS h (uid, head) SELECT uid, n FROM unnest($1::bigint[], $2::bigint[]) AS t(uid, n) "
+    "ORDER BY uid ON CONFLICT (uid) DO UPDATE SET head = h.head + excluded.head RETURNING uid, head"
+)
+SQL_CONVERSATIONS_NEW = (
+    "INSERT INTO conversations (owner, peer, read_mid, created_at) "
+    "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[]) "
+    "ORDER BY 1, 2 ON CONFLICT DO NOTHING"
+)
 SQL_CHAT_BY_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = $1"
 SQL_CHAT_BY_MID_LOCK = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = $1 FOR UPDATE"
+SQL_CHATS_BY_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = ANY($1::bigint[])"
 SQL_CHAT_BY_CLI_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE sender = $1 AND cli_mid = $2 AND cli_mid <> ''"
+SQL_CURSOR = "SELECT cursor, acked FROM inbox_cursors WHERE uid = $1"
+# Cursor rows of the receivers of a batch, created when missing, locked in uid order.
+SQL_CURSORS_ENSURE = (
+    "INSERT INTO inbox_cursors (uid, cursor, acked) SELECT uid, 0, '{}' FROM unnest($1::bigint[]) AS u(uid) "
+    "ORDER BY uid ON CONFLICT DO NOTHING"
+)
+SQL_CURSORS_LOCK = "SELECT uid, cursor, acked FROM inbox_cursors WHERE uid = ANY($1::bigint[]) ORDER BY uid FOR UPDATE"
+SQL_CURSORS_SAVE = (
+    "UPDATE inbox_cursors c SET cursor = t.cursor, acked = t.acked::bigint[] "
+    "FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS t(uid, cursor, acked) WHERE c.uid = t.uid"
+)
+# For each (uid, cursor, n): the uid's next n incoming positions above its cursor.
+SQL_INCOMING_AFTER = (
+    "SELECT u.uid, m.receiver_seq FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(uid, cursor, n) "
+    "CROSS JOIN LATERAL (SELECT receiver_seq FROM chat_messages WHERE receiver = u.uid "
+    "AND receiver_seq > u.cursor ORDER BY receiver_seq LIMIT u.n) m ORDER BY u.uid, m.receiver_seq"
+)
 SQL_INBOX_PAGE = (
-    f"SELECT {M_COLUMNS} FROM inbox i JOIN chat_messages m ON m.mid = i.mid "
-    "WHERE i.uid = $1 AND i.mid > $2 ORDER BY i.mid LIMIT $3"
+    f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE receiver = $1 AND receiver_seq > $2 ORDER BY receiver_seq LIMIT $3"
 )
-SQL_INBOX_ACK = (
-    "WITH d AS (DELETE FROM inbox WHERE uid = $1 AND mid = ANY($2::bigint[]) RETURNING mid) "
-    f"SELECT {M_COLUMNS} FROM d JOIN chat_messages m ON m.mid = d.mid ORDER BY m.mid"
-)
-SQL_INBOX_CLEAR = "DELETE FROM inbox WHERE uid = $1"
-SQL_INBOX_CLEAR_UP_TO = "DELETE FROM inbox WHERE uid = $1 AND mid <= $2"
-SQL_RECALL = "UPDATE chat_messages SET status = $1, recalled_by = $2 WHERE mid = $3"
+SQL_INBOX_UP_TO_MID = "SELECT receiver_seq FROM chat_messages WHERE receiver = $1 AND receiver_seq > $2 AND mid <= $3"
+SQL_RECALL = "UPDATE chat_messages SET status = $1, recalled_by = $2, sender_seq = $3, receiver_seq = $4 WHERE mid = $5"
 SQL_HISTORY = (
     f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE peer_lo = $1 AND peer_hi = $2 AND mid < $3 "
     "ORDER BY mid DESC LIMIT $4"
@@ -59,8 +81,43 @@ SQL_HISTORY = (
 SQL_LAST_MID = "SELECT max(mid) FROM chat_messages"
 
 
-def _new_chat(c: NewChat, created_at: int) -> ChatMessage:
-    return ChatMessage(c.mid, c.cli_mid, c.sender, c.receiver, c.type, c.content, c.send_at, created_at, 0, None)
+def _cursor(row: asyncpg.Record, at: int = 0) -> InboxCursor:
+    return InboxCursor(row[at], row[at + 1])
+
+
+async def take_positions(conn: WriteConn, uids: Sequence[int]) -> dict[int, list[int]]:
+    """The next positions of each user's log, one per occurrence of the uid in ``uids``, ascending."""
+    counts: dict[int, int] = {}
+    for uid in uids:
+        counts[uid] = counts.get(uid, 0) + 1
+    order = sorted(counts)
+    rows = await conn.fetch(SQL_HEADS_BUMP, order, [counts[u] for u in order])
+    return {r[0]: list(range(r[1] - counts[r[0]] + 1, r[1] + 1)) for r in rows}
+
+
+async def lock_cursors(conn: WriteConn, uids: Sequence[int]) -> dict[int, InboxCursor]:
+    order = sorted(set(uids))
+    await conn.execute(SQL_CURSORS_ENSURE, order)
+    return {r[0]: _cursor(r, 1) for r in await conn.fetch(SQL_CURSORS_LOCK, order)}
+
+
+async def save_cursors(conn: WriteConn, cursors: dict[int, InboxCursor]) -> None:
+    """Advance each cursor over its acknowledged prefix (one statement for all), then store them."""
+    walking = sorted(uid for uid, c in cursors.items() if c.acked)
+    if walking:
+        incoming: dict[int, list[int]] = {}
+        args = ([cursors[u].cursor for u in walking], [cursors[u].walk_limit for u in walking])
+        for r in await conn.fetch(SQL_INCOMING_AFTER, walking, *args):
+            incoming.setdefault(r[0], []).append(r[1])
+        for uid in walking:
+            cursors[uid].advance(incoming.get(uid, ()))
+    order = sorted(cursors)
+    await conn.execute(
+        SQL_CURSORS_SAVE,
+        order,
+        [cursors[u].cursor for u in order],
+        ["{" + ",".join(map(str, sorted(cursors[u].acked))) + "}" for u in order],
+    )
 
 
 def _used_mid(e: asyncpg.UniqueViolationError) -> StorageError:
@@ -73,16 +130,10 @@ class PgMessageStore:
     def __init__(self, engine: PgEngine, clock_ms: Callable[[], int]) -> None:
         self._engine = engine
         self._clock_ms = clock_ms
+        self._conversations: set[tuple[int, int]] = set()
 
     async def store_chats(self, chats: Sequence[NewChat]) -> list[StoredChat]:
-        for i, c in enumerate(chats):
-            check_int(c.mid, f"chats[{i}].mid", 1)
-            check_int(c.sender, f"chats[{i}].sender", 1)
-            check_int(c.receiver, f"chats[{i}].receiver", 1)
-            check_int(c.type, f"chats[{i}].type")
-            check_int(c.send_at, f"chats[{i}].send_at")
-            check_text(c.cli_mid, f"chats[{i}].cli_mid")
-            check_text(c.content, f"chats[{i}].content")
+        check_new_chats(chats)
         if not chats:
             return []
         batch = list(chats)
@@ -90,78 +141,119 @@ class PgMessageStore:
 
         async def op(conn: WriteConn) -> list[StoredChat]:
             now = clock_ms()
+            earlier = await self._earlier(conn, {(c.sender, c.cli_mid) for c in batch if c.cli_mid})
             refused = await refused_pairs(conn, [(c.sender, c.receiver) for c in batch])
-            todo = [c for c in batch if (c.sender, c.receiver) not in refused]
-            returned: set[tuple[int, int, str]] = set()
-            if todo:
-                try:
-                    rows = await conn.fetch(
-                        SQL_CHAT_INSERT,
-                        [c.mid for c in todo],
-                        [enc(c.cli_mid) for c in todo],
-                        [c.sender for c in todo],
-                        [c.receiver for c in todo],
-                        [c.type for c in todo],
-                        [enc(c.content) for c in todo],
-                        [c.send_at for c in todo],
-                        now,
-                    )
-                except asyncpg.UniqueViolationError as e:
-                    raise _used_mid(e) from None
-                returned = {(r[0], r[1], dec(r[2])) for r in rows}
-            # Which inputs are new: each returned row is claimed by the first input it matches.
-            new: list[ChatMessage] = []
-            is_new: list[bool] = []
+            # Which inputs are new, in order: not stored before, not refused, not repeated in this batch.
+            fresh: list[NewChat] = []
+            seen: set[tuple[int, str]] = set()
             for c in batch:
-                key = (c.mid, c.sender, c.cli_mid)
-                fresh = (c.sender, c.receiver) not in refused and key in returned
-                if fresh:
-                    returned.discard(key)
-                    new.append(_new_chat(c, now))
-                is_new.append(fresh)
-            lookups = sorted({(c.sender, c.cli_mid) for c, fresh in zip(batch, is_new, strict=True) if not fresh})
-            earlier: dict[tuple[int, str], ChatMessage] = {}
-            if any(cli for _, cli in lookups):
-                rows = await conn.fetch(SQL_CHATS_BY_CLI_MID, [s for s, _ in lookups], [enc(k) for _, k in lookups])
-                earlier = {(m.sender, m.cli_mid): m for m in map(chat_from, rows)}
-            await record_new_chats(conn, new)
-            position = {m.mid: i for i, (m, fresh) in enumerate(zip(batch, is_new, strict=True)) if fresh}
-            out: list[StoredChat] = []
-            for i, (c, fresh) in enumerate(zip(batch, is_new, strict=True)):
-                if fresh:
-                    out.append(StoredChat(_new_chat(c, now), False))
+                key = (c.sender, c.cli_mid)
+                if c.cli_mid and (key in earlier or key in seen):
                     continue
-                row = earlier.get((c.sender, c.cli_mid)) if c.cli_mid else None
-                if row is not None and position.get(row.mid, -1) > i:
-                    row = None  # stored later in this batch: as if the batch ran in order (SQLite does)
-                if row is not None:
-                    out.append(StoredChat(row, True))
-                elif (c.sender, c.receiver) in refused:
-                    out.append(StoredChat(_new_chat(c, now), False, True))
-                else:  # cannot happen: the insert skipped it for a row the lookup must see
-                    raise StorageError(f"message {c.mid}: neither stored nor found as a duplicate")
+                if (c.sender, c.receiver) not in refused:
+                    fresh.append(c)
+                    if c.cli_mid:
+                        seen.add(key)
+            stored: dict[int, ChatMessage] = {}
+            if fresh:
+                stored = await self._insert(conn, fresh, now)
+                if len(stored) < len(fresh):  # another node stored one of these keys meanwhile
+                    earlier |= await self._earlier(conn, {(c.sender, c.cli_mid) for c in fresh if c.mid not in stored})
+            out: list[StoredChat] = []
+            for c in batch:
+                m = stored.get(c.mid)
+                if m is not None:
+                    out.append(StoredChat(m, False))
+                    if c.cli_mid:
+                        earlier[(c.sender, c.cli_mid)] = m  # its repeats later in the batch are duplicates
+                elif c.cli_mid and (c.sender, c.cli_mid) in earlier:
+                    out.append(StoredChat(earlier[(c.sender, c.cli_mid)], True))
+                else:
+                    out.append(StoredChat(ChatMessage(*_fields(c), now, 0, None), False, True))
             return out
 
         return await self._engine.write(op)
 
+    async def _earlier(self, conn: WriteConn, keys: set[tuple[int, str]]) -> dict[tuple[int, str], ChatMessage]:
+        if not keys:
+            return {}
+        ordered = sorted(keys)
+        rows = await conn.fetch(SQL_CHATS_BY_CLI_MID, [s for s, _ in ordered], [enc(k) for _, k in ordered])
+        return {(m.sender, m.cli_mid): m for m in map(chat_from, rows)}
+
+    async def _insert(self, conn: WriteConn, fresh: list[NewChat], now: int) -> dict[int, ChatMessage]:
+        """Insert the new messages at the next positions of their logs; the ones that went in, by mid."""
+        positions = await take_positions(
+            conn, [u for c in fresh for u in ((c.sender,) if c.sender == c.receiver else (c.sender, c.receiver))]
+        )
+        taken = {uid: iter(seqs) for uid, seqs in positions.items()}
+        messages: list[ChatMessage] = []
+        for c in fresh:
+            s_seq = next(taken[c.sender])
+            r_seq = s_seq if c.receiver == c.sender else next(taken[c.receiver])
+            messages.append(ChatMessage(*_fields(c), now, 0, None, s_seq, r_seq))
+        columns = list(zip(*((*_fields(m), m.sender_seq, m.receiver_seq) for m in messages), strict=True))
+        try:
+            inserted = await conn.fetch(
+                SQL_CHAT_INSERT,
+                columns[0],
+                [enc(x) for x in columns[1]],
+                columns[2],
+                columns[3],
+                columns[4],
+                [enc(x) for x in columns[5]],
+                columns[6],
+                now,
+                columns[7],
+                columns[8],
+            )
+        except asyncpg.UniqueViolationError as e:
+            raise _used_mid(e) from None
+        went_in = {r[0] for r in inserted}
+        stored = {m.mid: m for m in messages if m.mid in went_in}
+        await self._new_conversations(conn, list(stored.values()))
+        return stored
+
+    async def _new_conversations(self, conn: WriteConn, messages: list[ChatMessage]) -> None:
+        known = self._conversations
+        if len(known) >= KNOWN_CONVERSATIONS:
+            known.clear()
+        rows = [
+            (owner, peer, 0, m.created_at)
+            for m in messages
+            for owner, peer in dict.fromkeys(((m.sender, m.receiver), (m.receiver, m.sender)))
+            if (owner, peer) not in known
+        ]
+        if rows:
+            await conn.execute(SQL_CONVERSATIONS_NEW, *(list(col) for col in zip(*rows, strict=True)))
+            # Known once the transaction commits; a rolled-back batch only costs a repeated no-op insert.
+            known.update((owner, peer) for owner, peer, _, _ in rows)
+
     async def chat(self, mid: int) -> ChatMessage | None:
-        if not (isinstance(mid, int) and 0 < mid <= INT64_MAX):
+        if not is_id(mid):
             return None
         row = await self._engine.fetchrow(SQL_CHAT_BY_MID, mid)
         return chat_from(row) if row else None
 
     async def chat_by_cli_mid(self, sender: int, cli_mid: str) -> ChatMessage | None:
-        if not cli_mid or not (isinstance(sender, int) and 0 < sender <= INT64_MAX):
+        if not cli_mid or not is_id(sender):
             return None
         check_text(cli_mid, "cli_mid")
         row = await self._engine.fetchrow(SQL_CHAT_BY_CLI_MID, sender, enc(cli_mid))
         return chat_from(row) if row else None
 
-    async def inbox(self, uid: int, *, after_mid: int = 0, limit: int = 200) -> list[ChatMessage]:
+    async def inbox(self, uid: int, *, after_seq: int = 0, limit: int = 200) -> list[ChatMessage]:
         check_int(uid, "uid")
-        check_int(after_mid, "after_mid")
+        check_int(after_seq, "after_seq")
         limit = max(1, min(limit, MAX_INBOX_PAGE))
-        return [chat_from(r) for r in await self._engine.fetch(SQL_INBOX_PAGE, uid, after_mid, limit)]
+
+        async def op(conn: Conn) -> list[ChatMessage]:
+            row = await conn.fetchrow(SQL_CURSOR, uid)
+            state = _cursor(row) if row else InboxCursor()
+            rows = await conn.fetch(SQL_INBOX_PAGE, uid, max(after_seq, state.cursor), limit + len(state.acked))
+            return state.page(map(chat_from, rows), limit)
+
+        return await self._engine.read(op)
 
     async def ack_inbox(self, uid: int, mids: Sequence[int]) -> list[ChatMessage]:
         (acked,) = await self.ack_inboxes([(uid, mids)])
@@ -171,12 +263,23 @@ class PgMessageStore:
         wanted = ack_requests(requests)
         if not any(mids for _, mids in wanted):
             return [[] for _ in wanted]
+        all_mids = sorted({mid for _, mids in wanted for mid in mids})
 
         async def op(conn: WriteConn) -> list[list[ChatMessage]]:
-            return [
-                [chat_from(r) for r in await conn.fetch(SQL_INBOX_ACK, uid, mids)] if mids else []
-                for uid, mids in wanted
-            ]
+            found = {m.mid: m for m in map(chat_from, await conn.fetch(SQL_CHATS_BY_MID, all_mids))}
+            receivers = [uid for uid, mids in wanted if any(found[m].receiver == uid for m in mids if m in found)]
+            cursors = await lock_cursors(conn, receivers) if receivers else {}
+            answers: list[list[ChatMessage]] = []
+            changed: dict[int, InboxCursor] = {}
+            for uid, mids in wanted:
+                cursor = cursors.get(uid)
+                acked = cursor.acknowledge(uid, mids, found) if cursor is not None else []
+                if acked and cursor is not None:
+                    changed[uid] = cursor
+                answers.append(acked)
+            if changed:
+                await save_cursors(conn, changed)
+            return answers
 
         return await self._engine.write(op)
 
@@ -186,33 +289,35 @@ class PgMessageStore:
             check_int(up_to_mid, "up_to_mid")
 
         async def op(conn: WriteConn) -> int:
-            if up_to_mid is None:
-                return affected(await conn.execute(SQL_INBOX_CLEAR, uid))
-            return affected(await conn.execute(SQL_INBOX_CLEAR_UP_TO, uid, up_to_mid))
+            cursor = (await lock_cursors(conn, [uid]))[uid]
+            limit = INT64_MAX if up_to_mid is None else up_to_mid
+            seqs = [r[0] for r in await conn.fetch(SQL_INBOX_UP_TO_MID, uid, cursor.cursor, limit)]
+            cleared = sum(cursor.ack(seq) for seq in seqs)
+            if cleared:
+                await save_cursors(conn, {uid: cursor})
+            return cleared
 
         return await self._engine.write(op)
 
     async def recall(self, mid: int, by_uid: int, *, not_before_ms: int) -> ChatMessage:
         check_int(by_uid, "by_uid")
         check_int(not_before_ms, "not_before_ms")
-        if not (isinstance(mid, int) and 0 < mid <= INT64_MAX):
+        if not is_id(mid):
             raise NotFound(f"message {mid} not found")
 
         async def op(conn: WriteConn) -> ChatMessage:
             row = await conn.fetchrow(SQL_CHAT_BY_MID_LOCK, mid)
-            if row is None:
-                raise NotFound(f"message {mid} not found")
-            m = chat_from(row)
-            if m.sender != by_uid:
-                raise NotAllowed("only the sender can recall a message")
+            m = check_recall(chat_from(row) if row else None, mid, by_uid, not_before_ms)
             if m.status == STATUS_RECALLED:
                 return m
-            if m.created_at < not_before_ms:
-                raise TooLate("too late to recall this message")
-            await conn.execute(SQL_RECALL, STATUS_RECALLED, by_uid, mid)
-            recalled = replace(m, status=STATUS_RECALLED, recalled_by=by_uid)
-            await append_timelines(conn, [recalled])
-            return recalled
+            positions = await take_positions(conn, list(dict.fromkeys((m.sender, m.receiver))))
+            s_seq, r_seq = positions[m.sender][0], positions[m.receiver][0]
+            await conn.execute(SQL_RECALL, STATUS_RECALLED, by_uid, s_seq, r_seq, mid)
+            cursor = (await lock_cursors(conn, [m.receiver]))[m.receiver]
+            if not cursor.is_pending(m.receiver_seq):  # acknowledged before: the recall notice is too
+                cursor.ack(r_seq)
+                await save_cursors(conn, {m.receiver: cursor})
+            return recalled(m, by_uid, s_seq, r_seq)
 
         return await self._engine.write(op)
 
@@ -227,3 +332,7 @@ class PgMessageStore:
 
     async def last_mid(self) -> int:
         return int(await self._engine.fetchval(SQL_LAST_MID) or 0)
+
+
+def _fields(c: NewChat | ChatMessage) -> tuple[int, str, int, int, int, str, int]:
+    return c.mid, c.cli_mid, c.sender, c.receiver, c.type, c.content, c.send_at

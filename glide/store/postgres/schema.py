@@ -191,6 +191,37 @@ V6_GROUP_POLICIES: Sequence[str] = (
     "PRIMARY KEY (gid, uid))",
 )
 
+# Messages become an append-only log (as on SQLite, glide.store.sqlite.schema v7): a message's positions in
+# its sender's and receiver's logs are columns of its row (timeline_heads stays the heads' lock and counter),
+# a receiver's inbox is a cursor over its log, a conversation's last message and unread count are derived.
+V7_APPEND_ONLY_LOG: Sequence[str] = (
+    "ALTER TABLE chat_messages ADD COLUMN sender_seq bigint NOT NULL DEFAULT 0",
+    "ALTER TABLE chat_messages ADD COLUMN receiver_seq bigint NOT NULL DEFAULT 0",
+    # A recall appended a message to the timelines again: its position is the newest entry.
+    "UPDATE chat_messages m SET sender_seq = t.seq FROM "
+    "(SELECT uid, mid, max(seq) AS seq FROM timeline GROUP BY uid, mid) t WHERE t.uid = m.sender AND t.mid = m.mid",
+    "UPDATE chat_messages m SET receiver_seq = t.seq FROM "
+    "(SELECT uid, mid, max(seq) AS seq FROM timeline GROUP BY uid, mid) t "
+    "WHERE t.uid = m.receiver AND t.mid = m.mid",
+    "CREATE UNIQUE INDEX chat_messages_sender_log ON chat_messages (sender, sender_seq)",
+    "CREATE UNIQUE INDEX chat_messages_receiver_log ON chat_messages (receiver, receiver_seq)",
+    # Everything a receiver has is acknowledged except what waits in the old inbox: the cursor stops below
+    # its oldest pending message, and what is acknowledged above it is listed.
+    "CREATE TABLE inbox_cursors (uid bigint PRIMARY KEY, cursor bigint NOT NULL, acked bigint[] NOT NULL)",
+    "INSERT INTO inbox_cursors (uid, cursor, acked) "
+    "SELECT m.receiver, coalesce(p.first - 1, max(m.receiver_seq)), "
+    "coalesce(array_agg(m.receiver_seq ORDER BY m.receiver_seq) FILTER (WHERE p.first IS NOT NULL "
+    "AND m.receiver_seq >= p.first AND NOT EXISTS (SELECT 1 FROM inbox i WHERE i.uid = m.receiver "
+    "AND i.mid = m.mid)), '{}') "
+    "FROM chat_messages m LEFT JOIN (SELECT i.uid, min(c.receiver_seq) AS first FROM inbox i "
+    "JOIN chat_messages c ON c.mid = i.mid AND c.receiver = i.uid GROUP BY i.uid) p ON p.uid = m.receiver "
+    "GROUP BY m.receiver, p.first",
+    "DROP TABLE inbox",
+    "DROP TABLE timeline",
+    "DROP INDEX conversations_recent",
+    "ALTER TABLE conversations DROP COLUMN last_mid, DROP COLUMN unread, DROP COLUMN updated_at",
+)
+
 MIGRATIONS: list[Migration] = [
     _steps(*V1_USERS),
     _steps(*V2_CHAT),
@@ -198,4 +229,5 @@ MIGRATIONS: list[Migration] = [
     _steps(*V4_CONTACTS),
     _steps(*V5_SESSION_ENDS),
     _steps(*V6_GROUP_POLICIES),
+    _steps(*V7_APPEND_ONLY_LOG),
 ]

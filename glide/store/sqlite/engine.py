@@ -123,6 +123,9 @@ class SqliteEngine:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._migrations: Sequence[Migration] = ()
         self._lock: DatabaseLock | None = None
+        # Called on the writer thread whenever writes are rolled back (one operation, or a whole batch), so
+        # that a backend's caches of the writer's state (log heads, inbox cursors) can forget what they saw.
+        self.on_rollback: list[Callable[[], None]] = []
 
     @classmethod
     async def open(cls, path: Path, migrations: Sequence[Migration], sync: str = "normal") -> SqliteEngine:
@@ -272,6 +275,7 @@ class SqliteEngine:
         except (sqlite3.Error, _BatchAborted) as e:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            self._rolled_back()
             failure = StorageError(f"storage failure, nothing of this batch was stored: {e}")
             log.error("sqlite batch of %d writes failed: %s", len(ops), e)
             results = [(fn, fut, loop, None, failure) for fn, fut, loop in ops]
@@ -287,8 +291,11 @@ class SqliteEngine:
             with contextlib.suppress(RuntimeError):  # that event loop is closed: nobody is waiting any more
                 loop.call_soon_threadsafe(_resolve, items)
 
-    @staticmethod
-    def _run_op(conn: sqlite3.Connection, fn: Op) -> tuple[Any, BaseException | None]:
+    def _rolled_back(self) -> None:
+        for hook in self.on_rollback:
+            hook()
+
+    def _run_op(self, conn: sqlite3.Connection, fn: Op) -> tuple[Any, BaseException | None]:
         conn.execute("SAVEPOINT op")
         try:
             value = fn(conn)
@@ -297,6 +304,7 @@ class SqliteEngine:
                 raise _BatchAborted(str(e)) from e
             conn.execute("ROLLBACK TO op")
             conn.execute("RELEASE op")
+            self._rolled_back()
             return None, _storage_error(e)
         conn.execute("RELEASE op")
         return value, None

@@ -159,6 +159,53 @@ def _v6_group_policies(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v7_append_only_log(conn: sqlite3.Connection) -> None:
+    """Messages become an append-only log: a message's positions in its sender's and receiver's logs are
+    columns of its row (they were rows of ``timeline``), a receiver's inbox is a cursor over its log (it was a
+    row per pending message), and a conversation's last message and unread count are derived when read."""
+    conn.execute("ALTER TABLE chat_messages ADD COLUMN sender_seq INTEGER NOT NULL DEFAULT 0")
+    conn.execute("ALTER TABLE chat_messages ADD COLUMN receiver_seq INTEGER NOT NULL DEFAULT 0")
+    # Every message has its timeline entries (v4 backfilled them, every write since added them in its own
+    # transaction); a recall appended a message again: its position is the newest entry.
+    conn.execute("CREATE INDEX v7_timeline_mid ON timeline (uid, mid, seq)")
+    conn.execute(
+        "UPDATE chat_messages SET "
+        "sender_seq = coalesce((SELECT max(seq) FROM timeline WHERE uid = sender AND mid = chat_messages.mid), 0), "
+        "receiver_seq = coalesce((SELECT max(seq) FROM timeline WHERE uid = receiver AND mid = chat_messages.mid), 0)"
+    )
+    conn.execute("CREATE UNIQUE INDEX chat_messages_sender_log ON chat_messages (sender, sender_seq)")
+    conn.execute("CREATE UNIQUE INDEX chat_messages_receiver_log ON chat_messages (receiver, receiver_seq)")
+    # Inbox cursors: everything a receiver has is acknowledged except what waits in the old inbox.
+    conn.execute("CREATE TABLE inbox_cursors (uid INTEGER PRIMARY KEY, cursor INTEGER NOT NULL, acked TEXT NOT NULL)")
+    conn.execute(
+        "INSERT INTO inbox_cursors (uid, cursor, acked) "
+        "SELECT receiver, max(receiver_seq), '' FROM chat_messages GROUP BY receiver"
+    )
+    pending: dict[int, set[int]] = {}
+    for uid, seq in conn.execute(
+        "SELECT i.uid, m.receiver_seq FROM inbox i JOIN chat_messages m ON m.mid = i.mid AND m.receiver = i.uid"
+    ):
+        pending.setdefault(uid, set()).add(seq)
+    for uid, seqs in pending.items():
+        cursor = min(seqs) - 1
+        acked = [
+            seq
+            for (seq,) in conn.execute(
+                "SELECT receiver_seq FROM chat_messages WHERE receiver = ? AND receiver_seq > ?", (uid, cursor)
+            )
+            if seq not in seqs
+        ]
+        conn.execute(
+            "UPDATE inbox_cursors SET cursor = ?, acked = ? WHERE uid = ?",
+            (cursor, " ".join(map(str, sorted(acked))), uid),
+        )
+    conn.execute("DROP TABLE inbox")
+    conn.execute("DROP TABLE timeline")
+    conn.execute("DROP INDEX conversations_recent")
+    for column in ("last_mid", "unread", "updated_at"):
+        conn.execute(f"ALTER TABLE conversations DROP COLUMN {column}")
+
+
 MIGRATIONS: list[Migration] = [
     _v1_users,
     _v2_chat,
@@ -166,4 +213,5 @@ MIGRATIONS: list[Migration] = [
     v4_contacts,
     _v5_session_ends,
     _v6_group_policies,
+    _v7_append_only_log,
 ]

@@ -1,0 +1,360 @@
+"""1:1 messages on SQLite (the semantics of glide.store.base.MessageStore): an append-only log.
+
+A message is one row; its positions in the sender's and the receiver's log (``sender_seq``,
+``receiver_seq``) are columns of that row, allocated by the writer thread (the only writer of the file), so
+each user's log is in commit order. A receiver's inbox is a cursor over its log (``inbox_cursors``, one row
+per receiver, written once per receiver per batch). A batch of messages costs a fixed number of statements:
+one duplicate lookup, one refusal lookup, one ``executemany`` of the rows, one of new conversations.
+
+The writer keeps log heads and inbox cursors in memory (bounded); they are read from the database the first
+time a user is seen and forgotten whenever writes are rolled back.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from typing import TypeVar
+
+from glide.errors import NotFound, StorageError
+from glide.store.base import MAX_HISTORY_PAGE, MAX_INBOX_PAGE, STATUS_RECALLED, ChatMessage, NewChat, StoredChat
+from glide.store.checks import INT64_MAX, check_int, check_text, is_id
+from glide.store.contacts import RELATION_BLACK, RELATION_WHITE
+from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
+from glide.store.sqlite.engine import SqliteEngine
+
+CHAT_COLUMNS = (
+    "mid, cli_mid, sender, receiver, type, content, send_at, created_at, status, recalled_by, sender_seq, receiver_seq"
+)
+T = TypeVar("T")
+CACHE_LIMIT = 100_000  # users whose log head / inbox cursor the writer keeps in memory
+CHUNK = 400  # ids per IN (...) list, keys per VALUES list
+
+# Every query of the message path, named so tests can check each one is served by an index.
+SQL_CHAT_INSERT = (
+    f"INSERT INTO chat_messages ({CHAT_COLUMNS}, peer_lo, peer_hi) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?, ?, ?, ?)"
+)
+SQL_CHAT_BY_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = ?"
+SQL_CHAT_BY_CLI_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE sender = ? AND cli_mid = ? AND cli_mid <> ''"
+SQL_LOG_HEAD = (
+    "SELECT max(coalesce((SELECT max(sender_seq) FROM chat_messages WHERE sender = ?1), 0), "
+    "coalesce((SELECT max(receiver_seq) FROM chat_messages WHERE receiver = ?1), 0))"
+)
+SQL_INCOMING_AFTER = (
+    "SELECT receiver_seq FROM chat_messages WHERE receiver = ? AND receiver_seq > ? ORDER BY receiver_seq LIMIT ?"
+)
+SQL_INBOX_PAGE = (
+    f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE receiver = ? AND receiver_seq > ? ORDER BY receiver_seq LIMIT ?"
+)
+SQL_INBOX_UP_TO_MID = "SELECT receiver_seq FROM chat_messages WHERE receiver = ? AND receiver_seq > ? AND mid <= ?"
+SQL_CURSOR = "SELECT cursor, acked FROM inbox_cursors WHERE uid = ?"
+SQL_CURSOR_SAVE = (
+    "INSERT INTO inbox_cursors (uid, cursor, acked) VALUES (?, ?, ?) "
+    "ON CONFLICT (uid) DO UPDATE SET cursor = excluded.cursor, acked = excluded.acked"
+)
+SQL_CONVERSATION_NEW = (
+    "INSERT INTO conversations (owner, peer, read_mid, created_at) VALUES (?, ?, 0, ?) ON CONFLICT DO NOTHING"
+)
+SQL_RECALL = "UPDATE chat_messages SET status = ?, recalled_by = ?, sender_seq = ?, receiver_seq = ? WHERE mid = ?"
+SQL_HISTORY = (
+    f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE peer_lo = ? AND peer_hi = ? AND mid < ? ORDER BY mid DESC LIMIT ?"
+)
+SQL_LAST_MID = "SELECT max(mid) FROM chat_messages"
+
+
+def sql_duplicates(n: int) -> str:
+    """Stored messages with one of ``n`` (sender, cli_mid) keys."""
+    keys = ", ".join(["(?, ?)"] * n)
+    columns = ", ".join("m." + c.strip() for c in CHAT_COLUMNS.split(","))
+    return (
+        f"WITH k(sender, cli_mid) AS (VALUES {keys}) SELECT {columns} FROM k "
+        "JOIN chat_messages m ON m.sender = k.sender AND m.cli_mid = k.cli_mid WHERE m.cli_mid <> ''"
+    )
+
+
+def sql_refused(n: int) -> str:
+    """Which of ``n`` (sender, receiver) pairs the receiver refuses (the rule of glide.store.contacts)."""
+    pairs = ", ".join(["(?, ?)"] * n)
+    return (
+        f"WITH p(sender, receiver) AS (VALUES {pairs}) SELECT p.sender, p.receiver FROM p "
+        "LEFT JOIN relations r ON r.owner = p.receiver AND r.other = p.sender "
+        "LEFT JOIN privacy v ON v.uid = p.receiver "
+        f"WHERE r.type = {RELATION_BLACK} OR (coalesce(v.whitelist_only, 0) AND r.type IS NOT {RELATION_WHITE})"
+    )
+
+
+def sql_by_mids(n: int) -> str:
+    return f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid IN ({', '.join('?' * n)})"
+
+
+def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def chat_row(row: tuple[object, ...]) -> ChatMessage:
+    return ChatMessage(*row)  # type: ignore[arg-type]
+
+
+class WriterState:
+    """What the writer thread remembers between batches: each user's log head and inbox cursor. Only ops on
+    the writer thread touch it; ``forget`` (on every rollback) drops it all, the database being the truth."""
+
+    __slots__ = ("conversations", "cursors", "heads")
+
+    def __init__(self) -> None:
+        self.heads: dict[int, int] = {}
+        self.cursors: dict[int, InboxCursor] = {}
+        self.conversations: set[tuple[int, int]] = set()  # (owner, peer) rows known to exist
+
+    def forget(self) -> None:
+        self.heads.clear()
+        self.cursors.clear()
+        self.conversations.clear()
+
+    def next_seq(self, conn: sqlite3.Connection, uid: int) -> int:
+        """Take the next position of ``uid``'s log."""
+        head = self.heads.get(uid)
+        if head is None:
+            if len(self.heads) >= CACHE_LIMIT:
+                self.heads.clear()
+            head = int(conn.execute(SQL_LOG_HEAD, (uid,)).fetchone()[0])
+        head += 1
+        self.heads[uid] = head
+        return head
+
+    def cursor(self, conn: sqlite3.Connection, uid: int) -> InboxCursor:
+        state = self.cursors.get(uid)
+        if state is None:
+            if len(self.cursors) >= CACHE_LIMIT:
+                self.cursors.clear()
+            row = conn.execute(SQL_CURSOR, (uid,)).fetchone()
+            state = self.cursors[uid] = InboxCursor.decode(row[0], row[1]) if row else InboxCursor()
+        return state
+
+    def advance(self, conn: sqlite3.Connection, uid: int, state: InboxCursor) -> tuple[int, int, str]:
+        """Move ``uid``'s cursor over its acknowledged prefix; the row to save."""
+        if state.acked:
+            state.advance(r[0] for r in conn.execute(SQL_INCOMING_AFTER, (uid, state.cursor, state.walk_limit)))
+        return uid, state.cursor, state.encode()
+
+    def new_conversations(self, messages: Sequence[ChatMessage]) -> list[tuple[int, int, int]]:
+        """Rows for the conversations ``messages`` open (both sides), skipping those known to exist."""
+        known = self.conversations
+        if len(known) >= CACHE_LIMIT:
+            known.clear()
+        rows: list[tuple[int, int, int]] = []
+        for m in messages:
+            for owner, peer in ((m.sender, m.receiver), (m.receiver, m.sender)):
+                if (owner, peer) not in known:
+                    known.add((owner, peer))
+                    rows.append((owner, peer, m.created_at))
+        return rows
+
+
+def _refused(conn: sqlite3.Connection, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    wanted = sorted((s, r) for s, r in pairs if s != r)
+    refused: set[tuple[int, int]] = set()
+    for chunk in chunks(wanted):
+        params = [x for pair in chunk for x in pair]
+        refused.update((r[0], r[1]) for r in conn.execute(sql_refused(len(chunk)), params))
+    return refused
+
+
+def _duplicates(conn: sqlite3.Connection, keys: list[tuple[int, str]]) -> dict[tuple[int, str], ChatMessage]:
+    found: dict[tuple[int, str], ChatMessage] = {}
+    for chunk in chunks(keys):
+        params: list[object] = [x for key in chunk for x in key]
+        for row in conn.execute(sql_duplicates(len(chunk)), params):
+            m = chat_row(row)
+            found[(m.sender, m.cli_mid)] = m
+    return found
+
+
+class SqliteMessageStore:
+    def __init__(self, engine: SqliteEngine, clock_ms: Callable[[], int]) -> None:
+        self._engine = engine
+        self._clock_ms = clock_ms
+        self._state = WriterState()
+        engine.on_rollback.append(self._state.forget)
+
+    async def store_chats(self, chats: Sequence[NewChat]) -> list[StoredChat]:
+        check_new_chats(chats)
+        if not chats:
+            return []
+        batch = list(chats)
+        clock_ms = self._clock_ms
+        state = self._state
+
+        def op(conn: sqlite3.Connection) -> list[StoredChat]:
+            now = clock_ms()
+            keys = list(dict.fromkeys((c.sender, c.cli_mid) for c in batch if c.cli_mid))
+            earlier = _duplicates(conn, keys) if keys else {}
+            refused = _refused(conn, {(c.sender, c.receiver) for c in batch})
+            out: list[StoredChat] = []
+            rows: list[tuple[object, ...]] = []
+            new: list[ChatMessage] = []
+            next_seq = state.next_seq
+            for c in batch:
+                key = (c.sender, c.cli_mid)
+                first = earlier.get(key) if c.cli_mid else None
+                if first is not None:
+                    out.append(StoredChat(first, True))
+                    continue
+                sender, receiver = c.sender, c.receiver
+                if (sender, receiver) in refused:
+                    out.append(StoredChat(ChatMessage(*_fields(c), now, 0, None), False, True))
+                    continue
+                s_seq = next_seq(conn, sender)
+                r_seq = s_seq if receiver == sender else next_seq(conn, receiver)
+                m = ChatMessage(*_fields(c), now, 0, None, s_seq, r_seq)
+                lo, hi = (sender, receiver) if sender <= receiver else (receiver, sender)
+                rows.append(
+                    (c.mid, c.cli_mid, sender, receiver, c.type, c.content, c.send_at, now, s_seq, r_seq, lo, hi)
+                )
+                new.append(m)
+                if c.cli_mid:
+                    earlier[key] = m  # a repeat later in this batch is a duplicate of this one
+                out.append(StoredChat(m, False))
+            if rows:
+                try:
+                    conn.executemany(SQL_CHAT_INSERT, rows)
+                except sqlite3.IntegrityError as e:
+                    raise StorageError(_collision(conn, rows, e)) from e
+                conversations = state.new_conversations(new)
+                if conversations:
+                    conn.executemany(SQL_CONVERSATION_NEW, conversations)
+            return out
+
+        return await self._engine.write(op)
+
+    async def chat(self, mid: int) -> ChatMessage | None:
+        if not is_id(mid):
+            return None
+
+        def op(conn: sqlite3.Connection) -> ChatMessage | None:
+            row = conn.execute(SQL_CHAT_BY_MID, (mid,)).fetchone()
+            return chat_row(row) if row else None
+
+        return await self._engine.read(op)
+
+    async def chat_by_cli_mid(self, sender: int, cli_mid: str) -> ChatMessage | None:
+        if not cli_mid or not is_id(sender):
+            return None
+        check_text(cli_mid, "cli_mid")
+
+        def op(conn: sqlite3.Connection) -> ChatMessage | None:
+            row = conn.execute(SQL_CHAT_BY_CLI_MID, (sender, cli_mid)).fetchone()
+            return chat_row(row) if row else None
+
+        return await self._engine.read(op)
+
+    async def inbox(self, uid: int, *, after_seq: int = 0, limit: int = 200) -> list[ChatMessage]:
+        check_int(uid, "uid")
+        check_int(after_seq, "after_seq")
+        limit = max(1, min(limit, MAX_INBOX_PAGE))
+
+        def op(conn: sqlite3.Connection) -> list[ChatMessage]:
+            row = conn.execute(SQL_CURSOR, (uid,)).fetchone()
+            state = InboxCursor.decode(row[0], row[1]) if row else InboxCursor()
+            rows = conn.execute(SQL_INBOX_PAGE, (uid, max(after_seq, state.cursor), limit + len(state.acked)))
+            return state.page(map(chat_row, rows), limit)
+
+        return await self._engine.read(op)
+
+    async def ack_inbox(self, uid: int, mids: Sequence[int]) -> list[ChatMessage]:
+        (acked,) = await self.ack_inboxes([(uid, mids)])
+        return acked
+
+    async def ack_inboxes(self, requests: Sequence[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
+        wanted = ack_requests(requests)
+        if not any(mids for _, mids in wanted):
+            return [[] for _ in wanted]
+        all_mids = sorted({mid for _, mids in wanted for mid in mids})
+        state = self._state
+
+        def op(conn: sqlite3.Connection) -> list[list[ChatMessage]]:
+            found: dict[int, ChatMessage] = {}
+            for chunk in chunks(all_mids):
+                found.update((r[0], chat_row(r)) for r in conn.execute(sql_by_mids(len(chunk)), chunk))
+            answers: list[list[ChatMessage]] = []
+            changed: dict[int, InboxCursor] = {}
+            for uid, mids in wanted:
+                cursor = state.cursor(conn, uid)
+                acked = cursor.acknowledge(uid, mids, found)
+                if acked:
+                    changed[uid] = cursor
+                answers.append(acked)
+            if changed:
+                conn.executemany(SQL_CURSOR_SAVE, [state.advance(conn, uid, c) for uid, c in changed.items()])
+            return answers
+
+        return await self._engine.write(op)
+
+    async def clear_inbox(self, uid: int, up_to_mid: int | None = None) -> int:
+        check_int(uid, "uid")
+        if up_to_mid is not None:
+            check_int(up_to_mid, "up_to_mid")
+        state = self._state
+
+        def op(conn: sqlite3.Connection) -> int:
+            cursor = state.cursor(conn, uid)
+            limit = INT64_MAX if up_to_mid is None else up_to_mid
+            seqs = [r[0] for r in conn.execute(SQL_INBOX_UP_TO_MID, (uid, cursor.cursor, limit))]
+            cleared = sum(cursor.ack(seq) for seq in seqs)
+            if cleared:
+                conn.execute(SQL_CURSOR_SAVE, state.advance(conn, uid, cursor))
+            return cleared
+
+        return await self._engine.write(op)
+
+    async def recall(self, mid: int, by_uid: int, *, not_before_ms: int) -> ChatMessage:
+        check_int(by_uid, "by_uid")
+        check_int(not_before_ms, "not_before_ms")
+        if not is_id(mid):
+            raise NotFound(f"message {mid} not found")
+        state = self._state
+
+        def op(conn: sqlite3.Connection) -> ChatMessage:
+            row = conn.execute(SQL_CHAT_BY_MID, (mid,)).fetchone()
+            m = check_recall(chat_row(row) if row else None, mid, by_uid, not_before_ms)
+            if m.status == STATUS_RECALLED:
+                return m
+            s_seq = state.next_seq(conn, m.sender)
+            r_seq = s_seq if m.receiver == m.sender else state.next_seq(conn, m.receiver)
+            conn.execute(SQL_RECALL, (STATUS_RECALLED, by_uid, s_seq, r_seq, mid))
+            cursor = state.cursor(conn, m.receiver)
+            if not cursor.is_pending(m.receiver_seq):  # acknowledged before: the recall notice is too
+                cursor.ack(r_seq)
+                conn.execute(SQL_CURSOR_SAVE, state.advance(conn, m.receiver, cursor))
+            return recalled(m, by_uid, s_seq, r_seq)
+
+        return await self._engine.write(op)
+
+    async def history(self, uid: int, peer: int, *, before_mid: int = 0, limit: int = 20) -> list[ChatMessage]:
+        check_int(uid, "uid")
+        check_int(peer, "peer")
+        check_int(before_mid, "before_mid")
+        lo, hi = min(uid, peer), max(uid, peer)
+        before = before_mid if before_mid > 0 else INT64_MAX
+        limit = max(1, min(limit, MAX_HISTORY_PAGE))
+        return await self._engine.read(
+            lambda conn: [chat_row(r) for r in conn.execute(SQL_HISTORY, (lo, hi, before, limit))]
+        )
+
+    async def last_mid(self) -> int:
+        return await self._engine.read(lambda conn: int(conn.execute(SQL_LAST_MID).fetchone()[0] or 0))
+
+
+def _collision(conn: sqlite3.Connection, rows: list[tuple[object, ...]], error: sqlite3.IntegrityError) -> str:
+    """Which row of a failed insert took a mid that is used: the first whose stored row is not itself (the
+    rows before it went in)."""
+    for row in rows:
+        stored = conn.execute("SELECT sender, cli_mid, created_at FROM chat_messages WHERE mid = ?", (row[0],))
+        if stored.fetchone() not in (None, (row[2], row[1], row[7])):
+            return f"message id {row[0]} is already used (do two nodes share a node_id?)"
+    return f"storage failure: {error}"
+
+
+def _fields(c: NewChat) -> tuple[int, str, int, int, int, str, int]:
+    return c.mid, c.cli_mid, c.sender, c.receiver, c.type, c.content, c.send_at
