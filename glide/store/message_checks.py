@@ -102,6 +102,15 @@ class InboxCursor:
             self.cursor = seq
         self.acked = {s for s in self.acked if s > self.cursor}
 
+    def settle(self, first_pending: int | None) -> None:
+        """``advance`` for a writer that knows the receiver's first pending incoming position (None: nothing
+        is pending): every incoming position below it is acknowledged, so the cursor moves to the largest
+        acknowledged one there."""
+        below = [a for a in self.acked if first_pending is None or a < first_pending]
+        if below:
+            self.cursor = max(below)
+            self.acked = {a for a in self.acked if a > self.cursor}
+
     def acknowledge(self, uid: int, mids: Iterable[int], found: dict[int, ChatMessage]) -> list[ChatMessage]:
         """Acknowledge ``uid``'s messages among ``mids`` (looked up in ``found``); those that were pending, in
         log order."""

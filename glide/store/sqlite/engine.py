@@ -1,24 +1,27 @@
-"""SQLite plumbing: one writer thread with group commit, one reader thread, built-in migrations.
+"""SQLite plumbing: writes grouped into one transaction per event-loop tick, built-in migrations.
 
-Writes are closures queued to the writer thread. It takes everything pending, runs each closure inside
-its own SAVEPOINT within ONE transaction (a failing closure rolls back only itself), commits once, then
-resolves all the batch's futures with one ``call_soon_threadsafe`` per event loop. WAL with
-``synchronous=NORMAL`` (the default) makes a returned commit survive the process being killed, which is the
-``ack.message`` guarantee; ``FULL`` adds an fsync per commit so it also survives power loss. Reads run on a
-second connection in a reader thread; WAL lets them proceed while the writer commits, and they see every
-write whose future has resolved.
+Everything runs on the event loop's thread, on one connection: SQLite's own work per batch is tens of
+microseconds, far less than handing each batch to another thread and back (a wake-up and a GIL hand-over
+each way), and nothing else writes the file (one server per database, glide.store.data_dir). Writes are
+closures: ``write`` queues one and the first write of a tick schedules the flush, which runs every closure
+queued by then inside its own SAVEPOINT within ONE transaction (a failing closure rolls back only itself),
+commits once, then resolves the futures. WAL with ``synchronous=NORMAL`` (the default) makes a commit survive
+the process being killed, which is the ``ack.message`` guarantee; ``FULL`` adds an fsync per commit so it
+also survives power loss. Reads run at once on the same connection, between transactions: they see every
+write whose future has resolved, and nothing uncommitted.
+
+Checkpoints (copying the WAL back into the database file, with its fsync) run on a thread of their own, so
+that the loop never waits for them; a writer lock held by another process fails a batch within
+``WRITE_BUSY_TIMEOUT_MS`` instead of stalling the loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,9 +33,9 @@ Migration = Callable[[sqlite3.Connection], None]
 Op = Callable[[sqlite3.Connection], Any]
 log = logging.getLogger("glide.store")
 
-MAX_BATCH = 1024
-BUSY_TIMEOUT_MS = 10_000
-_STOP = object()
+BUSY_TIMEOUT_MS = 10_000  # connections that may wait (migrations, the checkpointer)
+WRITE_BUSY_TIMEOUT_MS = 20  # the loop's connection: another process's lock fails the batch quickly
+CHECKPOINT_INTERVAL_S = 1.0
 
 
 class _BatchAborted(Exception):
@@ -42,10 +45,10 @@ class _BatchAborted(Exception):
 SYNC_MODES = ("normal", "full")
 
 
-def connect(path: Path, sync: str = "normal") -> sqlite3.Connection:
+def connect(path: Path, sync: str = "normal", busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) with the durability settings."""
     try:
-        conn = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        conn = sqlite3.connect(path, isolation_level=None, timeout=busy_timeout_ms / 1000, check_same_thread=False)
         mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     except sqlite3.DatabaseError as e:
         raise ConfigError(f"{path}: cannot open as a SQLite database: {e}") from None
@@ -54,7 +57,7 @@ def connect(path: Path, sync: str = "normal") -> sqlite3.Connection:
         raise ConfigError(f"{path}: SQLite refused WAL journal mode (got {mode!r}); use a local file system")
     conn.execute(f"PRAGMA synchronous={ {'full': 'FULL', 'off': 'OFF'}.get(sync, 'NORMAL') }")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     return conn
 
 
@@ -95,112 +98,64 @@ def _storage_error(e: BaseException) -> GlideError:
     return StorageError(f"storage failure: {e}")
 
 
-def _resolve(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for fut, value, error in results:
-        if fut.done():  # the caller was cancelled; the write happened anyway
-            continue
-        if error is None:
-            fut.set_result(value)
-        else:
-            fut.set_exception(error)
-
-
 class SqliteEngine:
-    """Owns the two connections and their threads. Build with :meth:`open`."""
+    """Owns the connection, the write queue of the current tick and the checkpointer. Build with :meth:`open`."""
 
-    def __init__(self, path: Path, sync: str = "normal") -> None:
+    def __init__(self, path: Path, conn: sqlite3.Connection, sync: str = "normal") -> None:
         self.path = path
         self.sync = sync
         self.batches_committed = 0
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._closed = False
-        self._writer = threading.Thread(target=self._writer_main, name=f"glide-sqlite-writer:{path.name}", daemon=True)
-        self._reader = ThreadPoolExecutor(1, thread_name_prefix="glide-sqlite-reader", initializer=self._open_reader)
-        self._reader_local = threading.local()
-        self._reader_used = False
-        self._ready: asyncio.Future[None] | None = None
-        self._stopped: asyncio.Future[None] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._migrations: Sequence[Migration] = ()
+        self._conn: sqlite3.Connection | None = conn
+        self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
+        self._flush_scheduled = False
         self._lock: DatabaseLock | None = None
-        # Called on the writer thread whenever writes are rolled back (one operation, or a whole batch), so
-        # that a backend's caches of the writer's state (log heads, inbox cursors) can forget what they saw.
+        # Called whenever writes are rolled back (one operation, or a whole batch), so that a backend's caches
+        # of what it wrote (log heads, inbox cursors) can forget what they saw.
         self.on_rollback: list[Callable[[], None]] = []
+        self._checkpointer = _Checkpointer(path)
 
     @classmethod
     async def open(cls, path: Path, migrations: Sequence[Migration], sync: str = "normal") -> SqliteEngine:
-        """Create the parent directory, open (creating or migrating) the database, start the threads."""
+        """Create the parent directory, open (creating or migrating) the database, start the checkpointer."""
         private_dir(path.parent)
         lock = DatabaseLock(path)  # before anything touches the file: one server per database
         try:
             private_file(path)
+            conn = connect(path, sync)
+            try:
+                migrate(conn, migrations, path)
+            except BaseException:
+                conn.close()
+                raise
         except BaseException:
             lock.release()
             raise
-        engine = cls(path, sync)
+        # From here on a held lock fails a batch rather than stalling the loop; the checkpointer, not the
+        # committing connection, moves the WAL back into the file.
+        conn.execute(f"PRAGMA busy_timeout={WRITE_BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA wal_autocheckpoint=0")
+        engine = cls(path, conn, sync)
         engine._lock = lock
-        engine._migrations = migrations
-        loop = asyncio.get_running_loop()
-        engine._loop = loop
-        engine._ready = loop.create_future()
-        engine._stopped = loop.create_future()
-        engine._writer.start()
-        try:
-            await engine._ready
-            await engine.read(lambda conn: conn.execute("SELECT 1").fetchone())
-        except BaseException:
-            await engine.close()
-            raise
+        engine._checkpointer.start()
         return engine
 
     # public operations
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in the writer's next group transaction; returns once committed (durable)."""
-        if self._closed:
+        """Run ``fn(conn)`` in this tick's transaction; returns once committed (durable)."""
+        if self._conn is None:
             raise StorageError("store is closed")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[T] = loop.create_future()
-        self._queue.put((fn, fut, loop))
+        self._pending.append((fn, fut))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            loop.call_soon(self._flush)
         return await fut
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` on the reader connection."""
-        if self._closed:
-            raise StorageError("store is closed")
-        self._reader_used = True
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._reader, self._run_read, fn)
-        except RuntimeError as e:  # executor shut down under us
-            raise StorageError(f"store is closed ({e})") from None
-
-    async def close(self) -> None:
-        """Flush queued writes, stop the threads, close the connections. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._writer.is_alive():
-            self._queue.put(_STOP)
-            assert self._stopped is not None
-            await asyncio.shield(self._stopped)
-        if self._reader_used:
-            with contextlib.suppress(RuntimeError):  # the reader thread is already broken
-                await asyncio.get_running_loop().run_in_executor(self._reader, self._close_reader)
-        self._reader.shutdown(wait=False)
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
-    # reader thread
-
-    def _open_reader(self) -> None:
-        conn = connect(self.path, self.sync)
-        conn.execute("PRAGMA query_only=1")
-        self._reader_local.conn = conn
-
-    def _run_read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn: sqlite3.Connection | None = getattr(self._reader_local, "conn", None)
+        """Run ``fn(conn)`` now, outside any transaction (it sees everything committed)."""
+        conn = self._conn
         if conn is None:
             raise StorageError("store is closed")
         try:
@@ -210,66 +165,50 @@ class SqliteEngine:
         except Exception as e:
             raise _storage_error(e) from None
 
-    def _close_reader(self) -> None:
-        conn = getattr(self._reader_local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._reader_local.conn = None
-
-    # writer thread
-
-    def _signal(self, fut: asyncio.Future[None] | None, error: BaseException | None = None) -> None:
-        def done() -> None:
-            if fut is not None and not fut.done():
-                if error is None:
-                    fut.set_result(None)
-                else:
-                    fut.set_exception(error)
-
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(done)
-
-    def _writer_main(self) -> None:
-        try:
-            conn = connect(self.path, self.sync)
-            migrate(conn, self._migrations, self.path)
-        except BaseException as e:
-            self._signal(self._ready, e if isinstance(e, GlideError) else _storage_error(e))
-            self._signal(self._stopped)
+    async def close(self) -> None:
+        """Flush queued writes, stop the checkpointer, close the connection. Idempotent."""
+        if self._conn is None:
             return
-        self._signal(self._ready)
+        self._flush()
+        conn, self._conn = self._conn, None
+        self._checkpointer.stop()
+        await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.join)
+        conn.close()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    # the tick's transaction
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        ops, self._pending = self._pending, []
+        conn = self._conn
+        if not ops or conn is None:
+            return
         try:
-            self._write_loop(conn)
-        finally:
-            conn.close()
-            self._fail_pending()
-            self._signal(self._stopped)
+            results = self._run_batch(conn, ops)
+        except Exception as e:  # a bug here must not strand the callers: fail their futures
+            log.exception("sqlite batch of %d writes failed", len(ops))
+            results = [(fut, None, _storage_error(e)) for _, fut in ops]
+        for fut, value, error in results:
+            if fut.done():  # the caller was cancelled; the write happened anyway
+                continue
+            if error is None:
+                fut.set_result(value)
+            else:
+                fut.set_exception(error)
+        self._checkpointer.wrote()
 
-    def _write_loop(self, conn: sqlite3.Connection) -> None:
-        while True:
-            batch = [self._queue.get()]
-            while len(batch) < MAX_BATCH:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            ops = [item for item in batch if item is not _STOP]
-            if ops:
-                try:
-                    self._run_batch(conn, ops)
-                except Exception as e:  # a bug here must not strand the callers: fail their futures
-                    log.exception("sqlite writer failed on a batch of %d writes", len(ops))
-                    self._deliver([(fut, loop, None, _storage_error(e)) for _, fut, loop in ops])
-            if len(ops) != len(batch):
-                return
-
-    def _run_batch(self, conn: sqlite3.Connection, ops: list[tuple[Op, asyncio.Future[Any], Any]]) -> None:
-        results: list[tuple[Op, asyncio.Future[Any], Any, Any, BaseException | None]] = []
+    def _run_batch(
+        self, conn: sqlite3.Connection, ops: list[tuple[Op, asyncio.Future[Any]]]
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for fn, fut, loop in ops:
+            for fn, fut in ops:
                 value, error = self._run_op(conn, fn)
-                results.append((fn, fut, loop, value, error))
+                results.append((fut, value, error))
             conn.execute("COMMIT")
             self.batches_committed += 1
         except (sqlite3.Error, _BatchAborted) as e:
@@ -278,18 +217,8 @@ class SqliteEngine:
             self._rolled_back()
             failure = StorageError(f"storage failure, nothing of this batch was stored: {e}")
             log.error("sqlite batch of %d writes failed: %s", len(ops), e)
-            results = [(fn, fut, loop, None, failure) for fn, fut, loop in ops]
-        self._deliver([(fut, loop, value, error) for _, fut, loop, value, error in results])
-
-    @staticmethod
-    def _deliver(results: list[tuple[asyncio.Future[Any], Any, Any, BaseException | None]]) -> None:
-        """One call_soon_threadsafe per event loop for the whole batch."""
-        by_loop: dict[Any, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
-        for fut, loop, value, error in results:
-            by_loop.setdefault(loop, []).append((fut, value, error))
-        for loop, items in by_loop.items():
-            with contextlib.suppress(RuntimeError):  # that event loop is closed: nobody is waiting any more
-                loop.call_soon_threadsafe(_resolve, items)
+            results = [(fut, None, failure) for _, fut in ops]
+        return results
 
     def _rolled_back(self) -> None:
         for hook in self.on_rollback:
@@ -309,14 +238,55 @@ class SqliteEngine:
         conn.execute("RELEASE op")
         return value, None
 
-    def _fail_pending(self) -> None:
-        closed = StorageError("store is closed")
-        while True:
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is not _STOP:
-                _, fut, loop = item
-                with contextlib.suppress(RuntimeError):
-                    loop.call_soon_threadsafe(_resolve, [(fut, None, closed)])
+
+class _Checkpointer:
+    """Copies the WAL back into the database file on its own thread and connection: every
+    CHECKPOINT_INTERVAL_S while there are writes (sooner when they are many). PASSIVE checkpoints never
+    block the writer; a last TRUNCATE one at shutdown leaves the WAL empty."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._wake = threading.Event()
+        self._stop = False
+        self._dirty = False
+        self._writes = 0
+        self._thread = threading.Thread(target=self._run, name=f"glide-sqlite-checkpoint:{path.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wrote(self) -> None:
+        self._dirty = True
+        self._writes += 1
+        if self._writes % 64 == 0:  # a busy writer: look at the WAL's size sooner than the interval
+            self._wake.set()
+
+    def stop(self) -> None:
+        self._stop = True
+        self._wake.set()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            conn = connect(self.path)
+        except GlideError as e:
+            log.error("sqlite checkpointer cannot open the database: %s", e.message)
+            return
+        try:
+            while not self._stop:
+                self._wake.wait(CHECKPOINT_INTERVAL_S)
+                self._wake.clear()
+                if self._dirty and not self._stop:
+                    self._dirty = False
+                    self._checkpoint(conn, "PASSIVE")
+            self._checkpoint(conn, "TRUNCATE")
+        finally:
+            conn.close()
+
+    def _checkpoint(self, conn: sqlite3.Connection, mode: str) -> None:
+        try:
+            conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        except sqlite3.Error as e:  # e.g. the disk is full: the WAL grows, the writes still commit
+            log.warning("sqlite checkpoint failed: %s", e)

@@ -12,6 +12,8 @@ time a user is seen and forgotten whenever writes are rolled back.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
@@ -21,6 +23,7 @@ from glide.store.base import MAX_HISTORY_PAGE, MAX_INBOX_PAGE, STATUS_RECALLED, 
 from glide.store.checks import INT64_MAX, check_int, check_text, is_id
 from glide.store.contacts import RELATION_BLACK, RELATION_WHITE
 from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
+from glide.store.sqlite.contacts import refuses
 from glide.store.sqlite.engine import SqliteEngine
 
 CHAT_COLUMNS = (
@@ -28,6 +31,8 @@ CHAT_COLUMNS = (
 )
 T = TypeVar("T")
 CACHE_LIMIT = 100_000  # users whose log head / inbox cursor the writer keeps in memory
+RECENT_LIMIT = 65_536  # messages the writer remembers after storing them (acknowledgements name them)
+TRACK_LIMIT = 256  # pending messages of a receiver that the writer tracks (more: it asks the database)
 CHUNK = 400  # ids per IN (...) list, keys per VALUES list
 
 # Every query of the message path, named so tests can check each one is served by an index.
@@ -62,6 +67,7 @@ SQL_HISTORY = (
 SQL_LAST_MID = "SELECT max(mid) FROM chat_messages"
 
 
+@functools.cache
 def sql_duplicates(n: int) -> str:
     """Stored messages with one of ``n`` (sender, cli_mid) keys."""
     keys = ", ".join(["(?, ?)"] * n)
@@ -72,6 +78,7 @@ def sql_duplicates(n: int) -> str:
     )
 
 
+@functools.cache
 def sql_refused(n: int) -> str:
     """Which of ``n`` (sender, receiver) pairs the receiver refuses (the rule of glide.store.contacts)."""
     pairs = ", ".join(["(?, ?)"] * n)
@@ -83,6 +90,7 @@ def sql_refused(n: int) -> str:
     )
 
 
+@functools.cache
 def sql_by_mids(n: int) -> str:
     return f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid IN ({', '.join('?' * n)})"
 
@@ -97,20 +105,31 @@ def chat_row(row: tuple[object, ...]) -> ChatMessage:
 
 
 class WriterState:
-    """What the writer thread remembers between batches: each user's log head and inbox cursor. Only ops on
-    the writer thread touch it; ``forget`` (on every rollback) drops it all, the database being the truth."""
+    """What the writer thread remembers between batches: each user's log head, each receiver's inbox cursor
+    and, for a receiver with few pending messages, their positions (so that acknowledging needs no query).
+    Only ops on the writer thread touch it, and every write of the file goes through that thread, so it
+    stays exact; ``forget`` (on every rollback) drops it all, the database being the truth."""
 
-    __slots__ = ("conversations", "cursors", "heads")
+    __slots__ = ("conversations", "cursors", "heads", "pending", "recent")
 
     def __init__(self) -> None:
         self.heads: dict[int, int] = {}
         self.cursors: dict[int, InboxCursor] = {}
+        # Receiver -> its pending incoming positions, ascending; absent: not tracked (too many, or not loaded).
+        self.pending: dict[int, list[int]] = {}
         self.conversations: set[tuple[int, int]] = set()  # (owner, peer) rows known to exist
+        self.recent: dict[int, ChatMessage] = {}  # the newest messages stored, by mid: what acks mostly name
 
     def forget(self) -> None:
+        self.recent.clear()
         self.heads.clear()
         self.cursors.clear()
+        self.pending.clear()
         self.conversations.clear()
+
+    def forget_receiver(self, uid: int) -> None:
+        self.cursors.pop(uid, None)
+        self.pending.pop(uid, None)
 
     def next_seq(self, conn: sqlite3.Connection, uid: int) -> int:
         """Take the next position of ``uid``'s log."""
@@ -123,19 +142,61 @@ class WriterState:
         self.heads[uid] = head
         return head
 
+    def stored(self, messages: list[ChatMessage]) -> None:
+        recent = self.recent
+        if len(recent) >= RECENT_LIMIT:  # dicts keep insertion order: drop the older half
+            for mid in list(itertools.islice(recent, RECENT_LIMIT // 2)):
+                del recent[mid]
+        for m in messages:
+            recent[m.mid] = m
+
+    def messages(self, conn: sqlite3.Connection, mids: Sequence[int]) -> dict[int, ChatMessage]:
+        """The stored messages among ``mids``."""
+        recent = self.recent
+        found = {mid: m for mid in mids if (m := recent.get(mid)) is not None}
+        missing = [mid for mid in mids if mid not in found]
+        for chunk in chunks(missing):
+            found.update((r[0], chat_row(r)) for r in conn.execute(sql_by_mids(len(chunk)), chunk))
+        return found
+
+    def received(self, uid: int, seq: int) -> None:
+        """A new message for ``uid`` took position ``seq`` (the largest so far)."""
+        pending = self.pending.get(uid)
+        if pending is not None:
+            pending.append(seq)
+
     def cursor(self, conn: sqlite3.Connection, uid: int) -> InboxCursor:
         state = self.cursors.get(uid)
         if state is None:
             if len(self.cursors) >= CACHE_LIMIT:
                 self.cursors.clear()
+                self.pending.clear()
             row = conn.execute(SQL_CURSOR, (uid,)).fetchone()
             state = self.cursors[uid] = InboxCursor.decode(row[0], row[1]) if row else InboxCursor()
+            n = TRACK_LIMIT + len(state.acked)
+            seqs = [r[0] for r in conn.execute(SQL_INCOMING_AFTER, (uid, state.cursor, n + 1))]
+            if len(seqs) <= n:
+                self.pending[uid] = [seq for seq in seqs if seq not in state.acked]
         return state
+
+    def acknowledge(
+        self, uid: int, mids: Sequence[int], found: dict[int, ChatMessage], cursor: InboxCursor
+    ) -> list[ChatMessage]:
+        acked = cursor.acknowledge(uid, mids, found)
+        pending = self.pending.get(uid)
+        if pending is not None:
+            for m in acked:
+                pending.remove(m.receiver_seq)  # the oldest, when acknowledged in order: found at once
+        return acked
 
     def advance(self, conn: sqlite3.Connection, uid: int, state: InboxCursor) -> tuple[int, int, str]:
         """Move ``uid``'s cursor over its acknowledged prefix; the row to save."""
         if state.acked:
-            state.advance(r[0] for r in conn.execute(SQL_INCOMING_AFTER, (uid, state.cursor, state.walk_limit)))
+            pending = self.pending.get(uid)
+            if pending is not None:
+                state.settle(pending[0] if pending else None)
+            else:
+                state.advance(r[0] for r in conn.execute(SQL_INCOMING_AFTER, (uid, state.cursor, state.walk_limit)))
         return uid, state.cursor, state.encode()
 
     def new_conversations(self, messages: Sequence[ChatMessage]) -> list[tuple[int, int, int]]:
@@ -154,6 +215,9 @@ class WriterState:
 
 def _refused(conn: sqlite3.Connection, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
     wanted = sorted((s, r) for s, r in pairs if s != r)
+    if len(wanted) == 1:  # the common case of a quiet moment: the plain query, cheaper than a VALUES list
+        sender, receiver = wanted[0]
+        return set(wanted) if refuses(conn, sender, receiver) else set()
     refused: set[tuple[int, int]] = set()
     for chunk in chunks(wanted):
         params = [x for pair in chunk for x in pair]
@@ -162,6 +226,9 @@ def _refused(conn: sqlite3.Connection, pairs: set[tuple[int, int]]) -> set[tuple
 
 
 def _duplicates(conn: sqlite3.Connection, keys: list[tuple[int, str]]) -> dict[tuple[int, str], ChatMessage]:
+    if len(keys) == 1:
+        row = conn.execute(SQL_CHAT_BY_CLI_MID, keys[0]).fetchone()
+        return {keys[0]: chat_row(row)} if row else {}
     found: dict[tuple[int, str], ChatMessage] = {}
     for chunk in chunks(keys):
         params: list[object] = [x for key in chunk for x in key]
@@ -194,7 +261,7 @@ class SqliteMessageStore:
             out: list[StoredChat] = []
             rows: list[tuple[object, ...]] = []
             new: list[ChatMessage] = []
-            next_seq = state.next_seq
+            next_seq, received = state.next_seq, state.received
             for c in batch:
                 key = (c.sender, c.cli_mid)
                 first = earlier.get(key) if c.cli_mid else None
@@ -207,6 +274,7 @@ class SqliteMessageStore:
                     continue
                 s_seq = next_seq(conn, sender)
                 r_seq = s_seq if receiver == sender else next_seq(conn, receiver)
+                received(receiver, r_seq)
                 m = ChatMessage(*_fields(c), now, 0, None, s_seq, r_seq)
                 lo, hi = (sender, receiver) if sender <= receiver else (receiver, sender)
                 rows.append(
@@ -221,6 +289,7 @@ class SqliteMessageStore:
                     conn.executemany(SQL_CHAT_INSERT, rows)
                 except sqlite3.IntegrityError as e:
                     raise StorageError(_collision(conn, rows, e)) from e
+                state.stored(new)
                 conversations = state.new_conversations(new)
                 if conversations:
                     conn.executemany(SQL_CONVERSATION_NEW, conversations)
@@ -274,14 +343,12 @@ class SqliteMessageStore:
         state = self._state
 
         def op(conn: sqlite3.Connection) -> list[list[ChatMessage]]:
-            found: dict[int, ChatMessage] = {}
-            for chunk in chunks(all_mids):
-                found.update((r[0], chat_row(r)) for r in conn.execute(sql_by_mids(len(chunk)), chunk))
+            found = state.messages(conn, all_mids)
             answers: list[list[ChatMessage]] = []
             changed: dict[int, InboxCursor] = {}
             for uid, mids in wanted:
                 cursor = state.cursor(conn, uid)
-                acked = cursor.acknowledge(uid, mids, found)
+                acked = state.acknowledge(uid, mids, found, cursor)
                 if acked:
                     changed[uid] = cursor
                 answers.append(acked)
@@ -303,7 +370,9 @@ class SqliteMessageStore:
             seqs = [r[0] for r in conn.execute(SQL_INBOX_UP_TO_MID, (uid, cursor.cursor, limit))]
             cleared = sum(cursor.ack(seq) for seq in seqs)
             if cleared:
+                state.pending.pop(uid, None)  # the walk below asks the database
                 conn.execute(SQL_CURSOR_SAVE, state.advance(conn, uid, cursor))
+            state.forget_receiver(uid)
             return cleared
 
         return await self._engine.write(op)
@@ -324,9 +393,12 @@ class SqliteMessageStore:
             r_seq = s_seq if m.receiver == m.sender else state.next_seq(conn, m.receiver)
             conn.execute(SQL_RECALL, (STATUS_RECALLED, by_uid, s_seq, r_seq, mid))
             cursor = state.cursor(conn, m.receiver)
+            state.pending.pop(m.receiver, None)  # the message moved: the walk below asks the database
             if not cursor.is_pending(m.receiver_seq):  # acknowledged before: the recall notice is too
                 cursor.ack(r_seq)
                 conn.execute(SQL_CURSOR_SAVE, state.advance(conn, m.receiver, cursor))
+            state.forget_receiver(m.receiver)
+            state.recent.pop(mid, None)
             return recalled(m, by_uid, s_seq, r_seq)
 
         return await self._engine.write(op)

@@ -1,0 +1,89 @@
+"""The store's message path, this tree against an older one, side by side (the ratios of RESULTS.md).
+
+Checks the older revision out into a temporary git worktree, then runs ``store_workload.py`` alternately on
+both trees (each run a fresh process and a fresh database), several times per batch size, and prints the
+medians and the ratio new / old:
+
+    python bench/store_compare.py --old 98fffcd --batches 1,16,128 --runs 5
+    python bench/store_compare.py --old 98fffcd --store postgresql://postgres:postgres@127.0.0.1:55432/bench
+
+The older tree is imported with this tree's compiled ``glide._native`` (the store does not use it; the
+package imports it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+def run(tree: Path, batch: int, rounds: int, store: str) -> tuple[float, float]:
+    command = [sys.executable, str(HERE / "store_workload.py"), "--batch", str(batch), "--rounds", str(rounds)]
+    if store:
+        command += ["--store", store]
+    out = subprocess.run(command, env={"PYTHONPATH": str(tree)}, capture_output=True, text=True, check=True, cwd=tree)
+    result = json.loads(out.stdout)
+    return float(result["cpu_us"]), float(result["wall_median_us"])
+
+
+def reset(store: str) -> None:
+    """A PostgreSQL bench database starts empty for every run (a SQLite run makes its own)."""
+    if store:
+        import asyncio
+
+        import asyncpg
+
+        async def drop() -> None:
+            conn = await asyncpg.connect(store)
+            await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+            await conn.close()
+
+        asyncio.run(drop())
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--old", required=True, help="the git revision to compare with")
+    p.add_argument("--batches", default="1,16,128")
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=0, help="rounds per run (default: about 4,000 messages)")
+    p.add_argument("--store", default="", help="a postgresql:// URL of a database to use (emptied every run)")
+    args = p.parse_args()
+    native = next((ROOT / "glide").glob("_native*.so"))
+    with tempfile.TemporaryDirectory(prefix="glide-old-") as tmp:
+        old = Path(tmp) / "tree"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.old], check=True)
+        try:
+            shutil.copy(native, old / "glide" / native.name)
+            print(f"medians of {args.runs} runs, µs per message: CPU (all threads), wall")
+            columns = ("old CPU", "new CPU", "new/old", "old wall", "new wall", "new/old")
+            print(f"{'batch':>5} " + " ".join(f"{c:>9}" for c in columns))
+            for batch in (int(b) for b in args.batches.split(",")):
+                rounds = args.rounds or max(20, 4000 // batch)
+                olds, news = [], []
+                for _ in range(args.runs):  # interleaved, so both trees see the same machine
+                    reset(args.store)
+                    olds.append(run(old, batch, rounds, args.store))
+                    reset(args.store)
+                    news.append(run(ROOT, batch, rounds, args.store))
+                oc, nc = statistics.median(c for c, _ in olds), statistics.median(c for c, _ in news)
+                ow, nw = statistics.median(w for _, w in olds), statistics.median(w for _, w in news)
+                print(
+                    f"{batch:>5} {oc:>9.1f} {nc:>9.1f} {nc / oc:>9.3f} {ow:>9.1f} {nw:>9.1f} {nw / ow:>9.3f}",
+                    flush=True,
+                )
+        finally:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
+
+
+if __name__ == "__main__":
+    main()

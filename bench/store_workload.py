@@ -1,0 +1,89 @@
+"""The message path of the store alone: what one fully acknowledged 1:1 message costs it, by batch size.
+
+One round stores a batch of B messages (``store_chats``: random senders among 200 users, each writing to
+its one peer, fresh cliMids, as in GlideIM's case 1) and then acknowledges all of them (``ack_inboxes``, one request per
+receiver), which is what the server does for B messages that arrive in one loop tick. The figures are the
+process's CPU time per message (every thread: the event loop and the store's writer) and the wall time per
+message (which adds the waits between the threads).
+
+It uses nothing but the store API that every glide version has, so the same workload measures an older
+source tree too (``bench/store_compare.py`` runs it on two trees side by side):
+
+    python bench/store_workload.py --batch 16 --rounds 200          # the glide on sys.path
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+USERS = 200
+
+
+async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7) -> dict[str, Any]:
+    """Open a fresh store (SQLite in a temporary directory, or ``store_url``), warm up, run ``rounds`` rounds;
+    the median and quartiles of µs per message over rounds."""
+    from glide.store import NewChat
+    from glide.store import SqliteStore as Sqlite
+
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="glide-store-bench-") as tmp:
+        if store_url:
+            from glide.store.postgres import PostgresStore
+
+            store: Any = await PostgresStore.open(store_url)
+        else:
+            store = await Sqlite.open(Path(tmp) / "bench.db")
+        try:
+            peers = {u: rng.choice([p for p in range(1, USERS + 1) if p != u]) for u in range(1, USERS + 1)}
+            mid = 1_000_000
+            cpu: list[float] = []
+            wall: list[float] = []
+            for i in range(rounds + max(3, rounds // 10)):  # the first rounds warm caches up, unmeasured
+                chats = []
+                for _ in range(batch):
+                    mid += 1
+                    sender = rng.randint(1, USERS)
+                    receiver = peers[sender]
+                    chats.append(NewChat(mid, f"c{mid}", sender, receiver, 1, "hello, lunch at noon?", 0))
+                by_receiver: dict[int, list[int]] = {}
+                for c in chats:
+                    by_receiver.setdefault(c.receiver, []).append(c.mid)
+                start, start_cpu = time.perf_counter(), time.process_time()
+                await store.messages.store_chats(chats)
+                await store.messages.ack_inboxes(list(by_receiver.items()))
+                if i >= max(3, rounds // 10):
+                    cpu.append((time.process_time() - start_cpu) / batch * 1e6)
+                    wall.append((time.perf_counter() - start) / batch * 1e6)
+        finally:
+            await store.close()
+    return {
+        "batch": batch,
+        "rounds": rounds,
+        # process_time ticks coarsely for one round: the CPU figure is the total over all rounds
+        "cpu_us": sum(cpu) / len(cpu),
+        "wall_median_us": statistics.median(wall),
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--rounds", type=int, default=200)
+    p.add_argument("--store", default="", help="a postgresql:// URL (default: SQLite in a temporary directory)")
+    args = p.parse_args()
+    result = asyncio.run(measure(args.batch, args.rounds, store_url=args.store))
+    json.dump(result, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
