@@ -4,6 +4,10 @@ from collections.abc import Sequence
 from typing import Any, Final, Self, final
 
 __all__ = [
+    "EVENT_CLOSED",
+    "EVENT_DRAINED",
+    "EVENT_MESSAGES",
+    "EVENT_OPENED",
     "TCP_JSON",
     "TCP_PROTO",
     "WS_JSON",
@@ -13,6 +17,7 @@ __all__ = [
     "Envelope",
     "Feed",
     "LoadGen",
+    "NativeDriver",
     "Outgoing",
     "TimingWheel",
     "decode_json",
@@ -23,6 +28,10 @@ WS_JSON: Final[int]
 WS_PROTO: Final[int]
 TCP_JSON: Final[int]
 TCP_PROTO: Final[int]
+EVENT_OPENED: Final[int]
+EVENT_MESSAGES: Final[int]
+EVENT_CLOSED: Final[int]
+EVENT_DRAINED: Final[int]
 
 @final
 class Envelope:
@@ -151,3 +160,45 @@ class LoadGen:
     @property
     def finished(self) -> bool: ...
     def join(self, timeout: float | None = None) -> dict[str, Any]: ...
+
+@final
+class NativeDriver:
+    """Sockets on a tokio I/O thread: Python takes events in batches (``drain`` after ``fileno`` turns readable)
+    and hands commands back in batches (queued by ``send``/``close``/..., handed over by ``flush``)."""
+
+    def __new__(
+        cls,
+        *,
+        max_message_size: int = 65536,
+        ws_path: str | None = ...,  # "/ws"
+        tcp_codec: str = "json",
+        heartbeat_ms: int = 30000,
+        heartbeat_lost_limit: int = 3,
+        auth_timeout_ms: int = 10000,
+        send_buffer_limit: int = ...,  # 1 MiB
+        low_water: int = 65536,
+        tick_ms: int = 100,
+        manual_clock: bool = False,
+        max_pending_events: int = 65536,
+    ) -> Self: ...
+    def fileno(self) -> int:
+        """The descriptor that becomes readable when events wait (for ``loop.add_reader``)."""
+    def listen(self, transport: str, host: str, port: int) -> tuple[str, int]:
+        """Bind a listener (``"ws"`` or ``"tcp"``); returns the bound ``(host, port)``."""
+    def send(self, conn_id: int, out: Outgoing) -> None: ...
+    def send_many(self, conn_ids: Sequence[int], out: Outgoing) -> None: ...
+    def close(self, conn_id: int, code: int = 1000, reason: str = "") -> None: ...
+    def authenticated(self, conn_id: int) -> None: ...
+    def pause_reading(self, conn_id: int, paused: bool) -> None: ...
+    def watch_drain(self, conn_id: int) -> None: ...
+    def advance(self, now_ms: int) -> None: ...
+    def flush(self) -> None:
+        """Hand everything queued since the last flush to the I/O thread, in order (one wake-up)."""
+    def drain(self) -> list[tuple[int, int, Any]]:
+        """Every event since the last call: ``(kind, conn_id, payload)``."""
+    @property
+    def stats(self) -> dict[str, int]: ...
+    def stop(self) -> None:
+        """Send what is queued, close every connection with 1001, stop the I/O thread. Idempotent."""
+    @property
+    def running(self) -> bool: ...

@@ -21,6 +21,7 @@ SECRETS_FILE = "secret.json"
 SECRET_KEYS = ("jwt_secret", "secret_key", "admin_token")
 DB_FILE = "glide.db"
 TCP_CODECS = ("json", "protobuf")
+DRIVERS = ("native", "asyncio")
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
@@ -36,6 +37,9 @@ class Config:
     http_port: int = 8081
     tcp_port: int | None = None
     tcp_codec: str = "json"
+    # "native": tokio owns the sockets on its own thread (glide.gateway.native); "asyncio": the sockets are
+    # asyncio transports on the running loop (glide.gateway.asyncio_driver), for platforms without the former.
+    driver: str = "asyncio"
     data_dir: str = "./glide-data"
     store: str = ""
     sqlite_sync: str = "normal"  # "normal": commits survive kill -9 (WAL); "full": also power loss (fsync each)
@@ -108,6 +112,7 @@ class Config:
         if self.tcp_port is not None:
             _check_port("tcp_port", self.tcp_port)
         _check_choice("tcp_codec", self.tcp_codec, TCP_CODECS)
+        _check_choice("driver", self.driver, DRIVERS)
         _check_choice("log_level", self.log_level, LOG_LEVELS)
         _check_choice("log_format", self.log_format, ("plain", "json"))
         _check_choice("sqlite_sync", self.sqlite_sync, ("normal", "full"))

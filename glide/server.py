@@ -39,6 +39,7 @@ from glide.dispatch import Dispatcher
 from glide.errors import GlideError
 from glide.gateway.conn import Conn
 from glide.gateway.gateway import Gateway, monotonic_ms
+from glide.gateway.native import NativeGateway
 from glide.group.actions import GroupActions
 from glide.hooks import Hooks, LoginHook, MessageHook
 from glide.ids import MidGenerator
@@ -69,7 +70,11 @@ class Server:
         self.dispatcher = Dispatcher(
             send_rate=self.config.message_rate, send_burst=self.config.message_burst, limited=SENT_MESSAGES
         )
-        self.gateway = Gateway(self.config, clock=clock)
+        self.gateway: Gateway | NativeGateway
+        if self.config.driver == "native":
+            self.gateway = NativeGateway(self.config, clock=None if clock is monotonic_ms else clock)
+        else:
+            self.gateway = Gateway(self.config, clock=clock)
         self.gateway.dispatcher = self.dispatcher
         self.ctx: Context | None = None
         self.ws_port = self.http_port = 0
@@ -118,8 +123,7 @@ class Server:
     async def start(self, *, serve_http: bool = True) -> None:
         cfg = self.config
         cfg.ensure_secrets()
-        ws = await self.gateway.listen("ws", cfg.host, cfg.ws_port)
-        self.ws_port = ws.sockets[0].getsockname()[1]
+        self.ws_port = await self.gateway.listen("ws", cfg.host, cfg.ws_port)
         if not cfg.public_ws_url and cfg.ws_port == 0:
             host = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
             cfg.public_ws_url = f"ws://{host}:{self.ws_port}/ws"  # login responses advertise the bound port
@@ -153,8 +157,7 @@ class Server:
         )
         register_api_actions(self.dispatcher, self._api)
         if cfg.tcp_port is not None:
-            tcp = await self.gateway.listen("tcp", cfg.host, cfg.tcp_port)
-            self.tcp_port = tcp.sockets[0].getsockname()[1]
+            self.tcp_port = await self.gateway.listen("tcp", cfg.host, cfg.tcp_port)
         await self.gateway.start()
         if serve_http:
             await self._start_http()

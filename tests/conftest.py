@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import helpers
 import helpers_api
 import pytest
 from helpers import make_config
@@ -22,6 +23,24 @@ from pg_support import PgDatabases, PgUnavailable
 from glide.server import Server
 from glide.store import SqliteStore, Store
 from glide.store.postgres import PostgresStore
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--driver",
+        choices=("native", "asyncio"),
+        default="native",
+        help="the socket driver of every server the tests start (scripts/test runs the suite with each)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    helpers.TEST_DRIVER = config.getoption("--driver")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"glide driver: {config.getoption('--driver')}"
+
 
 BACKENDS = ("sqlite", "postgresql")
 T = TypeVar("T")

@@ -26,8 +26,13 @@ class FakeClock:
         self.now += ms
 
 
+# The driver every server of the run uses: pytest --driver native|asyncio (conftest sets it).
+TEST_DRIVER = "native"
+
+
 def make_config(tmp_path: Path, **overrides: Any) -> Config:
     overrides.setdefault("data_dir", str(tmp_path / "data"))
+    overrides.setdefault("driver", TEST_DRIVER)
     return Config(host="127.0.0.1", ws_port=0, http_port=0, **overrides)
 
 

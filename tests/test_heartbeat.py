@@ -8,6 +8,7 @@ import pytest
 import websockets
 from helpers import Client, FakeClock, make_user
 
+from glide.gateway.gateway import Gateway
 from glide.server import Server
 
 
@@ -90,7 +91,8 @@ async def test_client_heartbeats_keep_it_alive(servers) -> None:  # type: ignore
         await _settle()
         server.gateway.tick()  # stamps the clock the frame was received at
     assert len(server.gateway.conns) == 1
-    assert len(server.gateway.wheel) == 1  # one timer per connection, however busy it is
+    if isinstance(server.gateway, Gateway):  # the asyncio driver's wheel (the native one's: cargo test)
+        assert len(server.gateway.wheel) == 1  # one timer per connection, however busy it is
 
 
 async def test_a_big_clock_jump_closes_everything_idle_at_once(servers) -> None:  # type: ignore[no-untyped-def]

@@ -18,7 +18,7 @@ from glide.ids import wall_ms
 from glide.store.base import ChatMessage
 
 if TYPE_CHECKING:
-    from glide.gateway.gateway import Gateway
+    from glide.gateway.gateway import GatewayBase
 
 VERSION_CODE = 1
 RELEASE_URL = "https://pypi.org/project/glide-im/"
@@ -41,7 +41,7 @@ class NodeStats:
     """Counts what ``app/info`` reports, fed by the server's own hooks (no cost on the message path beyond
     one increment). ``snapshot`` is the provider ``build_api(stats=…)`` takes."""
 
-    def __init__(self, gateway: Gateway, hooks: Hooks) -> None:
+    def __init__(self, gateway: GatewayBase, hooks: Hooks) -> None:
         self.gateway = gateway
         self.started_at = wall_ms()
         self.max_online = 0

@@ -1,4 +1,5 @@
-"""The gateway: listeners, connection registry, and liveness driven by the Rust timing wheel."""
+"""The gateway: the connection registry every driver shares, and the asyncio driver's listeners and
+liveness (driven by the Rust timing wheel). The native driver's gateway is glide.gateway.native."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from glide._native import Outgoing, TimingWheel
-from glide.gateway.driver import ClientProtocol
+from glide.gateway.asyncio_driver import ClientProtocol
 from glide.gateway.hub import LocalHub
 from glide.logs import event
 
 if TYPE_CHECKING:
     from glide.config import Config
     from glide.dispatch import Dispatcher
+    from glide.gateway.conn import Conn
 
 log = logging.getLogger("glide.gateway")
 TICK_MS = 100
@@ -29,37 +31,62 @@ def monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
 
-class Gateway:
-    """Owns every client connection of this process and decides when an idle one is dead.
+class GatewayBase:
+    """What every driver's gateway shares: the session hub, the dispatcher, the hello, and what happens when a
+    connection opens or goes away."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.hub = LocalHub()
+        self.dispatcher: Dispatcher
+        self.hello_data = {"server_version": "glide", "heartbeat_interval": config.heartbeat_interval_s}
+
+    @property
+    def now_ms(self) -> int:
+        """The gateway's monotonic clock (ms): what connection times are stamped with."""
+        return monotonic_ms()
+
+    def hello(self, conn: Conn) -> None:
+        data = dict(self.hello_data, temp_id=f"tmp@{uuid.uuid4()}")
+        conn.send(Outgoing("hello", data))
+
+    def gone(self, conn: Conn) -> None:
+        """The connection is closed: its session (if it still is the registered one) ends."""
+        event(log, logging.DEBUG, "connection closed", conn=conn.id, uid=conn.uid, device=conn.device)
+        if conn.authenticated and self.hub.unbind(conn):
+            self.dispatcher.session_ended(conn)
+
+
+class Gateway(GatewayBase):
+    """The asyncio driver's gateway: owns every client connection of this process and decides when an idle
+    one is dead.
 
     One timer per connection sits in the wheel; activity only stamps ``last_recv`` / ``last_sent`` and the
     timer re-computes its deadline lazily when it fires, so a busy connection costs no timer operations.
     """
 
     def __init__(self, config: Config, *, clock: Callable[[], int] = monotonic_ms) -> None:
-        self.config = config
+        super().__init__(config)
         self.clock = clock
-        self.now_ms = clock()
-        self.hub = LocalHub()
-        self.wheel = TimingWheel(TICK_MS, self.now_ms)
+        self._now_ms = clock()
+        self.wheel = TimingWheel(TICK_MS, self._now_ms)
         self.conns: dict[int, ClientProtocol] = {}
-        self.dispatcher: Dispatcher
         self._ids = itertools.count(1)
         self._servers: list[asyncio.Server] = []
         self._ticker: asyncio.Task[None] | None = None
         self.hb_ms = config.heartbeat_interval_s * 1000
         self.auth_timeout_ms = int(config.auth_timeout_s * 1000)
-        self.hello_data = {"server_version": "glide", "heartbeat_interval": config.heartbeat_interval_s}
 
     # listeners
 
-    async def listen(self, kind: str, host: str, port: int) -> asyncio.Server:
+    async def listen(self, kind: str, host: str, port: int) -> int:
+        """Bind a listener (accepting starts with :meth:`start`); the bound port."""
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: ClientProtocol(self, kind), host, port, backlog=4096, start_serving=False
         )
         self._servers.append(server)
-        return server
+        return int(server.sockets[0].getsockname()[1])
 
     async def start(self) -> None:
         """Start accepting on every bound listener and ticking the wheel."""
@@ -94,22 +121,24 @@ class Gateway:
         self.wheel.insert(conn.id, self.now_ms + min(self.auth_timeout_ms, self.hb_ms))
 
     def connection_opened(self, conn: ClientProtocol) -> None:
-        data = dict(self.hello_data, temp_id=f"tmp@{uuid.uuid4()}")
-        conn.send(Outgoing("hello", data))
+        self.hello(conn)
 
     def connection_lost(self, conn: ClientProtocol) -> None:
         if self.conns.pop(conn.id, None) is None:
             return
         self.wheel.cancel(conn.id)
-        event(log, logging.DEBUG, "connection closed", conn=conn.id, uid=conn.uid, device=conn.device)
-        if conn.authenticated and self.hub.unbind(conn):
-            self.dispatcher.session_ended(conn)
+        self.gone(conn)
 
     # liveness
 
+    @property
+    def now_ms(self) -> int:
+        """The clock as of the last tick (stamping activity reads no clock)."""
+        return self._now_ms
+
     def tick(self) -> None:
         """Advance the clock and the wheel once; handle every connection whose timer expired."""
-        now = self.now_ms = self.clock()
+        now = self._now_ms = self.clock()
         for conn_id in self.wheel.advance(now):
             conn = self.conns.get(conn_id)
             if conn is not None and not conn.closed:

@@ -1,6 +1,7 @@
 //! `glide._native`: the sans-I/O core (`core`) and its thin Python bindings (`py`).
 
 pub mod core;
+pub mod driver;
 pub mod loadgen;
 mod py;
 

@@ -4,6 +4,10 @@
 //! protobuf); a TCP recipient gets a 4-byte big-endian length followed by the encoded envelope. Callers
 //! hand the same bytes to every recipient of the same [`Wire`].
 
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+
 use super::codec_json;
 use super::codec_proto::Prepared;
 use super::envelope::{EncodeError, Envelope};
@@ -35,7 +39,8 @@ impl Wire {
         matches!(self, Wire::WsJson | Wire::WsProto)
     }
 
-    fn index(self) -> usize {
+    /// The variant's position in [`Wire::ALL`].
+    pub fn index(self) -> usize {
         match self {
             Wire::WsJson => 0,
             Wire::WsProto => 1,
@@ -226,3 +231,34 @@ fn write_header(wire: Wire, body_len: usize, out: &mut Vec<u8>) -> Result<(), En
 #[cfg(test)]
 #[path = "fanout_tests.rs"]
 mod tests;
+
+/// A server envelope whose frame is encoded at most once per wire variant, on first use, by whichever
+/// thread needs it first; every recipient of that variant shares the same bytes.
+#[derive(Debug)]
+pub struct EncodedOnce {
+    env: Envelope,
+    frames: [OnceLock<Result<Bytes, EncodeError>>; 4],
+}
+
+impl EncodedOnce {
+    pub fn new(env: Envelope) -> Self {
+        EncodedOnce {
+            env,
+            frames: Default::default(),
+        }
+    }
+
+    pub fn envelope(&self) -> &Envelope {
+        &self.env
+    }
+
+    /// The complete frame for `wire` (encoded now if it was not yet).
+    pub fn frame(&self, wire: Wire) -> Result<Bytes, EncodeError> {
+        self.frames[wire.index()]
+            .get_or_init(|| {
+                let mut out = Vec::new();
+                encode_one(&self.env, wire, &mut out).map(|()| Bytes::from(out))
+            })
+            .clone()
+    }
+}

@@ -136,7 +136,7 @@ impl Connection {
             "tcp" => {
                 let wire = match tcp_codec {
                     "json" => Wire::TcpJson,
-                    "proto" => Wire::TcpProto,
+                    "proto" | "protobuf" => Wire::TcpProto,
                     other => return Err(PyValueError::new_err(format!("unknown tcp codec {other:?}"))),
                 };
                 let framer = TcpFramer::new(max_message_size);

@@ -2,6 +2,7 @@
 
 mod conn;
 mod convert;
+mod driver;
 mod envelope;
 mod loadgen;
 mod outgoing;
@@ -42,6 +43,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<outgoing::Outgoing>()?;
     m.add_class::<wheel::PyTimingWheel>()?;
     m.add_class::<loadgen::LoadGen>()?;
+    driver::register(m)?;
     m.add_function(wrap_pyfunction!(envelope::decode_json, m)?)?;
     m.add_function(wrap_pyfunction!(envelope::decode_proto, m)?)?;
     Ok(())

@@ -1,7 +1,7 @@
 //! The fan-out buffer for Python: a server envelope encoded at most once per wire variant.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
@@ -9,18 +9,19 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyList};
 use serde_json::value::RawValue;
 
-use super::convert::{py_to_json, with_scratch};
+use super::convert::py_to_json;
 use super::wire_from_id;
 use crate::core::envelope::Envelope;
-use crate::core::fanout::encode_one;
+use crate::core::fanout::EncodedOnce;
 
 /// Payloads of at least this many bytes are encoded with the GIL released.
 const DETACH_AT: usize = 64 * 1024;
 
-/// A server envelope whose frames are built lazily, once per wire variant, and shared by every recipient.
+/// A server envelope whose frames are built lazily, once per wire variant, and shared by every recipient:
+/// the native driver's I/O thread takes the Rust bytes (`shared`), the asyncio driver a `bytes` object.
 #[pyclass(frozen, module = "glide._native")]
 pub struct Outgoing {
-    env: Envelope,
+    pub(crate) shared: Arc<EncodedOnce>,
     frames: [OnceLock<Py<PyBytes>>; 4],
 }
 
@@ -65,14 +66,14 @@ impl Outgoing {
             extra,
         };
         Ok(Self {
-            env,
+            shared: Arc::new(EncodedOnce::new(env)),
             frames: Default::default(),
         })
     }
 
     #[getter]
     fn action(&self) -> &str {
-        &self.env.action
+        &self.shared.envelope().action
     }
 
     /// The complete frame for one wire variant (the same bytes object on every call).
@@ -85,21 +86,15 @@ impl Outgoing {
             return Ok(frame.clone_ref(py));
         }
         let variant = wire_from_id(wire)?;
-        let size = self.env.data.as_ref().map_or(0, |d| d.get().len());
-        let frame: Py<PyBytes> = if size >= DETACH_AT {
+        let size = self.shared.envelope().data.as_ref().map_or(0, |d| d.get().len());
+        let bytes = if size >= DETACH_AT {
             // Encoding a large payload (above all to protobuf) is plain Rust: let other threads run meanwhile.
-            let encode = || {
-                let mut out = Vec::with_capacity(64 + size);
-                encode_one(&self.env, variant, &mut out).map(|()| out)
-            };
-            let out = py.detach(encode).map_err(|e| PyValueError::new_err(e.to_string()))?;
-            PyBytes::new(py, &out).unbind()
+            py.detach(|| self.shared.frame(variant))
         } else {
-            with_scratch(|out| {
-                encode_one(&self.env, variant, out).map_err(|e| PyValueError::new_err(e.to_string()))?;
-                Ok::<_, PyErr>(PyBytes::new(py, out).unbind())
-            })?
-        };
+            self.shared.frame(variant)
+        }
+        .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let frame = PyBytes::new(py, &bytes).unbind();
         Ok(slot.get_or_init(|| frame).clone_ref(py))
     }
 
@@ -137,7 +132,7 @@ impl Outgoing {
     }
 
     fn __repr__(&self) -> String {
-        format!("<Outgoing action={:?}>", self.env.action)
+        format!("<Outgoing action={:?}>", self.shared.envelope().action)
     }
 }
 

@@ -1,0 +1,244 @@
+"""The native driver's gateway: tokio owns the sockets (``glide._native.NativeDriver``), Python sees batches.
+
+The I/O thread wakes the loop through one descriptor when events wait; ``_on_events`` takes all of them in
+one call and hands each connection's envelopes to the dispatcher. What handlers send is queued in the
+driver as it happens and handed to the I/O thread once per loop iteration (``flush``), so a tick's frames,
+closes and logins cost one wake-up of the I/O thread; a fan-out frame is encoded once per wire variant and
+its bytes are shared by every recipient. Liveness (heartbeats, the authentication timeout, silent clients)
+is the I/O thread's timing wheel; Python only says when a connection has logged in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from glide._native import (
+    EVENT_CLOSED,
+    EVENT_DRAINED,
+    EVENT_MESSAGES,
+    EVENT_OPENED,
+    NativeDriver,
+    Outgoing,
+)
+from glide.gateway.gateway import GatewayBase, monotonic_ms
+from glide.limits import TokenBucket
+from glide.logs import event
+
+if TYPE_CHECKING:
+    from glide.config import Config
+
+log = logging.getLogger("glide.gateway")
+CLOSE_GOING_AWAY = 1001
+# The inbox replay waits for the socket to drain after this many frames (the driver keeps them otherwise):
+# 8 frames of at most max_message_size stay far below the send buffer limit.
+DRAIN_EVERY = 8
+
+
+class NativeConn:
+    """One client socket of the native driver: the ``Conn`` handlers see."""
+
+    __slots__ = (
+        "_authenticated",
+        "_drain_waiter",
+        "_unwatched",
+        "busy",
+        "closed",
+        "device",
+        "device_name",
+        "gateway",
+        "held",
+        "id",
+        "inbox_replayed",
+        "kind",
+        "last_recv",
+        "opened_at",
+        "peer",
+        "pending",
+        "reading_paused",
+        "send_bucket",
+        "syncing",
+        "ticket_secret",
+        "uid",
+        "wire",
+    )
+
+    def __init__(self, gateway: NativeGateway, conn_id: int, kind: str, wire: int, peer: str) -> None:
+        self.gateway = gateway
+        self.id = conn_id
+        self.kind = kind
+        self.wire = wire
+        self.peer = peer
+        self.uid = 0
+        self.device = ""
+        self.device_name = ""
+        self._authenticated = False
+        self.closed = False
+        self.busy = False
+        self.syncing = False
+        self.held: dict[int, Outgoing] = {}
+        self.reading_paused = False
+        self.inbox_replayed = 0
+        self.send_bucket: TokenBucket | None = None
+        self.ticket_secret: str | None = None
+        self.pending: list[Any] = []
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._unwatched = 0
+        self.opened_at = self.last_recv = monotonic_ms()
+
+    @property
+    def authenticated(self) -> bool:
+        return self._authenticated
+
+    @authenticated.setter
+    def authenticated(self, value: bool) -> None:
+        if value and not self._authenticated and not self.closed:
+            self.gateway.command(self.gateway.driver.authenticated, self.id)
+        self._authenticated = value
+
+    def send(self, out: Outgoing) -> None:
+        if not self.closed:
+            gateway = self.gateway
+            gateway.driver.send(self.id, out)
+            if not gateway.flush_scheduled:
+                gateway.schedule_flush()
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if not self.closed:
+            self.closed = True
+            self.gateway.command(self.gateway.driver.close, self.id, code, reason)
+
+    async def drained(self) -> None:
+        """Every DRAIN_EVERY frames, wait until the driver has written this connection's queue down."""
+        self._unwatched += 1
+        if self._unwatched < DRAIN_EVERY or self.closed:
+            return
+        self._unwatched = 0
+        waiter = self._drain_waiter = asyncio.get_running_loop().create_future()
+        self.gateway.command(self.gateway.driver.watch_drain, self.id)
+        try:
+            await waiter
+        finally:
+            self._drain_waiter = None
+
+    def pause_reading(self) -> None:
+        self.reading_paused = True
+        if not self.closed:
+            self.gateway.command(self.gateway.driver.pause_reading, self.id, True)
+
+    def resume_reading(self) -> None:
+        self.reading_paused = False
+        if not self.closed:
+            self.gateway.command(self.gateway.driver.pause_reading, self.id, False)
+
+    def drain_done(self) -> None:
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def __repr__(self) -> str:
+        return f"<conn {self.id} uid={self.uid} device={self.device!r}>"
+
+
+class NativeGateway(GatewayBase):
+    """Owns the native driver and every connection it reports."""
+
+    def __init__(self, config: Config, *, clock: Callable[[], int] | None = None) -> None:
+        super().__init__(config)
+        # A given clock (tests) drives the driver's timers by hand: each tick() advances them to clock().
+        self.clock = clock
+        self.driver = NativeDriver(
+            max_message_size=config.max_message_size,
+            tcp_codec=config.tcp_codec,
+            heartbeat_ms=config.heartbeat_interval_s * 1000,
+            heartbeat_lost_limit=config.heartbeat_lost_limit,
+            auth_timeout_ms=int(config.auth_timeout_s * 1000),
+            send_buffer_limit=config.send_buffer_limit,
+            manual_clock=clock is not None,
+        )
+        if clock is not None:
+            self.driver.advance(clock())  # the test clock's time, before anything is accepted
+            self.driver.flush()
+        self.conns: dict[int, NativeConn] = {}
+        self.flush_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reading = False
+
+    async def listen(self, kind: str, host: str, port: int) -> int:
+        """Bind a listener; connections are accepted at once, their events taken once :meth:`start` ran."""
+        _, bound = self.driver.listen(kind, host, port)
+        return bound
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.driver.fileno(), self._on_events)
+        self._reading = True
+        self._on_events()  # connections accepted before start
+
+    async def stop(self) -> None:
+        """Close every connection with 1001 (queued frames first), stop the I/O thread, end every session."""
+        loop = asyncio.get_running_loop()
+        if self._reading:
+            loop.remove_reader(self.driver.fileno())
+            self._reading = False
+        self.flush()
+        # Blocks this thread (not the GIL) while the I/O thread sends the close frames: at most 2 s.
+        self.driver.stop()
+        for conn in list(self.conns.values()):
+            self._closed(conn)
+
+    def tick(self) -> None:
+        """With a test clock: move the driver's timers to clock() now."""
+        if self.clock is not None:
+            self.command(self.driver.advance, self.clock())
+
+    # commands
+
+    def command(self, fn: Callable[..., None], *args: Any) -> None:
+        fn(*args)
+        if not self.flush_scheduled:
+            self.schedule_flush()
+
+    def schedule_flush(self) -> None:
+        self.flush_scheduled = True
+        loop = self._loop or asyncio.get_running_loop()
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        if self.driver.running:
+            self.driver.flush()
+
+    # events
+
+    def _on_events(self) -> None:
+        conns = self.conns
+        submit = self.dispatcher.submit
+        for kind, conn_id, payload in self.driver.drain():
+            if kind == EVENT_MESSAGES:
+                conn = conns.get(conn_id)
+                if conn is not None:
+                    conn.last_recv = monotonic_ms()
+                    submit(conn, payload)
+            elif kind == EVENT_OPENED:
+                transport, wire, peer = payload
+                conn = conns[conn_id] = NativeConn(self, conn_id, transport, wire, peer)
+                event(log, logging.DEBUG, "connection opened", conn=conn_id, kind=transport, peer=peer)
+                self.hello(conn)
+            elif kind == EVENT_CLOSED:
+                conn = conns.get(conn_id)
+                if conn is not None:
+                    self._closed(conn)
+            elif kind == EVENT_DRAINED:
+                conn = conns.get(conn_id)
+                if conn is not None:
+                    conn.drain_done()
+
+    def _closed(self, conn: NativeConn) -> None:
+        if self.conns.pop(conn.id, None) is None:
+            return
+        conn.closed = True
+        conn.drain_done()
+        self.gone(conn)
