@@ -2,11 +2,12 @@
 
 Each connection's envelopes are handled in arrival order. Synchronous handlers run inline. A connection
 whose read brought an asynchronous action becomes *ready*; once per loop tick, every ready connection is
-taken together: those whose envelopes are all of one batched action (``message.chat``, ``ack.request`` —
-the message path) reach that action's *many* handler in one call, across connections, so one store call
-and one task serve the whole tick; any other connection gets a drain task of its own that runs its
-envelopes one by one. A connection is busy until its envelopes are handled; what it sends meanwhile waits
-in its ``pending`` list, in order.
+taken together, one round: a connection whose next envelopes are a run of one batched action
+(``message.chat``, ``ack.request`` — the message path) gives that run to the round, and each batched action
+reaches its *many* handler once, across connections, so one store call and one task serve the whole tick;
+what follows the run waits for the next round. A connection whose next envelope is any other asynchronous
+action gets a drain task of its own that runs its envelopes one by one. A connection is busy until its
+envelopes are handled; what it sends meanwhile waits in its ``pending`` list, in order.
 """
 
 from __future__ import annotations
@@ -169,35 +170,58 @@ class Dispatcher:
         ready, self._ready = self._ready, []
         together: dict[str, list[tuple[Conn, list[Envelope]]]] = {}
         for conn in ready:
-            run = self._single_run(conn)
+            run = self._leading_run(conn)
             if run is None:
                 self._spawn(self._drain(conn))
             elif run[1]:
-                together.setdefault(run[0].action, []).append((conn, run[1]))
-            else:  # everything was refused at admission: nothing left to do
+                together.setdefault(run[0], []).append((conn, run[1]))
+            else:  # handled at once, or refused at admission: this round has nothing left for it
                 self._finish(conn)
         for name, items in together.items():
             action = self._actions[name]
             assert action.many is not None
             self._spawn(self._run_many(action.many, items))
 
-    def _single_run(self, conn: Conn) -> tuple[Envelope, list[Envelope]] | None:
-        """If the connection's pending envelopes are all of one action that has a many handler: take and
-        admit them, and return the first and the admitted ones; else None (it drains on its own)."""
+    def _leading_run(self, conn: Conn) -> tuple[str, list[Envelope]] | None:
+        """This round's share of the connection's pending envelopes, in order: the synchronous ones at the
+        front are handled right away; then, if the next envelope's action has a many handler, the run of
+        envelopes of that action is taken and admitted (the rest waits for the next round, so the
+        connection's order holds) and returned with the action's name; otherwise None: the connection
+        drains on its own task."""
         pending = conn.pending
-        first = pending[0] if pending else None
-        if conn.closed or not isinstance(first, Envelope):
+        if conn.closed:
             return None
-        action = self._actions.get(first.action)
-        if action is None or action.many is None:
+        actions = self._actions
+        i, n = 0, len(pending)
+        while i < n:
+            msg = pending[i]
+            known = actions.get(msg.action) if isinstance(msg, Envelope) else None
+            if known is not None and known.is_async:
+                break
+            admitted = self._admit(conn, msg)
+            if admitted is not None:
+                self._call(conn, admitted, msg)
+            i += 1
+        if i == n:
+            conn.pending = []
+            return "", []
+        first: Envelope = pending[i]
+        action = actions[first.action]
+        if action.many is None:
+            conn.pending = pending[i:]
             return None
         name = first.action
-        for msg in pending:
+        j = i
+        run: list[Envelope] = []
+        while j < n:
+            msg = pending[j]
             if not isinstance(msg, Envelope) or msg.action != name:
-                return None
-        conn.pending = []
-        admitted = [env for env in pending if self._admit(conn, env) is not None]
-        return first, admitted
+                break
+            if self._admit(conn, msg) is not None:
+                run.append(msg)
+            j += 1
+        conn.pending = pending[j:]
+        return name, run
 
     async def _run_many(self, handler: ManyHandler, items: list[tuple[Conn, list[Envelope]]]) -> None:
         try:

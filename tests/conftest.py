@@ -23,6 +23,8 @@ from pg_support import PgDatabases, PgUnavailable
 from glide.server import Server
 from glide.store import SqliteStore, Store
 from glide.store.postgres import PostgresStore
+from glide.store.sqlite import engine as sqlite_engine
+from glide.store.sqlite import message_log
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -127,6 +129,19 @@ async def open_test_store(store_url: str, tmp_path: Path) -> AsyncIterator[Calla
     yield open_store
     for store in opened:
         await store.close()
+
+
+@pytest.fixture(params=["tail", "indexed"])
+def log_epochs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """SQLite's message log either keeps what a test writes in its unindexed tail (the defaults: epochs of
+    thousands of rows) or indexes it at once, two entries per index per transaction, so that every read
+    meets indexed rows, a tail and epochs cut in the middle (on PostgreSQL both are the same)."""
+    if request.param == "indexed":
+        monkeypatch.setattr(message_log, "EPOCH_ROWS", 1)
+        monkeypatch.setattr(message_log, "EPOCH_AGE_S", 0.0)
+        monkeypatch.setattr(message_log, "SLICE", 2)
+        monkeypatch.setattr(sqlite_engine, "DEFERRED_S", 0.0)  # and a slice in every tick
+    return str(request.param)
 
 
 @pytest.fixture

@@ -15,8 +15,11 @@ from glide.store import NewChat, SqliteStore, Store
 from glide.store.contacts import RELATION_BLACK, RELATION_WHITE, REQUEST_ACCEPTED, REQUEST_PENDING, AlreadyContacts
 from glide.store.sqlite import contacts as sqlite_contacts
 from glide.store.sqlite import conversations as sqlite_conversations
+from glide.store.sqlite import message_log as sqlite_message_log
 from glide.store.sqlite import messages as sqlite_messages
 from glide.store.sqlite.schema import MIGRATIONS
+
+pytestmark = pytest.mark.usefixtures("log_epochs")
 
 IDS = MidGenerator(3)
 
@@ -180,7 +183,7 @@ def test_every_query_uses_an_index(tmp_path: Path) -> None:
         migration(conn)
     queries = {
         f"{module.__name__}.{name}": getattr(module, name)
-        for module in (sqlite_contacts, sqlite_conversations, sqlite_messages)
+        for module in (sqlite_contacts, sqlite_conversations, sqlite_messages, sqlite_message_log)
         for name in dir(module)
         if name.startswith("SQL_")
     }
@@ -188,6 +191,7 @@ def test_every_query_uses_an_index(tmp_path: Path) -> None:
     queries["sql_duplicates"] = sqlite_messages.sql_duplicates(2)
     queries["sql_refused"] = sqlite_messages.sql_refused(2)
     queries["sql_by_mids"] = sqlite_messages.sql_by_mids(2)
+    assert len(queries) >= 30, sorted(queries)
     for name, sql in queries.items():
         plan = conn.execute("EXPLAIN QUERY PLAN " + sql, _bindings(sql)).fetchall()
         # a scan of a table is what must not happen; scanning constants or a bounded subquery's rows is fine

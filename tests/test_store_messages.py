@@ -11,6 +11,8 @@ from glide.errors import BadRequest, NotAllowed, NotFound, TooLate
 from glide.store import NewChat, Store
 from glide.store.base import STATUS_RECALLED
 
+pytestmark = pytest.mark.usefixtures("log_epochs")
+
 ALICE, BOB, CAROL = 1, 2, 3
 
 

@@ -3,8 +3,12 @@ statements) could drift from one that goes message by message (SQLite): both mus
 
 from __future__ import annotations
 
+import pytest
+
 from glide.store import NewChat, Store
 from glide.store.contacts import RELATION_BLACK, RELATION_WHITE
+
+pytestmark = pytest.mark.usefixtures("log_epochs")
 
 
 async def users(store: Store, *names: str) -> list[int]:

@@ -35,6 +35,10 @@ log = logging.getLogger("glide.store")
 
 BUSY_TIMEOUT_MS = 10_000  # connections that may wait (migrations, the checkpointer)
 WRITE_BUSY_TIMEOUT_MS = 20  # the loop's connection: another process's lock fails the batch quickly
+MMAP_BYTES = 1 << 30
+CACHE_KIB = 64 * 1024
+DEFERRED_S = 0.1  # how long a deferred write (an acknowledgement) may wait for the next transaction
+COMMIT_GAP_S = 0.002  # at most one commit per this long while writes keep coming
 CHECKPOINT_INTERVAL_S = 1.0
 
 
@@ -58,6 +62,10 @@ def connect(path: Path, sync: str = "normal", busy_timeout_ms: int = BUSY_TIMEOU
     conn.execute(f"PRAGMA synchronous={ {'full': 'FULL', 'off': 'OFF'}.get(sync, 'NORMAL') }")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    # The pages a busy server touches stay in memory: read through a mapping (no read call per page) and
+    # kept in a page cache big enough for the indexes of its active users.
+    conn.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     return conn
 
 
@@ -98,6 +106,11 @@ def _storage_error(e: BaseException) -> GlideError:
     return StorageError(f"storage failure: {e}")
 
 
+def _deferred_done(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled() and fut.exception() is not None:
+        log.warning("a deferred write failed (it will be redone): %s", fut.exception())
+
+
 class SqliteEngine:
     """Owns the connection, the write queue of the current tick and the checkpointer. Build with :meth:`open`."""
 
@@ -108,10 +121,15 @@ class SqliteEngine:
         self._conn: sqlite3.Connection | None = conn
         self._pending: list[tuple[Op, asyncio.Future[Any]]] = []
         self._flush_scheduled = False
+        self._last_commit = 0.0
         self._lock: DatabaseLock | None = None
         # Called whenever writes are rolled back (one operation, or a whole batch), so that a backend's caches
         # of what it wrote (log heads, inbox cursors) can forget what they saw.
         self.on_rollback: list[Callable[[], None]] = []
+        # Writes that may wait a little (acknowledgements): run inside the next transaction, which comes
+        # within DEFERRED_S even when nothing else is written.
+        self._deferred: dict[object, Op] = {}
+        self._deferred_timer: asyncio.TimerHandle | None = None
         self._checkpointer = _Checkpointer(path)
 
     @classmethod
@@ -150,8 +168,24 @@ class SqliteEngine:
         self._pending.append((fn, fut))
         if not self._flush_scheduled:
             self._flush_scheduled = True
-            loop.call_soon(self._flush)
+            # Group commit: a busy server commits at most once per COMMIT_GAP_S, so each commit (and its
+            # pages) serves more writes; a quiet one commits in the next tick.
+            wait = self._last_commit + COMMIT_GAP_S - loop.time()
+            if wait > 0:
+                loop.call_later(wait, self._flush)
+            else:
+                loop.call_soon(self._flush)
         return await fut
+
+    def defer(self, key: object, fn: Op) -> None:
+        """Run ``fn(conn)`` in the next transaction (once per ``key``), at the latest DEFERRED_S from now. Not
+        durable until then: for writes whose loss in a crash only means doing something again (an
+        acknowledgement: the message is delivered once more)."""
+        if self._conn is None:
+            return
+        self._deferred[key] = fn
+        if self._deferred_timer is None and not self._flush_scheduled:
+            self._deferred_timer = asyncio.get_running_loop().call_later(DEFERRED_S, self._flush_deferred)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` now, outside any transaction (it sees everything committed)."""
@@ -182,7 +216,17 @@ class SqliteEngine:
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        if self._deferred_timer is not None:
+            self._deferred_timer.cancel()
+            self._deferred_timer = None
         ops, self._pending = self._pending, []
+        if self._deferred:
+            deferred, self._deferred = self._deferred, {}
+            loop = asyncio.get_running_loop()
+            for fn in deferred.values():
+                fut: asyncio.Future[Any] = loop.create_future()
+                fut.add_done_callback(_deferred_done)  # nobody awaits it: a failure is logged here
+                ops.append((fn, fut))
         conn = self._conn
         if not ops or conn is None:
             return
@@ -200,6 +244,10 @@ class SqliteEngine:
                 fut.set_exception(error)
         self._checkpointer.wrote()
 
+    def _flush_deferred(self) -> None:
+        self._deferred_timer = None
+        self._flush()
+
     def _run_batch(
         self, conn: sqlite3.Connection, ops: list[tuple[Op, asyncio.Future[Any]]]
     ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
@@ -211,6 +259,7 @@ class SqliteEngine:
                 results.append((fut, value, error))
             conn.execute("COMMIT")
             self.batches_committed += 1
+            self._last_commit = asyncio.get_running_loop().time()
         except (sqlite3.Error, _BatchAborted) as e:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -240,16 +289,16 @@ class SqliteEngine:
 
 
 class _Checkpointer:
-    """Copies the WAL back into the database file on its own thread and connection: every
-    CHECKPOINT_INTERVAL_S while there are writes (sooner when they are many). PASSIVE checkpoints never
-    block the writer; a last TRUNCATE one at shutdown leaves the WAL empty."""
+    """Copies the WAL back into the database file on its own thread and connection, every
+    CHECKPOINT_INTERVAL_S while there are writes: a page written by many commits meanwhile is copied (and
+    synced) once. PASSIVE checkpoints never block the writer; a last TRUNCATE one at shutdown leaves the WAL
+    empty."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._wake = threading.Event()
         self._stop = False
         self._dirty = False
-        self._writes = 0
         self._thread = threading.Thread(target=self._run, name=f"glide-sqlite-checkpoint:{path.name}", daemon=True)
 
     def start(self) -> None:
@@ -257,9 +306,6 @@ class _Checkpointer:
 
     def wrote(self) -> None:
         self._dirty = True
-        self._writes += 1
-        if self._writes % 64 == 0:  # a busy writer: look at the WAL's size sooner than the interval
-            self._wake.set()
 
     def stop(self) -> None:
         self._stop = True

@@ -1,10 +1,12 @@
 """1:1 messages on SQLite (the semantics of glide.store.base.MessageStore): an append-only log.
 
-A message is one row; its positions in the sender's and the receiver's log (``sender_seq``,
-``receiver_seq``) are columns of that row, allocated by the writer thread (the only writer of the file), so
-each user's log is in commit order. A receiver's inbox is a cursor over its log (``inbox_cursors``, one row
-per receiver, written once per receiver per batch). A batch of messages costs a fixed number of statements:
-one duplicate lookup, one refusal lookup, one ``executemany`` of the rows, one of new conversations.
+A message is one row appended to the log (glide.store.sqlite.message_log, which also writes its index
+entries later, in sorted bulk); its positions in the sender's and the receiver's log (``sender_seq``,
+``receiver_seq``) are allocated by the writer (the only writer of the file), so each user's log is in commit
+order. A receiver's inbox is a cursor over its log (``inbox_cursors``, one row per receiver, saved once per
+receiver per batch, and within DEFERRED_S of an acknowledgement). A batch of messages costs a fixed number
+of statements: one duplicate lookup, one refusal lookup, one ``executemany`` of the rows, one of new
+conversations.
 
 The writer keeps log heads and inbox cursors in memory (bounded); they are read from the database the first
 time a user is seen and forgotten whenever writes are rolled back.
@@ -25,10 +27,21 @@ from glide.store.contacts import RELATION_BLACK, RELATION_WHITE
 from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
 from glide.store.sqlite.contacts import refuses
 from glide.store.sqlite.engine import SqliteEngine
-
-CHAT_COLUMNS = (
-    "mid, cli_mid, sender, receiver, type, content, send_at, created_at, status, recalled_by, sender_seq, receiver_seq"
+from glide.store.sqlite.message_log import (
+    COLUMNS,
+    M_COLUMNS,
+    SQL_BY_CLI_MID,
+    SQL_BY_MID,
+    SQL_HEAD,
+    SQL_HISTORY,
+    SQL_INCOMING,
+    SQL_INCOMING_SEQS,
+    SQL_INCOMING_UP_TO_MID,
+    SQL_INSERT,
+    MessageLog,
+    chat_row,
 )
+
 T = TypeVar("T")
 CACHE_LIMIT = 100_000  # users whose log head / inbox cursor the writer keeps in memory
 RECENT_LIMIT = 65_536  # messages the writer remembers after storing them (acknowledgements name them)
@@ -36,22 +49,6 @@ TRACK_LIMIT = 256  # pending messages of a receiver that the writer tracks (more
 CHUNK = 400  # ids per IN (...) list, keys per VALUES list
 
 # Every query of the message path, named so tests can check each one is served by an index.
-SQL_CHAT_INSERT = (
-    f"INSERT INTO chat_messages ({CHAT_COLUMNS}, peer_lo, peer_hi) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, NULL, ?, ?, ?, ?)"
-)
-SQL_CHAT_BY_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = ?"
-SQL_CHAT_BY_CLI_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE sender = ? AND cli_mid = ? AND cli_mid <> ''"
-SQL_LOG_HEAD = (
-    "SELECT max(coalesce((SELECT max(sender_seq) FROM chat_messages WHERE sender = ?1), 0), "
-    "coalesce((SELECT max(receiver_seq) FROM chat_messages WHERE receiver = ?1), 0))"
-)
-SQL_INCOMING_AFTER = (
-    "SELECT receiver_seq FROM chat_messages WHERE receiver = ? AND receiver_seq > ? ORDER BY receiver_seq LIMIT ?"
-)
-SQL_INBOX_PAGE = (
-    f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE receiver = ? AND receiver_seq > ? ORDER BY receiver_seq LIMIT ?"
-)
-SQL_INBOX_UP_TO_MID = "SELECT receiver_seq FROM chat_messages WHERE receiver = ? AND receiver_seq > ? AND mid <= ?"
 SQL_CURSOR = "SELECT cursor, acked FROM inbox_cursors WHERE uid = ?"
 SQL_CURSOR_SAVE = (
     "INSERT INTO inbox_cursors (uid, cursor, acked) VALUES (?, ?, ?) "
@@ -60,21 +57,16 @@ SQL_CURSOR_SAVE = (
 SQL_CONVERSATION_NEW = (
     "INSERT INTO conversations (owner, peer, read_mid, created_at) VALUES (?, ?, 0, ?) ON CONFLICT DO NOTHING"
 )
-SQL_RECALL = "UPDATE chat_messages SET status = ?, recalled_by = ?, sender_seq = ?, receiver_seq = ? WHERE mid = ?"
-SQL_HISTORY = (
-    f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE peer_lo = ? AND peer_hi = ? AND mid < ? ORDER BY mid DESC LIMIT ?"
-)
 SQL_LAST_MID = "SELECT max(mid) FROM chat_messages"
 
 
 @functools.cache
 def sql_duplicates(n: int) -> str:
-    """Stored messages with one of ``n`` (sender, cli_mid) keys."""
+    """Indexed messages with one of ``n`` (sender, cli_mid) keys (the tail's are in memory)."""
     keys = ", ".join(["(?, ?)"] * n)
-    columns = ", ".join("m." + c.strip() for c in CHAT_COLUMNS.split(","))
     return (
-        f"WITH k(sender, cli_mid) AS (VALUES {keys}) SELECT {columns} FROM k "
-        "JOIN chat_messages m ON m.sender = k.sender AND m.cli_mid = k.cli_mid WHERE m.cli_mid <> ''"
+        f"WITH k(sender, cli_mid) AS (VALUES {keys}) SELECT {M_COLUMNS} FROM k JOIN chat_by_cli_mid i "
+        "ON i.sender = k.sender AND i.cli_mid = k.cli_mid JOIN chat_messages m ON m.pos = i.pos"
     )
 
 
@@ -92,16 +84,12 @@ def sql_refused(n: int) -> str:
 
 @functools.cache
 def sql_by_mids(n: int) -> str:
-    return f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid IN ({', '.join('?' * n)})"
+    return f"SELECT {COLUMNS} FROM chat_messages WHERE mid IN ({', '.join('?' * n)})"
 
 
 def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def chat_row(row: tuple[object, ...]) -> ChatMessage:
-    return ChatMessage(*row)  # type: ignore[arg-type]
 
 
 class WriterState:
@@ -110,17 +98,21 @@ class WriterState:
     Only ops on the writer thread touch it, and every write of the file goes through that thread, so it
     stays exact; ``forget`` (on every rollback) drops it all, the database being the truth."""
 
-    __slots__ = ("conversations", "cursors", "heads", "pending", "recent")
+    __slots__ = ("conversations", "cursors", "heads", "log", "pending", "recent", "unsaved")
 
     def __init__(self) -> None:
+        self.log = MessageLog()
         self.heads: dict[int, int] = {}
         self.cursors: dict[int, InboxCursor] = {}
         # Receiver -> its pending incoming positions, ascending; absent: not tracked (too many, or not loaded).
         self.pending: dict[int, list[int]] = {}
         self.conversations: set[tuple[int, int]] = set()  # (owner, peer) rows known to exist
         self.recent: dict[int, ChatMessage] = {}  # the newest messages stored, by mid: what acks mostly name
+        self.unsaved: dict[int, InboxCursor] = {}  # cursors moved by acknowledgements, not yet in the file
 
     def forget(self) -> None:
+        self.log.forget()
+        self.unsaved.clear()
         self.recent.clear()
         self.heads.clear()
         self.cursors.clear()
@@ -128,8 +120,10 @@ class WriterState:
         self.conversations.clear()
 
     def forget_receiver(self, uid: int) -> None:
+        """Drop what is remembered of ``uid``'s inbox (its cursor was just saved)."""
         self.cursors.pop(uid, None)
         self.pending.pop(uid, None)
+        self.unsaved.pop(uid, None)
 
     def next_seq(self, conn: sqlite3.Connection, uid: int) -> int:
         """Take the next position of ``uid``'s log."""
@@ -137,7 +131,8 @@ class WriterState:
         if head is None:
             if len(self.heads) >= CACHE_LIMIT:
                 self.heads.clear()
-            head = int(conn.execute(SQL_LOG_HEAD, (uid,)).fetchone()[0])
+            self.log.load(conn)
+            head = int(conn.execute(SQL_HEAD, (uid, self.log.indexed)).fetchone()[0])
         head += 1
         self.heads[uid] = head
         return head
@@ -169,12 +164,12 @@ class WriterState:
         state = self.cursors.get(uid)
         if state is None:
             if len(self.cursors) >= CACHE_LIMIT:
-                self.cursors.clear()
+                self.cursors = dict(self.unsaved)  # unsaved ones stay: they are the only copy
                 self.pending.clear()
             row = conn.execute(SQL_CURSOR, (uid,)).fetchone()
             state = self.cursors[uid] = InboxCursor.decode(row[0], row[1]) if row else InboxCursor()
             n = TRACK_LIMIT + len(state.acked)
-            seqs = [r[0] for r in conn.execute(SQL_INCOMING_AFTER, (uid, state.cursor, n + 1))]
+            seqs = self.incoming(conn, uid, state.cursor, n + 1)
             if len(seqs) <= n:
                 self.pending[uid] = [seq for seq in seqs if seq not in state.acked]
         return state
@@ -196,8 +191,13 @@ class WriterState:
             if pending is not None:
                 state.settle(pending[0] if pending else None)
             else:
-                state.advance(r[0] for r in conn.execute(SQL_INCOMING_AFTER, (uid, state.cursor, state.walk_limit)))
+                state.advance(self.incoming(conn, uid, state.cursor, state.walk_limit))
         return uid, state.cursor, state.encode()
+
+    def incoming(self, conn: sqlite3.Connection, uid: int, after: int, limit: int) -> list[int]:
+        """``uid``'s next incoming positions above ``after``."""
+        self.log.load(conn)
+        return [r[0] for r in conn.execute(SQL_INCOMING_SEQS, (uid, after, self.log.indexed, limit))]
 
     def new_conversations(self, messages: Sequence[ChatMessage]) -> list[tuple[int, int, int]]:
         """Rows for the conversations ``messages`` open (both sides), skipping those known to exist."""
@@ -225,11 +225,17 @@ def _refused(conn: sqlite3.Connection, pairs: set[tuple[int, int]]) -> set[tuple
     return refused
 
 
-def _duplicates(conn: sqlite3.Connection, keys: list[tuple[int, str]]) -> dict[tuple[int, str], ChatMessage]:
+def _duplicates(
+    conn: sqlite3.Connection, log: MessageLog, keys: list[tuple[int, str]]
+) -> dict[tuple[int, str], ChatMessage]:
+    """The stored messages with these (sender, cli_mid) keys: the tail's from memory, the others indexed."""
+    log.load(conn)
+    tail = log.tail_keys
+    found = {key: m for key in keys if (m := tail.get(key)) is not None}
+    keys = [key for key in keys if key not in found]
     if len(keys) == 1:
-        row = conn.execute(SQL_CHAT_BY_CLI_MID, keys[0]).fetchone()
-        return {keys[0]: chat_row(row)} if row else {}
-    found: dict[tuple[int, str], ChatMessage] = {}
+        row = conn.execute(SQL_BY_CLI_MID, keys[0]).fetchone()
+        return {**found, keys[0]: chat_row(row)} if row else found
     for chunk in chunks(keys):
         params: list[object] = [x for key in chunk for x in key]
         for row in conn.execute(sql_duplicates(len(chunk)), params):
@@ -245,6 +251,11 @@ class SqliteMessageStore:
         self._state = WriterState()
         engine.on_rollback.append(self._state.forget)
 
+    @property
+    def log(self) -> MessageLog:
+        """The message log this store writes (the conversation store reads it too)."""
+        return self._state.log
+
     async def store_chats(self, chats: Sequence[NewChat]) -> list[StoredChat]:
         check_new_chats(chats)
         if not chats:
@@ -256,10 +267,9 @@ class SqliteMessageStore:
         def op(conn: sqlite3.Connection) -> list[StoredChat]:
             now = clock_ms()
             keys = list(dict.fromkeys((c.sender, c.cli_mid) for c in batch if c.cli_mid))
-            earlier = _duplicates(conn, keys) if keys else {}
+            earlier = _duplicates(conn, state.log, keys) if keys else {}
             refused = _refused(conn, {(c.sender, c.receiver) for c in batch})
             out: list[StoredChat] = []
-            rows: list[tuple[object, ...]] = []
             new: list[ChatMessage] = []
             next_seq, received = state.next_seq, state.received
             for c in batch:
@@ -276,33 +286,38 @@ class SqliteMessageStore:
                 r_seq = s_seq if receiver == sender else next_seq(conn, receiver)
                 received(receiver, r_seq)
                 m = ChatMessage(*_fields(c), now, 0, None, s_seq, r_seq)
-                lo, hi = (sender, receiver) if sender <= receiver else (receiver, sender)
-                rows.append(
-                    (c.mid, c.cli_mid, sender, receiver, c.type, c.content, c.send_at, now, s_seq, r_seq, lo, hi)
-                )
                 new.append(m)
                 if c.cli_mid:
                     earlier[key] = m  # a repeat later in this batch is a duplicate of this one
                 out.append(StoredChat(m, False))
-            if rows:
+            if new:
+                rows = state.log.append(conn, new)
                 try:
-                    conn.executemany(SQL_CHAT_INSERT, rows)
+                    conn.executemany(SQL_INSERT, rows)
                 except sqlite3.IntegrityError as e:
-                    raise StorageError(_collision(conn, rows, e)) from e
+                    raise StorageError(_collision(conn, new, e)) from e
                 state.stored(new)
                 conversations = state.new_conversations(new)
                 if conversations:
                     conn.executemany(SQL_CONVERSATION_NEW, conversations)
             return out
 
-        return await self._engine.write(op)
+        stored = await self._engine.write(op)
+        if self._state.log.due():
+            self._engine.defer(self._state.log, self._index_slice)
+        return stored
+
+    def _index_slice(self, conn: sqlite3.Connection) -> None:
+        """One slice of the log's indexing per transaction, until the tail is indexed."""
+        if self._state.log.index_slice(conn):
+            self._engine.defer(self._state.log, self._index_slice)
 
     async def chat(self, mid: int) -> ChatMessage | None:
         if not is_id(mid):
             return None
 
         def op(conn: sqlite3.Connection) -> ChatMessage | None:
-            row = conn.execute(SQL_CHAT_BY_MID, (mid,)).fetchone()
+            row = conn.execute(SQL_BY_MID, (mid,)).fetchone()
             return chat_row(row) if row else None
 
         return await self._engine.read(op)
@@ -312,9 +327,10 @@ class SqliteMessageStore:
             return None
         check_text(cli_mid, "cli_mid")
 
+        log = self._state.log
+
         def op(conn: sqlite3.Connection) -> ChatMessage | None:
-            row = conn.execute(SQL_CHAT_BY_CLI_MID, (sender, cli_mid)).fetchone()
-            return chat_row(row) if row else None
+            return _duplicates(conn, log, [(sender, cli_mid)]).get((sender, cli_mid))
 
         return await self._engine.read(op)
 
@@ -323,10 +339,12 @@ class SqliteMessageStore:
         check_int(after_seq, "after_seq")
         limit = max(1, min(limit, MAX_INBOX_PAGE))
 
+        writer = self._state
+
         def op(conn: sqlite3.Connection) -> list[ChatMessage]:
-            row = conn.execute(SQL_CURSOR, (uid,)).fetchone()
-            state = InboxCursor.decode(row[0], row[1]) if row else InboxCursor()
-            rows = conn.execute(SQL_INBOX_PAGE, (uid, max(after_seq, state.cursor), limit + len(state.acked)))
+            state = writer.cursor(conn, uid)  # the writer's: it may hold acknowledgements not saved yet
+            after = max(after_seq, state.cursor)
+            rows = conn.execute(SQL_INCOMING, (uid, after, writer.log.indexed, limit + len(state.acked)))
             return state.page(map(chat_row, rows), limit)
 
         return await self._engine.read(op)
@@ -336,6 +354,9 @@ class SqliteMessageStore:
         return acked
 
     async def ack_inboxes(self, requests: Sequence[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
+        """Acknowledged at once in the writer's memory (what every later read of this node sees); the cursors
+        reach the file with the next transaction, within DEFERRED_S. A crash before that only means those
+        messages are delivered once more (receivers recognise a mid they have seen)."""
         wanted = ack_requests(requests)
         if not any(mids for _, mids in wanted):
             return [[] for _ in wanted]
@@ -345,18 +366,23 @@ class SqliteMessageStore:
         def op(conn: sqlite3.Connection) -> list[list[ChatMessage]]:
             found = state.messages(conn, all_mids)
             answers: list[list[ChatMessage]] = []
-            changed: dict[int, InboxCursor] = {}
             for uid, mids in wanted:
                 cursor = state.cursor(conn, uid)
                 acked = state.acknowledge(uid, mids, found, cursor)
                 if acked:
-                    changed[uid] = cursor
+                    state.unsaved[uid] = cursor
                 answers.append(acked)
-            if changed:
-                conn.executemany(SQL_CURSOR_SAVE, [state.advance(conn, uid, c) for uid, c in changed.items()])
             return answers
 
-        return await self._engine.write(op)
+        answers = await self._engine.read(op)
+        if state.unsaved:
+            self._engine.defer(self, self._save_cursors)
+        return answers
+
+    def _save_cursors(self, conn: sqlite3.Connection) -> None:
+        state = self._state
+        unsaved, state.unsaved = state.unsaved, {}
+        conn.executemany(SQL_CURSOR_SAVE, [state.advance(conn, uid, c) for uid, c in unsaved.items()])
 
     async def clear_inbox(self, uid: int, up_to_mid: int | None = None) -> int:
         check_int(uid, "uid")
@@ -367,7 +393,8 @@ class SqliteMessageStore:
         def op(conn: sqlite3.Connection) -> int:
             cursor = state.cursor(conn, uid)
             limit = INT64_MAX if up_to_mid is None else up_to_mid
-            seqs = [r[0] for r in conn.execute(SQL_INBOX_UP_TO_MID, (uid, cursor.cursor, limit))]
+            args = (uid, cursor.cursor, state.log.indexed, limit)
+            seqs = [r[0] for r in conn.execute(SQL_INCOMING_UP_TO_MID, args)]
             cleared = sum(cursor.ack(seq) for seq in seqs)
             if cleared:
                 state.pending.pop(uid, None)  # the walk below asks the database
@@ -385,13 +412,14 @@ class SqliteMessageStore:
         state = self._state
 
         def op(conn: sqlite3.Connection) -> ChatMessage:
-            row = conn.execute(SQL_CHAT_BY_MID, (mid,)).fetchone()
+            row = conn.execute(SQL_BY_MID, (mid,)).fetchone()
             m = check_recall(chat_row(row) if row else None, mid, by_uid, not_before_ms)
             if m.status == STATUS_RECALLED:
                 return m
             s_seq = state.next_seq(conn, m.sender)
             r_seq = s_seq if m.receiver == m.sender else state.next_seq(conn, m.receiver)
-            conn.execute(SQL_RECALL, (STATUS_RECALLED, by_uid, s_seq, r_seq, mid))
+            moved = recalled(m, by_uid, s_seq, r_seq)
+            state.log.move(conn, m, moved)
             cursor = state.cursor(conn, m.receiver)
             state.pending.pop(m.receiver, None)  # the message moved: the walk below asks the database
             if not cursor.is_pending(m.receiver_seq):  # acknowledged before: the recall notice is too
@@ -399,7 +427,7 @@ class SqliteMessageStore:
                 conn.execute(SQL_CURSOR_SAVE, state.advance(conn, m.receiver, cursor))
             state.forget_receiver(m.receiver)
             state.recent.pop(mid, None)
-            return recalled(m, by_uid, s_seq, r_seq)
+            return moved
 
         return await self._engine.write(op)
 
@@ -410,21 +438,25 @@ class SqliteMessageStore:
         lo, hi = min(uid, peer), max(uid, peer)
         before = before_mid if before_mid > 0 else INT64_MAX
         limit = max(1, min(limit, MAX_HISTORY_PAGE))
-        return await self._engine.read(
-            lambda conn: [chat_row(r) for r in conn.execute(SQL_HISTORY, (lo, hi, before, limit))]
-        )
+        log = self._state.log
+
+        def op(conn: sqlite3.Connection) -> list[ChatMessage]:
+            log.load(conn)
+            return [chat_row(r) for r in conn.execute(SQL_HISTORY, (lo, hi, log.indexed, before, limit))]
+
+        return await self._engine.read(op)
 
     async def last_mid(self) -> int:
         return await self._engine.read(lambda conn: int(conn.execute(SQL_LAST_MID).fetchone()[0] or 0))
 
 
-def _collision(conn: sqlite3.Connection, rows: list[tuple[object, ...]], error: sqlite3.IntegrityError) -> str:
-    """Which row of a failed insert took a mid that is used: the first whose stored row is not itself (the
+def _collision(conn: sqlite3.Connection, new: list[ChatMessage], error: sqlite3.IntegrityError) -> str:
+    """Which message of a failed insert has a mid that is used: the first whose stored row is not itself (the
     rows before it went in)."""
-    for row in rows:
-        stored = conn.execute("SELECT sender, cli_mid, created_at FROM chat_messages WHERE mid = ?", (row[0],))
-        if stored.fetchone() not in (None, (row[2], row[1], row[7])):
-            return f"message id {row[0]} is already used (do two nodes share a node_id?)"
+    for m in new:
+        stored = conn.execute("SELECT sender, cli_mid, created_at FROM chat_messages WHERE mid = ?", (m.mid,))
+        if stored.fetchone() not in (None, (m.sender, m.cli_mid, m.created_at)):
+            return f"message id {m.mid} is already used (do two nodes share a node_id?)"
     return f"storage failure: {error}"
 
 

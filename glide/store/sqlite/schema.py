@@ -160,30 +160,65 @@ def _v6_group_policies(conn: sqlite3.Connection) -> None:
 
 
 def _v7_append_only_log(conn: sqlite3.Connection) -> None:
-    """Messages become an append-only log: a message's positions in its sender's and receiver's logs are
-    columns of its row (they were rows of ``timeline``), a receiver's inbox is a cursor over its log (it was a
-    row per pending message), and a conversation's last message and unread count are derived when read."""
-    conn.execute("ALTER TABLE chat_messages ADD COLUMN sender_seq INTEGER NOT NULL DEFAULT 0")
-    conn.execute("ALTER TABLE chat_messages ADD COLUMN receiver_seq INTEGER NOT NULL DEFAULT 0")
+    """Messages become an append-only log (glide.store.sqlite.message_log): rows in write order, their index
+    entries in tables of their own; a message's positions in its sender's and receiver's logs are columns of
+    its row (they were rows of ``timeline``); a receiver's inbox is a cursor over its log (it was a row per
+    pending message); a conversation's last message and unread count are derived when read."""
+    conn.execute(
+        """CREATE TABLE chat_log (
+            pos INTEGER PRIMARY KEY,
+            mid INTEGER NOT NULL UNIQUE,
+            cli_mid TEXT NOT NULL,
+            sender INTEGER NOT NULL,
+            receiver INTEGER NOT NULL,
+            type INTEGER NOT NULL,
+            content TEXT NOT NULL,
+            send_at INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            status INTEGER NOT NULL DEFAULT 0,
+            recalled_by INTEGER,
+            sender_seq INTEGER NOT NULL,
+            receiver_seq INTEGER NOT NULL
+        )"""
+    )
     # Every message has its timeline entries (v4 backfilled them, every write since added them in its own
     # transaction); a recall appended a message again: its position is the newest entry.
     conn.execute("CREATE INDEX v7_timeline_mid ON timeline (uid, mid, seq)")
     conn.execute(
-        "UPDATE chat_messages SET "
-        "sender_seq = coalesce((SELECT max(seq) FROM timeline WHERE uid = sender AND mid = chat_messages.mid), 0), "
-        "receiver_seq = coalesce((SELECT max(seq) FROM timeline WHERE uid = receiver AND mid = chat_messages.mid), 0)"
+        "INSERT INTO chat_log (pos, mid, cli_mid, sender, receiver, type, content, send_at, created_at, status, "
+        "recalled_by, sender_seq, receiver_seq) SELECT row_number() OVER (ORDER BY mid), mid, cli_mid, sender, "
+        "receiver, type, content, send_at, created_at, status, recalled_by, "
+        "coalesce((SELECT max(seq) FROM timeline WHERE uid = sender AND mid = m.mid), 0), "
+        "coalesce((SELECT max(seq) FROM timeline WHERE uid = receiver AND mid = m.mid), 0) "
+        "FROM chat_messages m ORDER BY mid"
     )
-    conn.execute("CREATE UNIQUE INDEX chat_messages_sender_log ON chat_messages (sender, sender_seq)")
-    conn.execute("CREATE UNIQUE INDEX chat_messages_receiver_log ON chat_messages (receiver, receiver_seq)")
+    for ddl in (
+        "CREATE TABLE chat_by_cli_mid (sender INTEGER NOT NULL, cli_mid TEXT NOT NULL, pos INTEGER NOT NULL, "
+        "PRIMARY KEY (sender, cli_mid)) WITHOUT ROWID",
+        "CREATE TABLE chat_by_receiver (receiver INTEGER NOT NULL, seq INTEGER NOT NULL, pos INTEGER NOT NULL, "
+        "PRIMARY KEY (receiver, seq)) WITHOUT ROWID",
+        "CREATE TABLE chat_by_sender (sender INTEGER NOT NULL, seq INTEGER NOT NULL, pos INTEGER NOT NULL, "
+        "PRIMARY KEY (sender, seq)) WITHOUT ROWID",
+        "CREATE TABLE chat_by_pair (peer_lo INTEGER NOT NULL, peer_hi INTEGER NOT NULL, mid INTEGER NOT NULL, "
+        "sender INTEGER NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (peer_lo, peer_hi, mid)) WITHOUT ROWID",
+        "CREATE TABLE chat_indexed (id INTEGER PRIMARY KEY CHECK (id = 1), pos INTEGER NOT NULL)",
+        "INSERT INTO chat_by_cli_mid SELECT sender, cli_mid, pos FROM chat_log WHERE cli_mid <> '' ORDER BY 1, 2",
+        "INSERT INTO chat_by_receiver SELECT receiver, receiver_seq, pos FROM chat_log ORDER BY 1, 2",
+        "INSERT INTO chat_by_sender SELECT sender, sender_seq, pos FROM chat_log ORDER BY 1, 2",
+        "INSERT INTO chat_by_pair SELECT min(sender, receiver), max(sender, receiver), mid, sender, pos "
+        "FROM chat_log ORDER BY 1, 2, 3",
+        "INSERT INTO chat_indexed (id, pos) SELECT 1, coalesce(max(pos), 0) FROM chat_log",
+    ):
+        conn.execute(ddl)
     # Inbox cursors: everything a receiver has is acknowledged except what waits in the old inbox.
     conn.execute("CREATE TABLE inbox_cursors (uid INTEGER PRIMARY KEY, cursor INTEGER NOT NULL, acked TEXT NOT NULL)")
     conn.execute(
-        "INSERT INTO inbox_cursors (uid, cursor, acked) "
-        "SELECT receiver, max(receiver_seq), '' FROM chat_messages GROUP BY receiver"
+        "INSERT INTO inbox_cursors (uid, cursor, acked) SELECT receiver, max(receiver_seq), '' FROM chat_log "
+        "GROUP BY receiver"
     )
     pending: dict[int, set[int]] = {}
     for uid, seq in conn.execute(
-        "SELECT i.uid, m.receiver_seq FROM inbox i JOIN chat_messages m ON m.mid = i.mid AND m.receiver = i.uid"
+        "SELECT i.uid, m.receiver_seq FROM inbox i JOIN chat_log m ON m.mid = i.mid AND m.receiver = i.uid"
     ):
         pending.setdefault(uid, set()).add(seq)
     for uid, seqs in pending.items():
@@ -191,7 +226,7 @@ def _v7_append_only_log(conn: sqlite3.Connection) -> None:
         acked = [
             seq
             for (seq,) in conn.execute(
-                "SELECT receiver_seq FROM chat_messages WHERE receiver = ? AND receiver_seq > ?", (uid, cursor)
+                "SELECT receiver_seq FROM chat_log WHERE receiver = ? AND receiver_seq > ?", (uid, cursor)
             )
             if seq not in seqs
         ]
@@ -199,11 +234,17 @@ def _v7_append_only_log(conn: sqlite3.Connection) -> None:
             "UPDATE inbox_cursors SET cursor = ?, acked = ? WHERE uid = ?",
             (cursor, " ".join(map(str, sorted(acked))), uid),
         )
-    conn.execute("DROP TABLE inbox")
-    conn.execute("DROP TABLE timeline")
-    conn.execute("DROP INDEX conversations_recent")
-    for column in ("last_mid", "unread", "updated_at"):
-        conn.execute(f"ALTER TABLE conversations DROP COLUMN {column}")
+    for ddl in (
+        "DROP TABLE inbox",
+        "DROP TABLE timeline",
+        "DROP TABLE chat_messages",
+        "ALTER TABLE chat_log RENAME TO chat_messages",
+        "DROP INDEX conversations_recent",
+        "ALTER TABLE conversations DROP COLUMN last_mid",
+        "ALTER TABLE conversations DROP COLUMN unread",
+        "ALTER TABLE conversations DROP COLUMN updated_at",
+    ):
+        conn.execute(ddl)
 
 
 MIGRATIONS: list[Migration] = [

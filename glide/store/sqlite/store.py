@@ -24,7 +24,7 @@ class SqliteStore:
         self.messages = SqliteMessageStore(engine, clock_ms)
         self.groups = SqliteGroupStore(engine, clock_ms)
         self.contacts = SqliteContactStore(engine, clock_ms)
-        self.conversations = SqliteConversationStore(engine, clock_ms)
+        self.conversations = SqliteConversationStore(engine, clock_ms, self.messages.log)
         self.discard_on_close = False  # the in-memory store deletes its RAM-backed file when it closes
 
     @classmethod
