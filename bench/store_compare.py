@@ -26,8 +26,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def run(tree: Path, batch: int, rounds: int, store: str) -> tuple[float, float]:
+def run(tree: Path, batch: int, rounds: int, store: str, users: int) -> tuple[float, float]:
     command = [sys.executable, str(HERE / "store_workload.py"), "--batch", str(batch), "--rounds", str(rounds)]
+    command += ["--users", str(users)]
     if store:
         command += ["--store", store]
     out = subprocess.run(command, env={"PYTHONPATH": str(tree)}, capture_output=True, text=True, check=True, cwd=tree)
@@ -56,6 +57,7 @@ def main() -> None:
     p.add_argument("--batches", default="1,16,128")
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--rounds", type=int, default=0, help="rounds per run (default: about 4,000 messages)")
+    p.add_argument("--users", type=int, default=200, help="senders, each writing to one peer")
     p.add_argument("--store", default="", help="a postgresql:// URL of a database to use (emptied every run)")
     args = p.parse_args()
     native = next((ROOT / "glide").glob("_native*.so"))
@@ -72,9 +74,9 @@ def main() -> None:
                 olds, news = [], []
                 for _ in range(args.runs):  # interleaved, so both trees see the same machine
                     reset(args.store)
-                    olds.append(run(old, batch, rounds, args.store))
+                    olds.append(run(old, batch, rounds, args.store, args.users))
                     reset(args.store)
-                    news.append(run(ROOT, batch, rounds, args.store))
+                    news.append(run(ROOT, batch, rounds, args.store, args.users))
                 oc, nc = statistics.median(c for c, _ in olds), statistics.median(c for c, _ in news)
                 ow, nw = statistics.median(w for _, w in olds), statistics.median(w for _, w in news)
                 print(

@@ -1,7 +1,7 @@
 """The message path of the store alone: what one fully acknowledged 1:1 message costs it, by batch size.
 
-One round stores a batch of B messages (``store_chats``: random senders among 200 users, each writing to
-its one peer, fresh cliMids, as in GlideIM's case 1) and then acknowledges all of them (``ack_inboxes``, one request per
+One round stores a batch of B messages (``store_chats``: random senders among 200 users (``--users``), each
+writing to its one peer, fresh cliMids, as in GlideIM's case 1) and then acknowledges all of them (``ack_inboxes``, one request per
 receiver), which is what the server does for B messages that arrive in one loop tick. The figures are the
 process's CPU time per message (every thread: the event loop and the store's writer) and the wall time per
 message (which adds the waits between the threads).
@@ -28,7 +28,9 @@ from typing import Any
 USERS = 200
 
 
-async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7) -> dict[str, Any]:
+async def measure(
+    batch: int, rounds: int, *, store_url: str = "", seed: int = 7, users: int = USERS
+) -> dict[str, Any]:
     """Open a fresh store (SQLite in a temporary directory, or ``store_url``), warm up, run ``rounds`` rounds;
     the median and quartiles of µs per message over rounds."""
     from glide.store import NewChat
@@ -43,7 +45,7 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
         else:
             store = await Sqlite.open(Path(tmp) / "bench.db")
         try:
-            peers = {u: rng.choice([p for p in range(1, USERS + 1) if p != u]) for u in range(1, USERS + 1)}
+            peers = {u: (u + rng.randrange(1, users)) % users + 1 for u in range(1, users + 1)}
             mid = 1_000_000
             cpu: list[float] = []
             wall: list[float] = []
@@ -51,7 +53,7 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
                 chats = []
                 for _ in range(batch):
                     mid += 1
-                    sender = rng.randint(1, USERS)
+                    sender = rng.randint(1, users)
                     receiver = peers[sender]
                     chats.append(NewChat(mid, f"c{mid}", sender, receiver, 1, "hello, lunch at noon?", 0))
                 by_receiver: dict[int, list[int]] = {}
@@ -78,9 +80,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--rounds", type=int, default=200)
+    p.add_argument("--users", type=int, default=USERS, help=f"senders, each writing to one peer (default {USERS})")
     p.add_argument("--store", default="", help="a postgresql:// URL (default: SQLite in a temporary directory)")
     args = p.parse_args()
-    result = asyncio.run(measure(args.batch, args.rounds, store_url=args.store))
+    result = asyncio.run(measure(args.batch, args.rounds, store_url=args.store, users=args.users))
     json.dump(result, sys.stdout)
     print()
 

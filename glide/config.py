@@ -120,12 +120,8 @@ class Config:
             raise ConfigError(f"node_id: must be between 0 and 15, got {self.node_id}")
         if not self.data_dir:
             raise ConfigError("data_dir: must not be empty")
-        if (
-            self.store
-            and self.store != "memory"
-            and not self.store.startswith(("sqlite:", "postgresql://", "postgres://"))
-        ):
-            raise ConfigError(f"store: expected '', 'memory', 'sqlite:<path>' or 'postgresql://…', got {self.store!r}")
+        if self.store and not self.store.startswith(("sqlite:", "postgresql://", "postgres://")):
+            raise ConfigError(f"store: expected '', 'sqlite:<path>' or 'postgresql://…', got {self.store!r}")
         if self.store.startswith("sqlite:") and str(self.sqlite_path) in ("", "."):
             raise ConfigError("store: 'sqlite:' needs a file path, e.g. sqlite:///var/lib/glide/glide.db")
         if self.public_ws_url and not self.public_ws_url.startswith(("ws://", "wss://")):

@@ -99,7 +99,7 @@ def test_ratios_divide_glide_by_each_baseline() -> None:
     assert r["glide / picows"]["delivered_per_s"] == 3.0
     assert r["glide / picows"]["server_cpu_us_per_delivered"] == 0.25
     assert r["glide / websockets"]["delivered_per_s"] is None  # no division by zero
-    assert "glide-memory / picows" not in r
+    assert "glide-asyncio / picows" not in r
 
 
 def test_minted_tokens_carry_glideim_claims() -> None:

@@ -59,14 +59,14 @@ async def test_the_tail_and_the_index_answer_alike(tmp_path: Path, monkeypatch: 
     try:
         await fill(store)
         log = store.messages.log
-        assert len(log.tail) == 10 and log.indexed == 0
+        assert len(log.tail.rows) == 10 and log.indexed == 0
         in_tail = await snapshot(store)
         index_all(log, store)
-        assert log.tail == {} and log.indexed == 10
+        assert log.tail.rows == {} and log.indexed == 10
         assert await snapshot(store) == in_tail
         # a duplicate of an indexed message is found there; a new one joins a fresh tail
         dup, new = await store.messages.store_chats([chat(3), chat(11)])
-        assert dup.duplicate and dup.message.mid == 3 and not new.duplicate and list(log.tail) == [11]
+        assert dup.duplicate and dup.message.mid == 3 and not new.duplicate and list(log.tail.rows) == [11]
     finally:
         await store.close()
 
@@ -91,9 +91,9 @@ async def test_an_interrupted_epoch_is_taken_up_again(tmp_path: Path, monkeypatc
     await store.close()
     reopened = await SqliteStore.open(path)
     try:
-        assert len(reopened.messages.log.tail) == 0  # loaded on first use
+        assert len(reopened.messages.log.tail.rows) == 0  # loaded on first use
         assert await snapshot(reopened) == expected  # half-written entries are ignored above `indexed`
-        assert len(reopened.messages.log.tail) == 10
+        assert len(reopened.messages.log.tail.rows) == 10
         index_all(reopened.messages.log, reopened)  # and written again, over the first half
         assert await snapshot(reopened) == expected
     finally:

@@ -28,7 +28,7 @@ EPILOG = (
 examples:
   glide bench case1                          # glide (SQLite store) started here, GlideIM's case 1
   glide bench case1 --scale 0.1 --server picows
-  glide bench compare saturate --scale 0.5   # glide, glide in-memory, websockets and picows baselines
+  glide bench compare saturate --scale 0.5   # glide, the websockets and picows baselines
   glide bench idle --clients 10000
   glide bench case1 --server none --target ws://127.0.0.1:8083/ws --secret-key secret_key   # GlideIM itself
 """

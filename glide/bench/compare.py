@@ -11,7 +11,7 @@ from rich.table import Table
 
 from glide.bench.profiles import Profile
 from glide.bench.runner import Options
-from glide.bench.servers import BASELINES, COMPARED, ServerStartError
+from glide.bench.servers import BASELINES, COMPARED, GLIDES, ServerStartError
 
 DEFAULT_SERVERS = COMPARED
 
@@ -48,7 +48,7 @@ def metric(result: dict[str, Any], key: str) -> float | None:
 def ratios(results: dict[str, dict[str, Any]], kind: str) -> dict[str, dict[str, float | None]]:
     """``glide ÷ baseline`` for every metric, for each glide variant against each baseline that ran."""
     out: dict[str, dict[str, float | None]] = {}
-    for mine in ("glide", "glide-memory"):
+    for mine in GLIDES:
         for base in BASELINES:
             if mine not in results or base not in results:
                 continue

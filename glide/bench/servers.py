@@ -1,4 +1,4 @@
-"""The server under test as a child process: glide (SQLite or in-memory store) or a baseline."""
+"""The server under test as a child process: glide (on its default driver, or on a given one) or a baseline."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-SERVERS = ("glide", "glide-memory", "websockets", "picows", "none")
+SERVERS = ("glide", "glide-native", "glide-asyncio", "websockets", "picows", "none")
 BASELINES = ("websockets", "picows")
-COMPARED = ("glide", "glide-memory", "websockets", "picows")
+COMPARED = ("glide", "websockets", "picows")
+GLIDES = ("glide", "glide-native", "glide-asyncio")
 START_TIMEOUT_S = 60.0
 _LINE = re.compile(r"(ws://\S+/ws)(?:\s+(http://\S+/api))?")
 
@@ -80,14 +81,14 @@ class ServerProcess:
 def _command(
     kind: str, workdir: Path, host: str, extra: list[str], baselines: str | None
 ) -> tuple[list[str], str | None]:
-    if kind in ("glide", "glide-memory"):
+    if kind in GLIDES:
         cmd = [sys.executable, "-m", "glide.cli", "serve", "--host", host, "--ws-port", "0", "--http-port", "0"]
         cmd += ["--data-dir", str(workdir / "data"), "--log-level", "warning"]
         # Every simulated client comes from this one address: the per-address sign-in / guest limits are
         # for the internet, not for a load test (the per-connection message rate limit stays on).
         cmd += ["--signin-per-minute", "0", "--guests-per-minute", "0"]
-        if kind == "glide-memory":
-            cmd += ["--store", "memory"]
+        if kind != "glide":
+            cmd += ["--driver", kind.removeprefix("glide-")]
         return cmd + extra, None
     if kind in BASELINES:
         secret = secrets.token_hex(16)

@@ -12,11 +12,10 @@ import sqlite3
 from collections.abc import Callable
 
 from glide.errors import BadRequest, NotFound, UserNotFound
-from glide.store.base import ChatMessage
 from glide.store.checks import INT64_MAX, check_id, check_int
 from glide.store.conversations import MAX_RECENT, MAX_SYNC_PAGE, Conversation, TimelineEntry, TimelinePage
 from glide.store.sqlite.engine import SqliteEngine
-from glide.store.sqlite.message_log import SQL_BY_MID, SQL_HEAD, SQL_LOG, SQL_PAIR_STATE, MessageLog, chat_row
+from glide.store.sqlite.message_log import SQL_BY_MID, MessageLog, chat_row
 
 # Every query, named so tests can check each one is served by an index.
 SQL_OWNED = "SELECT peer, read_mid, created_at FROM conversations WHERE owner = ?"
@@ -33,7 +32,7 @@ class SqliteConversationStore:
 
     def _conversation(self, conn: sqlite3.Connection, owner: int, row: tuple[int, int, int]) -> Conversation:
         peer, read_mid, created_at = row
-        last_mid, unread = conn.execute(SQL_PAIR_STATE, (owner, peer, self._log.indexed, read_mid)).fetchone()
+        last_mid, unread = self._log.pair_state(conn, owner, peer, read_mid)
         last_row = conn.execute(SQL_BY_MID, (last_mid,)).fetchone() if last_mid else None
         last = chat_row(last_row) if last_row else None
         updated_at = last.created_at if last is not None else created_at
@@ -103,22 +102,15 @@ class SqliteConversationStore:
         log = self._log
 
         def op(conn: sqlite3.Connection) -> TimelinePage:
-            log.load(conn)
-            rows = conn.execute(SQL_LOG, (owner, after_seq, log.indexed, n + 1)).fetchall()
+            rows = log.log(conn, owner, after_seq, n + 1)
             more = len(rows) > n
-            entries = [TimelineEntry(r[0], ChatMessage(*r[1:])) for r in rows[:n]]
+            entries = [TimelineEntry(seq, m) for seq, m in rows[:n]]
             cursor = entries[-1].seq if entries else after_seq
-            head = int(conn.execute(SQL_HEAD, (owner, log.indexed)).fetchone()[0])
-            return TimelinePage(entries, cursor, max(head, cursor), more)
+            return TimelinePage(entries, cursor, max(log.head(conn, owner), cursor), more)
 
         return await self._engine.read(op)
 
     async def timeline_head(self, owner: int) -> int:
         check_id(owner, "owner")
         log = self._log
-
-        def op(conn: sqlite3.Connection) -> int:
-            log.load(conn)
-            return int(conn.execute(SQL_HEAD, (owner, log.indexed)).fetchone()[0])
-
-        return await self._engine.read(op)
+        return await self._engine.read(lambda conn: log.head(conn, owner))

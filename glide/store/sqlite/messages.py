@@ -27,20 +27,7 @@ from glide.store.contacts import RELATION_BLACK, RELATION_WHITE
 from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
 from glide.store.sqlite.contacts import refuses
 from glide.store.sqlite.engine import SqliteEngine
-from glide.store.sqlite.message_log import (
-    COLUMNS,
-    M_COLUMNS,
-    SQL_BY_CLI_MID,
-    SQL_BY_MID,
-    SQL_HEAD,
-    SQL_HISTORY,
-    SQL_INCOMING,
-    SQL_INCOMING_SEQS,
-    SQL_INCOMING_UP_TO_MID,
-    SQL_INSERT,
-    MessageLog,
-    chat_row,
-)
+from glide.store.sqlite.message_log import COLUMNS, M_COLUMNS, SQL_BY_MID, SQL_INSERT, MessageLog, chat_row
 
 T = TypeVar("T")
 CACHE_LIMIT = 100_000  # users whose log head / inbox cursor the writer keeps in memory
@@ -131,8 +118,7 @@ class WriterState:
         if head is None:
             if len(self.heads) >= CACHE_LIMIT:
                 self.heads.clear()
-            self.log.load(conn)
-            head = int(conn.execute(SQL_HEAD, (uid, self.log.indexed)).fetchone()[0])
+            head = self.log.head(conn, uid)
         head += 1
         self.heads[uid] = head
         return head
@@ -196,8 +182,7 @@ class WriterState:
 
     def incoming(self, conn: sqlite3.Connection, uid: int, after: int, limit: int) -> list[int]:
         """``uid``'s next incoming positions above ``after``."""
-        self.log.load(conn)
-        return [r[0] for r in conn.execute(SQL_INCOMING_SEQS, (uid, after, self.log.indexed, limit))]
+        return self.log.incoming_seqs(conn, uid, after, limit)
 
     def new_conversations(self, messages: Sequence[ChatMessage]) -> list[tuple[int, int, int]]:
         """Rows for the conversations ``messages`` open (both sides), skipping those known to exist."""
@@ -230,12 +215,12 @@ def _duplicates(
 ) -> dict[tuple[int, str], ChatMessage]:
     """The stored messages with these (sender, cli_mid) keys: the tail's from memory, the others indexed."""
     log.load(conn)
-    tail = log.tail_keys
+    tail = log.tail.by_key
     found = {key: m for key in keys if (m := tail.get(key)) is not None}
     keys = [key for key in keys if key not in found]
     if len(keys) == 1:
-        row = conn.execute(SQL_BY_CLI_MID, keys[0]).fetchone()
-        return {**found, keys[0]: chat_row(row)} if row else found
+        m = log.by_cli_mid(conn, *keys[0])
+        return {**found, keys[0]: m} if m else found
     for chunk in chunks(keys):
         params: list[object] = [x for key in chunk for x in key]
         for row in conn.execute(sql_duplicates(len(chunk)), params):
@@ -344,8 +329,7 @@ class SqliteMessageStore:
         def op(conn: sqlite3.Connection) -> list[ChatMessage]:
             state = writer.cursor(conn, uid)  # the writer's: it may hold acknowledgements not saved yet
             after = max(after_seq, state.cursor)
-            rows = conn.execute(SQL_INCOMING, (uid, after, writer.log.indexed, limit + len(state.acked)))
-            return state.page(map(chat_row, rows), limit)
+            return state.page(writer.log.incoming(conn, uid, after, limit + len(state.acked)), limit)
 
         return await self._engine.read(op)
 
@@ -393,8 +377,7 @@ class SqliteMessageStore:
         def op(conn: sqlite3.Connection) -> int:
             cursor = state.cursor(conn, uid)
             limit = INT64_MAX if up_to_mid is None else up_to_mid
-            args = (uid, cursor.cursor, state.log.indexed, limit)
-            seqs = [r[0] for r in conn.execute(SQL_INCOMING_UP_TO_MID, args)]
+            seqs = state.log.incoming_up_to_mid(conn, uid, cursor.cursor, limit)
             cleared = sum(cursor.ack(seq) for seq in seqs)
             if cleared:
                 state.pending.pop(uid, None)  # the walk below asks the database
@@ -441,8 +424,7 @@ class SqliteMessageStore:
         log = self._state.log
 
         def op(conn: sqlite3.Connection) -> list[ChatMessage]:
-            log.load(conn)
-            return [chat_row(r) for r in conn.execute(SQL_HISTORY, (lo, hi, log.indexed, before, limit))]
+            return log.history(conn, lo, hi, before, limit)
 
         return await self._engine.read(op)
 

@@ -25,7 +25,6 @@ class SqliteStore:
         self.groups = SqliteGroupStore(engine, clock_ms)
         self.contacts = SqliteContactStore(engine, clock_ms)
         self.conversations = SqliteConversationStore(engine, clock_ms, self.messages.log)
-        self.discard_on_close = False  # the in-memory store deletes its RAM-backed file when it closes
 
     @classmethod
     async def open(
@@ -49,6 +48,3 @@ class SqliteStore:
 
     async def close(self) -> None:
         await self.engine.close()
-        if self.discard_on_close:
-            for suffix in ("", "-wal", "-shm", ".lock"):
-                Path(f"{self.engine.path}{suffix}").unlink(missing_ok=True)
