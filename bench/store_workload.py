@@ -1,8 +1,9 @@
 """The message path of the store alone: what one fully acknowledged 1:1 message costs it, by batch size.
 
 One round stores a batch of B messages (``store_chats``: random senders among 200 users (``--users``), each
-writing to its one peer, fresh cliMids, as in GlideIM's case 1) and then acknowledges all of them (``ack_inboxes``, one request per
-receiver), which is what the server does for B messages that arrive in one loop tick. The figures are the
+writing to its one peer, fresh cliMids, as in GlideIM's case 1) and then acknowledges all of them
+(``ack_inboxes``, one request per receiver), which is what the server does for B messages that arrive in one
+loop tick. The figures are the
 process's CPU time per message (every thread: the event loop and the store's writer) and the wall time per
 message (which adds the waits between the threads).
 
@@ -28,9 +29,7 @@ from typing import Any
 USERS = 200
 
 
-async def measure(
-    batch: int, rounds: int, *, store_url: str = "", seed: int = 7, users: int = USERS
-) -> dict[str, Any]:
+async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7, users: int = USERS) -> dict[str, Any]:
     """Open a fresh store (SQLite in a temporary directory, or ``store_url``), warm up, run ``rounds`` rounds;
     the median and quartiles of µs per message over rounds."""
     from glide.store import NewChat

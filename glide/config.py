@@ -51,6 +51,13 @@ class Config:
     guest_token_ttl_s: int = 7 * 86400
     credential_ttl_ms: int = 1_500_000
     require_email_verification: bool = False
+    # Where auth/verifyCode mails its codes (without smtp_host they go to the server log).
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_starttls: bool = True
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_from: str = ""
     auth_timeout_s: float = 10.0
     heartbeat_interval_s: int = 30
     heartbeat_lost_limit: int = 3
@@ -58,6 +65,11 @@ class Config:
     max_message_size: int = 65536
     send_buffer_limit: int = 1 << 20
     single_device_per_uid: bool = False
+    # contacts/add asks the other user, who approves (contacts/approval), instead of making the contact at
+    # once as GlideIM does.
+    contact_approval: bool = False
+    # The_world_channel: every user is in it, gets who joins and leaves, and may write to it (GlideIM's).
+    world_channel: bool = True
     log_level: str = "info"
     log_format: str = "plain"  # or "json": one object per line
     # The operator's bearer token for the admin routes (app/info); generated into secret.json when empty.

@@ -41,6 +41,7 @@ from glide.gateway.conn import Conn
 from glide.gateway.gateway import Gateway, monotonic_ms
 from glide.gateway.native import NativeGateway
 from glide.group.actions import GroupActions
+from glide.group.world import WorldChannel
 from glide.hooks import Hooks, LoginHook, MessageHook
 from glide.ids import MidGenerator
 from glide.login import LoginActions
@@ -138,8 +139,16 @@ class Server:
         credentials = CredentialService(cfg.secret_key, cfg.credential_ttl_ms)
         self.ctx = ctx = Context(cfg, store, tokens, credentials, ids, self.gateway.hub, self.hooks)
         chat = ChatActions(ctx)
-        self.login = LoginActions(ctx, after_login=chat.push_inbox)
+        world = WorldChannel(ctx)
+        await world.start()
+
+        async def after_login(conn: Conn) -> None:
+            await chat.push_inbox(conn)  # what waited for the user first, then it is announced
+            await world.logged_in(conn)
+
+        self.login = LoginActions(ctx, after_login=after_login)
         self.login.register(self.dispatcher)
+        self.dispatcher.on_session_end.append(world.logged_out)
         chat.register(self.dispatcher)
         GroupActions(ctx).register(self.dispatcher)
         for name, handler, login_required in self._custom:

@@ -33,6 +33,9 @@ TEST_DRIVER = "native"
 def make_config(tmp_path: Path, **overrides: Any) -> Config:
     overrides.setdefault("data_dir", str(tmp_path / "data"))
     overrides.setdefault("driver", TEST_DRIVER)
+    # Presence frames of the world channel would interleave with what each test expects; the tests of the
+    # channel (test_glideim_web_client.py) turn it on.
+    overrides.setdefault("world_channel", False)
     return Config(host="127.0.0.1", ws_port=0, http_port=0, **overrides)
 
 

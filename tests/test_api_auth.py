@@ -79,13 +79,6 @@ async def test_register_bad_input(api: ApiEnv) -> None:
     assert await api.store.users.users(list(range(1, 20))) == []  # nothing was created
 
 
-async def test_register_when_email_verification_is_required(tmp_path: Path) -> None:
-    async with serve_api(tmp_path, require_email_verification=True) as env:
-        r = await env.post("/api/auth/register", {"email": "a@b.co", "password": PASSWORD})
-        denied(r, 403, 1005, "verification")
-        assert await env.store.users.user_by_login("a@b.co") is None
-
-
 # sign in
 
 

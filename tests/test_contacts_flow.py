@@ -1,5 +1,6 @@
-"""Contacts end to end (real server, HTTP and sockets): requests with approval and their socket events, the
-list in both key spellings, delete, remark, last mid; every denial and bad input."""
+"""Contacts end to end (real server, HTTP and sockets): GlideIM's contacts/add that makes the contact at once;
+with contact_approval, requests with approval and their socket events; the list in both key spellings,
+delete, remark, last mid; every denial and bad input."""
 
 from __future__ import annotations
 
@@ -14,6 +15,13 @@ from glide.server import Server
 
 
 @pytest.fixture
+async def server(servers: Callable[..., Any]) -> Server:
+    """These tests are about requests: the server asks for approval (contact_approval)."""
+    srv: Server = await servers(contact_approval=True)
+    return srv
+
+
+@pytest.fixture
 async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
     async with http_client(server) as client:
         yield client
@@ -21,6 +29,22 @@ async def http(server: Server) -> AsyncIterator[httpx.AsyncClient]:
 
 def contact_event(kind: str) -> Callable[[dict[str, Any]], bool]:
     return lambda f: f["action"] == "notify.contact" and f["data"]["type"] == kind
+
+
+async def test_glideim_add_makes_the_contact_at_once(servers: Callable[..., Any]) -> None:
+    server = await servers()  # the default: no approval, as GlideIM
+    async with http_client(server) as http:
+        alice, bob = await person(server, http, "alice"), await person(server, http, "bob")
+        a_sock, b_sock = await alice.online(), await bob.online()
+        assert await alice.ok("contacts/add", {"Uid": bob.uid, "Remark": "Bobby"}) == {"uid": bob.uid, "status": 1}
+        for sock in (a_sock, b_sock):
+            event = (await sock.take(contact_event("accepted")))["data"]
+            assert (event["from"], event["to"]) == (alice.uid, bob.uid)
+        [entry] = await alice.ok("contacts/list")
+        assert (entry["Id"], entry["Type"], entry["Remark"]) == (bob.uid, 1, "Bobby")
+        assert [c["Id"] for c in await bob.ok("contacts/list")] == [alice.uid]  # both directions
+        assert (await bob.ok("contacts/requests"))["received"] == []
+        await alice.fails("contacts/add", {"uid": bob.uid}, 409, 2003, "already a contact")
 
 
 async def test_request_approve_and_both_sides_notified(server: Server, http: httpx.AsyncClient) -> None:

@@ -81,7 +81,8 @@ async def test_session_get_and_group_conversations(server: Server, http: httpx.A
     b_sock = await bob.online()
     seq = await b_sock.send("message.group", {"cliMid": "g1", "content": "hello group", "to": str(gid)}, to=str(gid))
     assert (await b_sock.reply(seq))["action"] == "ack.message"
-    recent = await alice.ok("session/recent")
+    assert [r["Type"] for r in await alice.ok("session/recent")] == [1]  # GlideIM's route: 1:1 rows only
+    recent = await alice.ok("session/recent", {"Groups": True})
     group = next(r for r in recent if r["Type"] == 2)
     assert recent[0] is not None and recent[0]["Type"] == 2  # the newest activity
     assert (group["To"], group["LastMessage"]["Content"], group["LastMessage"]["Gid"]) == (gid, "hello group", gid)

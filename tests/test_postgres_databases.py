@@ -10,6 +10,7 @@ import asyncpg
 from pg_support import PgDatabases
 
 from glide.store import NewChat
+from glide.store.groups import GROUP_ID_BASE
 from glide.store.postgres import PostgresStore
 
 
@@ -66,7 +67,8 @@ def test_used_databases_come_back_pristine_and_changed_ones_never(pg_databases: 
         asyncio.run(_fill(dbs.url(used)))
         dbs.release(used)
         assert _take(dbs, used)
-        assert asyncio.run(_state(dbs.url(used))) == (0, 1, 1)  # no rows left, identities restarted
+        # no rows left, identities restarted (groups above every user id: GROUP_ID_BASE + 1)
+        assert asyncio.run(_state(dbs.url(used))) == (0, 1, GROUP_ID_BASE + 1)
 
         changed = dbs.take()
 

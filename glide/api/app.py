@@ -56,7 +56,8 @@ class NodeStats:
         self.messages += 1
 
     def snapshot(self) -> dict[str, Any]:
-        """GlideIM's ``{Online, MaxOnline, MessageSent, StartAt, OnlineCli}``; times in Unix ms."""
+        """GlideIM's ``{Online, MaxOnline, MessageSent, StartAt, OnlineCli}``; times in Unix seconds, as GlideIM
+        and its web client have them."""
         hub = self.gateway.hub
         online = hub.online_count()
         # Connection times are stamps of the gateway's monotonic clock (its now_ms, advanced once per tick):
@@ -67,8 +68,8 @@ class NodeStats:
             clients.append(
                 {
                     "ID": f"{conn.uid}_{conn.device}",
-                    "AliveAt": int(getattr(conn, "last_recv", 0)) + offset,
-                    "ConnectionAt": int(getattr(conn, "opened_at", 0)) + offset,
+                    "AliveAt": (int(getattr(conn, "last_recv", 0)) + offset) // 1000,
+                    "ConnectionAt": (int(getattr(conn, "opened_at", 0)) + offset) // 1000,
                     "Device": conn.device,
                 }
             )
@@ -76,7 +77,7 @@ class NodeStats:
             "Online": online,
             "MaxOnline": max(self.max_online, online),
             "MessageSent": self.messages,
-            "StartAt": self.started_at,
+            "StartAt": self.started_at // 1000,
             "OnlineCli": clients,
         }
 

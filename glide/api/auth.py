@@ -16,7 +16,7 @@ from glide.api.registry import ApiRoute, Registry
 from glide.api.schema import EMPTY, ID_OUT, STR, array, integer, obj, out, text
 from glide.auth.passwords import NO_PASSWORD, burn_verify, hash_password, verify_password
 from glide.auth.tokens import device_claim
-from glide.errors import AuthError, BadRequest, NotAllowed, TooManyRequests
+from glide.errors import AuthError, BadRequest, TooManyRequests
 from glide.ids import wall_ms
 from glide.limits import KeyedLimiter
 from glide.store.base import User
@@ -32,6 +32,7 @@ AVATAR_MAX = 2048
 CODE_WRONG_PASSWORD = 1002
 CODE_VERIFICATION_REQUIRED = 1005
 CODE_INVALID_TOKEN = 401
+CAPTCHA_MAX = 16
 MAX_DEVICE = (1 << 63) - 1
 EMAIL_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _ACCOUNT = re.compile(r"[^\s]+")
@@ -46,18 +47,12 @@ def avatar_field(body: Body) -> str | None:
 
 
 async def register_user(ctx: ApiContext, request: Request) -> Any:
-    """``{email?, account?, password, nickname?, captcha?}``; at least one of account and e-mail."""
-    if ctx.config.require_email_verification:
-        raise NotAllowed(
-            "registration requires e-mail verification, which this server does not offer "
-            "(require_email_verification is on): ask the operator",
-            code=CODE_VERIFICATION_REQUIRED,
-        )
+    """``{email?, account?, password, nickname?, captcha?}``; at least one of account and e-mail.
+
+    With ``require_email_verification`` the e-mail and the code auth/verifyCode sent to it are required."""
     limit(ctx.account_limits.signin_by_address, client_address(request), "registrations and sign-ins from your address")
     body = await read_body(request)
-    email = body.text("email", max_len=EMAIL_MAX)
-    if email is not None and not EMAIL_LIKE.fullmatch(email):
-        raise BadRequest("email: not an e-mail address")
+    email = email_field(body)
     account = body.text("account", max_len=ACCOUNT_MAX)
     if account is not None and not _ACCOUNT.fullmatch(account):
         raise BadRequest("account: must not contain spaces")
@@ -67,6 +62,16 @@ async def register_user(ctx: ApiContext, request: Request) -> Any:
     login = account or email
     if login is None:
         raise BadRequest("account or email: at least one is required")
+    if ctx.config.require_email_verification:
+        captcha = body.text("captcha", max_len=CAPTCHA_MAX)
+        if email is None or captcha is None:
+            raise BadRequest(
+                "email and captcha: this server registers verified e-mail addresses only; "
+                "ask auth/verifyCode for a code",
+                code=CODE_VERIFICATION_REQUIRED,
+            )
+        if not ctx.codes.consume(email, captcha):
+            raise BadRequest("captcha: wrong or expired verification code", code=CODE_VERIFICATION_REQUIRED)
     password_hash = await asyncio.to_thread(hash_password, password)
     user = await ctx.store.users.create_user(
         account=login,
@@ -76,6 +81,26 @@ async def register_user(ctx: ApiContext, request: Request) -> Any:
         password_hash=password_hash,
     )
     return {"uid": user.uid}
+
+
+def email_field(body: Body, *, required: bool = False) -> str | None:
+    email = body.text("email", required=required, max_len=EMAIL_MAX)
+    if email is not None and not EMAIL_LIKE.fullmatch(email):
+        raise BadRequest("email: not an e-mail address")
+    return email
+
+
+async def verify_code(ctx: ApiContext, request: Request) -> Any:
+    """``{email, mode: "register"}``: mail a registration code to ``email`` (or log it without SMTP)."""
+    limit(ctx.account_limits.signin_by_address, client_address(request), "code requests from your address")
+    body = await read_body(request)
+    email = email_field(body, required=True)
+    assert email is not None
+    mode = body.text("mode", max_len=16) or "register"
+    if mode != "register":
+        raise BadRequest(f"mode: only register is offered, not {mode!r}")
+    await ctx.codes.send(email)
+    return ""
 
 
 async def signin(ctx: ApiContext, request: Request) -> Any:
@@ -224,10 +249,18 @@ def register(reg: Registry) -> None:
                 account=text(ACCOUNT_MAX),
                 password=text(PASSWORD_MAX, PASSWORD_MIN),
                 nickname=text(NICKNAME_MAX),
-                captcha=text(),
+                captcha=text(CAPTCHA_MAX),
             ),
             out(uid=ID_OUT),
-            (403, 409, 429),
+            (409, 429),
+        ),
+        (
+            "auth/verifyCode",
+            "E-mail a registration code (logged by the server when it has no SMTP server)",
+            verify_code,
+            obj(("email",), email=text(EMAIL_MAX), mode={"type": "string", "enum": ["register"]}),
+            EMPTY,
+            (429, 503),
         ),
         ("auth/signin", "Sign in: a token", signin, SIGNIN, AUTH_RESPONSE, (429,)),
         (

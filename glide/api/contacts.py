@@ -1,8 +1,9 @@
-"""``/api/contacts/*``: contact requests with approval, the contact list, delete, remark, last seen mid.
+"""``/api/contacts/*``: adding contacts, requests with approval, the contact list, delete, remark, last seen mid.
 
-Adding is a request the other side approves or rejects (GlideIM's contacts/add made both directions at
-once and left contacts/approval a stub); both sides get a ``notify.contact`` event at every step
-(glide.contacts.events). Two users who ask each other become contacts without an approval.
+``contacts/add`` makes the contact at once, both directions, as GlideIM's does. With the ``contact_approval``
+setting it is a request instead, which the other side approves or rejects (``contacts/approval``; GlideIM
+left that route a stub). Both sides get a ``notify.contact`` event at every step (glide.contacts.events).
+Two users who ask each other become contacts without an approval.
 """
 
 from __future__ import annotations
@@ -77,11 +78,12 @@ def _outcome(ctx: ApiContext, outcome: RequestOutcome, actor: int, other: int, c
 
 
 async def add(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
-    """``{uid, remark?, comment?}``: ask ``uid`` to become a contact."""
+    """``{uid, remark?, comment?}``: make ``uid`` a contact (with ``contact_approval``: ask it to become one)."""
     target = body.uid("uid")
     remark = body.text("remark", max_len=MAX_REMARK) or ""
     comment = body.text("comment", max_len=MAX_COMMENT, single_line=False) or ""
-    outcome = await ctx.store.contacts.request_contact(uid, target, remark=remark, comment=comment)
+    immediate = not ctx.config.contact_approval
+    outcome = await ctx.store.contacts.request_contact(uid, target, remark=remark, comment=comment, immediate=immediate)
     return _outcome(ctx, outcome, uid, target, comment)
 
 
@@ -169,7 +171,8 @@ def register(reg: Registry) -> None:
     comment_text = text(MAX_COMMENT)
     reg.route(
         "contacts/add",
-        summary="Ask a user to become a contact (they approve or reject; mutual requests connect at once)",
+        summary="Make a user a contact at once, both directions (with contact_approval: ask them, they approve "
+        "or reject, mutual requests connect at once)",
         request=obj(("uid",), uid=UID, remark=remark_text, comment=comment_text),
         response=OUTCOME,
         errors=(403, 404, 409),

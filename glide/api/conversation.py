@@ -16,7 +16,7 @@ from glide._native import Outgoing
 from glide.api.envelope import ApiContext, Body, as_uid
 from glide.api.msg import HISTORY_ITEM, history_item
 from glide.api.registry import Registry
-from glide.api.schema import EMPTY, ID_OUT, NULL, UID, UIDS, array, integer, obj, out
+from glide.api.schema import BOOL, EMPTY, ID_OUT, NULL, UID, UIDS, array, integer, obj, out
 from glide.chat.actions import recall_data
 from glide.config import recall_not_before_ms
 from glide.errors import BadRequest, NotAllowed, NotFound, UserNotFound
@@ -107,11 +107,14 @@ def conversation_type(body: Body) -> int:
 
 
 async def recent(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
-    """The caller's conversations, 1:1 and group, most recently active first (at most 100)."""
+    """The caller's 1:1 conversations, most recently active first (at most 100) — GlideIM's route, whose
+    clients make every row a 1:1 chat; ``{Groups: true}`` adds the group conversations (Type 2)."""
     chats = await ctx.store.conversations.recent(uid, limit=MAX_RECENT)
-    states = await ctx.store.groups.read_states(uid)
-    newest = sorted(states, key=lambda s: (s.last_msg_at, s.last_mid), reverse=True)[:MAX_RECENT]
-    views = [chat_view(c) for c in chats] + await _group_views(ctx, uid, newest)
+    views = [chat_view(c) for c in chats]
+    if body.flag("groups"):
+        states = await ctx.store.groups.read_states(uid)
+        newest = sorted(states, key=lambda s: (s.last_msg_at, s.last_mid), reverse=True)[:MAX_RECENT]
+        views += await _group_views(ctx, uid, newest)
     # Ties in time (same millisecond) go by the newest mid: mids are time-ordered across chats and groups.
     views.sort(key=lambda v: (v["UpdateAt"], v["LastMid"], v["Type"], v["To"]), reverse=True)
     return views[:MAX_RECENT]
@@ -247,7 +250,9 @@ def register(reg: Registry) -> None:
     )
     reg.route(
         "session/recent",
-        summary="The caller's conversations (1:1 and group), most recently active first, with unread counts",
+        summary="The caller's 1:1 conversations (with Groups: the group ones too), most recently active first, "
+        "with unread counts",
+        request=obj(Groups=BOOL),
         response=array(CONVERSATION_VIEW),
     )(recent)
     reg.route(

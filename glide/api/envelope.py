@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from glide.auth.credential import CredentialService
 from glide.auth.tokens import Claims, TokenService, check_not_revoked
+from glide.auth.verification import VerificationCodes
 from glide.config import Config
 from glide.errors import AuthError, BadRequest, GlideError, TooManyRequests
 from glide.gateway.hub import LocalHub
@@ -72,8 +73,12 @@ class ApiContext:
     stats: Callable[[], dict[str, Any]] | None = None
     # Sign-in and sign-up limits; the ones of ``config`` unless given.
     limits: AccountLimits | None = None
+    # E-mail verification codes (auth/verifyCode, auth/register).
+    verification: VerificationCodes | None = None
 
     def __post_init__(self) -> None:
+        if self.verification is None:
+            object.__setattr__(self, "verification", VerificationCodes(self.config))
         if self.limits is None:
             c = self.config
             limits = AccountLimits(
@@ -82,6 +87,11 @@ class ApiContext:
                 guests_per_minute=c.guests_per_minute,
             )
             object.__setattr__(self, "limits", limits)
+
+    @property
+    def codes(self) -> VerificationCodes:
+        assert self.verification is not None
+        return self.verification
 
     @property
     def account_limits(self) -> AccountLimits:
@@ -334,6 +344,17 @@ class Body:
                 raise BadRequest(f"{name}: must be between {low} and {high}, got {value}")
             return value
         return default
+
+    def flag(self, name: str) -> bool:
+        """An optional boolean (false when absent): true/false, or 1/0 as older clients send it."""
+        value = self.raw(name)
+        if value is None:
+            return False
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise BadRequest(f"{name}: expected true or false, got {value!r:.40}")
 
     def device(self, name: str = "device") -> str:
         """A device id: GlideIM sends an integer; short strings are accepted. Absent = "0" (Go's zero)."""

@@ -17,7 +17,7 @@ from glide.api.schema import BOOL, EMPTY, ID_OUT, STR, UID, UIDS, Schema, array,
 from glide.errors import BadRequest
 from glide.group import rules
 from glide.group.service import GroupService
-from glide.group.wire import group_info, history_item, member_info, parse_gid, state_info
+from glide.group.wire import WORLD_CHANNEL, group_info, history_item, member_info, parse_gid, state_info
 from glide.store.groups import (
     JOIN_INVITE,
     JOIN_POLICIES,
@@ -34,8 +34,12 @@ DEFAULT_PAGE = 20
 ROLE_NAMES = {"admin": ROLE_ADMIN, "member": ROLE_MEMBER}
 
 GID: Schema = {
-    "description": "a group id: a positive integer, or the same as a decimal string",
-    "oneOf": [{"type": "integer", "minimum": 1}, {"type": "string", "pattern": r"^\s*[0-9]{1,19}\s*$"}],
+    "description": f"a group id: a positive integer, or the same as a decimal string, or {WORLD_CHANNEL!r}",
+    "oneOf": [
+        {"type": "integer", "minimum": 1},
+        {"type": "string", "pattern": r"^\s*[0-9]{1,19}\s*$"},
+        {"const": WORLD_CHANNEL},
+    ],
 }
 GIDS: Schema = {
     "description": f"group ids (a single id counts as a list of one), at most {MAX_LIST}",

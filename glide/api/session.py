@@ -11,6 +11,7 @@ from glide.api.schema import STR, UID, obj, out
 from glide.api.user import caller
 from glide.auth.ticket import ticket as make_ticket
 from glide.errors import BadRequest, NotAllowed, UserNotFound
+from glide.store.groups import GroupNotFound, is_group_id
 
 # Non-numeric targets are channel ids (the web app asks a ticket for "the_world_channel").
 _CHANNEL_ID = re.compile(r"[A-Za-z_][A-Za-z0-9_.:@-]{0,63}")
@@ -18,7 +19,8 @@ CHANNEL_ID_PATTERN = r"^\s*[A-Za-z_][A-Za-z0-9_.:@-]{0,63}\s*$"
 
 
 async def ticket(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
-    """``{To}`` -> ``{Ticket}``: lets the caller send to that user or channel over the socket."""
+    """``{To}`` -> ``{Ticket}``: lets the caller send to that user, group or channel over the socket (whether
+    the send is allowed is checked when it is made)."""
     user = await caller(ctx, uid)
     to = body.raw("to")
     if to is None or to == "":
@@ -27,6 +29,10 @@ async def ticket(ctx: ApiContext, uid: int, device: str, body: Body) -> Any:
         target = to.strip()
     else:
         peer = as_uid(to, "To")
+        if is_group_id(peer):
+            if await ctx.store.groups.group(peer) is None:
+                raise GroupNotFound(f"group {peer} does not exist")
+            return {"Ticket": make_ticket(user.message_deliver_secret, uid, str(peer))}
         if await ctx.store.users.user(peer) is None:
             raise UserNotFound(f"user {peer} does not exist")
         if await ctx.store.contacts.refused([(uid, peer)]):

@@ -87,6 +87,9 @@ def _command(
         # Every simulated client comes from this one address: the per-address sign-in / guest limits are
         # for the internet, not for a load test (the per-connection message rate limit stays on).
         cmd += ["--signin-per-minute", "0", "--guests-per-minute", "0"]
+        # The scenarios measure chat (the baselines relay chat only): no world channel, whose presence frames
+        # (every login told to everyone online) would add n² frames to a login storm of n clients.
+        cmd += ["--world-channel", "false"]
         if kind != "glide":
             cmd += ["--driver", kind.removeprefix("glide-")]
         return cmd + extra, None

@@ -69,6 +69,16 @@ class LocalHub:
         """Fan ``out`` to every device of every uid; the frame is encoded once per wire variant."""
         return sum(self.deliver(uid, out, exclude=exclude) for uid in uids)
 
+    def broadcast(self, out: Outgoing, *, exclude: Conn | None = None) -> int:
+        """Send ``out`` to every session of this node (except ``exclude``); returns how many got it."""
+        sent = 0
+        for devices in self._sessions.values():
+            for conn in devices.values():
+                if conn is not exclude and not conn.closed:
+                    conn.send(out)
+                    sent += 1
+        return sent
+
     def online_count(self) -> int:
         return sum(len(d) for d in self._sessions.values())
 

@@ -23,10 +23,10 @@ from glide.dispatch import Dispatcher, error_frame
 from glide.errors import BadRequest, GlideError
 from glide.gateway.conn import Conn
 from glide.group.service import GroupService
-from glide.group.wire import parse_gid
+from glide.group.wire import WORLD_CHANNEL, parse_gid
 from glide.ids import wall_ms
 from glide.store.checks import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
-from glide.store.groups import MAX_GROUP_CONTENT, NewGroupMessage, StoredGroupMessage
+from glide.store.groups import MAX_GROUP_CONTENT, WORLD_GID, GroupNotFound, NewGroupMessage, StoredGroupMessage
 
 MAX_CLI_MID = 64
 log = logging.getLogger("glide.group")
@@ -107,7 +107,10 @@ class GroupActions:
         accepted: list[tuple[Envelope, NewGroupMessage]] = []
         for env in envs:
             try:
-                accepted.append((env, parse_group_message(env, conn.uid, self.ctx.ids.next(), now)))
+                new = parse_group_message(env, conn.uid, self.ctx.ids.next(), now)
+                if new.gid == WORLD_GID and not self.ctx.config.world_channel:
+                    raise GroupNotFound(f"to: {WORLD_CHANNEL} is turned off on this server")
+                accepted.append((env, new))
             except GlideError as e:
                 conn.send(error_frame(env.seq, e.message))
         if not accepted:

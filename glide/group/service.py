@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from glide._native import Outgoing
 from glide.config import recall_not_before_ms
 from glide.gateway.hub import LocalHub
-from glide.group.wire import JOIN_REQUEST, push_for
+from glide.group.wire import JOIN_REQUEST, pushes_for
 from glide.ids import MidGenerator, wall_ms
-from glide.store.groups import JOIN_INVITE, GroupChange, GroupStore, NewGroupMessage, StoredGroupMessage
+from glide.store.groups import JOIN_INVITE, WORLD_GID, GroupChange, GroupStore, NewGroupMessage, StoredGroupMessage
 
 
 class GroupService:
@@ -28,17 +28,22 @@ class GroupService:
         self.recall_window_s = recall_window_s
 
     def publish(self, change: GroupChange) -> GroupChange:
-        """Push the change's notice to every online device of its recipients (one shared frame)."""
+        """Push the change's notice to every online device of its recipients (frames shared by all)."""
         if change.notice is not None:
-            self.hub.deliver_many(change.recipients, push_for(change.notice))
+            for out in pushes_for(change.notice):
+                self.hub.deliver_many(change.recipients, out)
         return change
 
     def fan_out(self, stored: StoredGroupMessage) -> int:
-        """Push a newly stored chat message to every online device of every member; a duplicate was
-        delivered the first time and goes nowhere. Returns how many devices got it."""
+        """Push a newly stored chat message to every online device of every member (of the world channel:
+        every online device); a duplicate was delivered the first time and goes nowhere. Returns how many
+        devices got it."""
         if stored.duplicate:
             return 0
-        return self.hub.deliver_many(stored.recipients, push_for(stored.message))
+        [out] = pushes_for(stored.message)
+        if stored.message.gid == WORLD_GID:
+            return self.hub.broadcast(out)
+        return self.hub.deliver_many(stored.recipients, out)
 
     async def send(self, message: NewGroupMessage) -> StoredGroupMessage:
         """Store only; the caller acknowledges, then calls :meth:`fan_out`."""

@@ -5,9 +5,14 @@ Socket pushes (one ``Outgoing`` per entry, shared by every recipient):
 - ``message.group`` (a chat entry), GlideIM's ChatMessage shape with the group seq:
   ``{"cliMid", "mid", "seq", "from", "to": "<gid>", "type", "content", "sendAt"}``; envelope ``from`` = the
   sender's uid, ``to`` = the gid, both as strings.
-- ``message.group.notify`` (a notice): ``{"gid", "mid", "seq", "type", "uids", "by", "from", "timestamp",
-  "body"}`` where ``body`` is the notice's stored JSON (``gid``, ``type``, ``uids``, ``by`` plus the type's
-  extra fields: ``role``, ``from``, ``mid``/``seq`` of a recalled message).
+- a notice goes out twice, as ``group.notify`` (what GlideIM's web client listens to) and as
+  ``message.group.notify`` (what GlideIM's gateway sends): ``{"gid", "mid", "seq", "type", "uids", "by",
+  "from", "timestamp", "body", "data"}`` where ``body`` (and ``data``, Gen-1's name) is the notice's stored
+  JSON (``gid``, ``type``, ``uids``, ``by`` plus the type's extra fields: ``role``, ``from``, ``mid``/``seq``
+  of a recalled message).
+
+The world channel (glide.group.world) is group WORLD_GID, named ``the_world_channel`` on the socket: its
+pushes say so in ``to``, and a client may write ``to: "the_world_channel"``.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from glide.errors import BadRequest
 from glide.store.groups import (
     JOIN_POLICIES,
     KIND_NOTICE,
+    WORLD_GID,
     Group,
     GroupMember,
     GroupMessage,
@@ -32,8 +38,14 @@ JOIN_REQUEST = "notify.group.join"  # to the owner and admins: {gid, uid}; to th
 STATUS_RECALLED = 1
 
 
+WORLD_CHANNEL = "the_world_channel"
+NOTICE_ACTIONS = ("group.notify", "message.group.notify")
+
+
 def parse_gid(value: Any, name: str = "gid") -> int:
-    """A group id given as a number or a decimal string."""
+    """A group id given as a number or a decimal string (or the world channel's name)."""
+    if value == WORLD_CHANNEL:
+        return WORLD_GID
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 19:
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
@@ -41,6 +53,11 @@ def parse_gid(value: Any, name: str = "gid") -> int:
     if not 0 < value <= MAX_ID:
         raise BadRequest(f"{name}: group id out of range: {value}")
     return value
+
+
+def group_ref(gid: int) -> str:
+    """How the socket names a group: its id, or the world channel's name."""
+    return WORLD_CHANNEL if gid == WORLD_GID else str(gid)
 
 
 def notice_body(m: GroupMessage) -> dict[str, Any]:
@@ -58,7 +75,7 @@ def chat_data(m: GroupMessage) -> dict[str, Any]:
         "mid": m.mid,
         "seq": m.seq,
         "from": str(m.sender),
-        "to": str(m.gid),
+        "to": group_ref(m.gid),
         "type": m.type,
         "content": m.content,
         "sendAt": m.send_at,
@@ -79,14 +96,17 @@ def notify_data(m: GroupMessage) -> dict[str, Any]:
         "from": str(m.sender),
         "timestamp": m.created_at,
         "body": body,
+        "data": body,
     }
 
 
-def push_for(m: GroupMessage) -> Outgoing:
-    """The one frame every recipient of ``m`` gets."""
+def pushes_for(m: GroupMessage) -> tuple[Outgoing, ...]:
+    """The frames every recipient of ``m`` gets (each encoded once for all of them)."""
+    to = group_ref(m.gid)
     if m.kind == KIND_NOTICE:
-        return Outgoing("message.group.notify", notify_data(m), sender=str(m.sender), to=str(m.gid))
-    return Outgoing("message.group", chat_data(m), sender=str(m.sender), to=str(m.gid))
+        data = notify_data(m)
+        return tuple(Outgoing(action, data, sender=str(m.sender), to=to) for action in NOTICE_ACTIONS)
+    return (Outgoing("message.group", chat_data(m), sender=str(m.sender), to=to),)
 
 
 def history_item(m: GroupMessage) -> dict[str, Any]:

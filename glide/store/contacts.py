@@ -92,9 +92,12 @@ class Relation:
 
 
 class ContactStore(Protocol):
-    async def request_contact(self, requester: int, target: int, *, remark: str, comment: str) -> RequestOutcome:
+    async def request_contact(
+        self, requester: int, target: int, *, remark: str, comment: str, immediate: bool = False
+    ) -> RequestOutcome:
         """Ask ``target`` to become a contact. Creates or refreshes the pending request; when ``target`` has a
-        pending request to ``requester``, both are accepted and the contact is made (``contacts`` set).
+        pending request to ``requester``, or with ``immediate`` (GlideIM's contacts/add: no approval), the
+        request is accepted and the contact made at once (``contacts`` set).
         Raises BadRequest (requester == target, remark or comment too long), UserNotFound (either user),
         AlreadyContacts, NotAllowed (either side has MAX_CONTACTS contacts, or ``target`` refuses
         ``requester`` — see the module doc)."""

@@ -65,6 +65,16 @@ JOIN_APPROVAL = 1
 JOIN_OPEN = 2
 JOIN_POLICIES = {"invite": JOIN_INVITE, "approval": JOIN_APPROVAL, "open": JOIN_OPEN}
 
+# Group ids never equal user ids (GlideIM's clients key every conversation by its id alone): groups are
+# numbered from GROUP_ID_BASE + 1 (below 2**53, so JavaScript sees them exactly), users far below it.
+GROUP_ID_BASE = 1_000_000_000_000
+WORLD_GID = GROUP_ID_BASE  # the world channel's (glide.group.world)
+
+
+def is_group_id(value: int) -> bool:
+    return value >= GROUP_ID_BASE
+
+
 MAX_GROUP_NAME = 64  # characters
 MAX_GROUP_AVATAR = 512  # characters
 MAX_GROUP_MEMBERS = 2000  # members per group, owner included
@@ -206,6 +216,22 @@ def notice_content(gid: int, notice_type: int, uids: Sequence[int], by: int, /, 
     return json.dumps(body, separators=(",", ":"))
 
 
+def renumbered_notices(notices: Sequence[tuple[int, str]]) -> list[tuple[str, int]]:
+    """``(content, mid)`` of notices whose content names a group below GROUP_ID_BASE, moved above it (the
+    group-id migration of both backends); key order and spacing stay as notice_content wrote them."""
+    out: list[tuple[str, int]] = []
+    for mid, content in notices:
+        try:
+            body = json.loads(content)
+        except ValueError:
+            continue
+        gid = body.get("gid") if isinstance(body, dict) else None
+        if isinstance(gid, int) and not isinstance(gid, bool) and 0 < gid < GROUP_ID_BASE:
+            body["gid"] = gid + GROUP_ID_BASE
+            out.append((json.dumps(body, separators=(",", ":")), mid))
+    return out
+
+
 class GroupStore(Protocol):
     async def create_group(
         self,
@@ -322,6 +348,17 @@ class GroupStore(Protocol):
         NotAllowed."""
         ...
 
+    async def ensure_channel(self, gid: int, name: str) -> Group:
+        """The system channel ``gid`` (the world channel, WORLD_GID), created if missing: owned by nobody
+        (owner 0), open, its whole history readable by its members. Returns it."""
+        ...
+
+    async def enroll(self, gid: int, uids: Sequence[int]) -> int:
+        """Make users members of a system channel without a notice and without taking a seq (everyone is in
+        the world channel: being added is not news); they start with everything read. Members stay as they
+        are. Returns how many joined."""
+        ...
+
     async def store_group_message(self, message: NewGroupMessage) -> StoredGroupMessage:
         """Store a chat message with the group's next seq, durable (survives kill -9) when this returns.
 
@@ -329,7 +366,9 @@ class GroupStore(Protocol):
         row (even if the sender has since been muted or removed). Otherwise checked in the same transaction
         (rules.check_send): GroupNotFound, NotAllowed (not a member, dissolved, member muted, group muted for
         a plain member). BadRequest if a field is malformed (type outside int32, content over
-        MAX_GROUP_CONTENT, cli_mid over 64 characters). A refused or failed message consumes no seq."""
+        MAX_GROUP_CONTENT, cli_mid over 64 characters). A refused or failed message consumes no seq.
+        The world channel's ``recipients`` are empty: its members are everyone, its fan-out every online
+        session."""
         ...
 
     async def group_message(self, gid: int, mid: int) -> GroupMessage | None: ...

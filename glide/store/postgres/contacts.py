@@ -98,7 +98,9 @@ class PgContactStore:
         self._engine = engine
         self._clock_ms = clock_ms
 
-    async def request_contact(self, requester: int, target: int, *, remark: str, comment: str) -> RequestOutcome:
+    async def request_contact(
+        self, requester: int, target: int, *, remark: str, comment: str, immediate: bool = False
+    ) -> RequestOutcome:
         check_id(requester, "requester")
         check_id(target, "target")
         check_text(remark, "remark", MAX_REMARK)
@@ -120,7 +122,7 @@ class PgContactStore:
             if int(await conn.fetchval(SQL_CONTACT_COUNT, requester)) >= MAX_CONTACTS:
                 raise NotAllowed(f"you have the maximum number of contacts ({MAX_CONTACTS})")
             theirs = await conn.fetchrow(SQL_PENDING_ONE, target, requester)
-            status = REQUEST_ACCEPTED if theirs else REQUEST_PENDING
+            status = REQUEST_ACCEPTED if theirs or immediate else REQUEST_PENDING
             row = await conn.fetchrow(
                 f"INSERT INTO contact_requests ({REQUEST_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $6) "
                 "ON CONFLICT (requester, target) DO UPDATE SET remark = excluded.remark, "
@@ -134,11 +136,12 @@ class PgContactStore:
                 now,
             )
             assert row is not None
-            if theirs is None:
+            if theirs is None and not immediate:
                 return RequestOutcome(_request(row), None)
-            # They asked us first: the two requests meet, the contact is made.
+            # They asked us first (the two requests meet), or no approval is asked for: the contact is made.
             await conn.execute(SQL_SET_STATUS, REQUEST_ACCEPTED, now, target, requester)
-            pair = await _make_contacts(conn, requester, target, remark, _request(theirs).remark, now)
+            their_remark = _request(theirs).remark if theirs else ""
+            pair = await _make_contacts(conn, requester, target, remark, their_remark, now)
             return RequestOutcome(_request(row), pair)
 
         return await self._engine.write(op)

@@ -17,6 +17,7 @@ from glide.store.checks import INT32_MAX, INT32_MIN, INT64_MAX, check_id, check_
 from glide.store.group_checks import MAX_CLI_MID, check_settings, read_state
 from glide.store.groups import (
     JOIN_INVITE,
+    JOIN_OPEN,
     KIND_MESSAGE,
     MAX_GROUP_AVATAR,
     MAX_GROUP_CONTENT,
@@ -26,6 +27,7 @@ from glide.store.groups import (
     NOTICE_MEMBERS_ADDED,
     ROLE_MEMBER,
     ROLE_OWNER,
+    WORLD_GID,
     Group,
     GroupChange,
     GroupMember,
@@ -38,6 +40,8 @@ from glide.store.groups import (
 from glide.store.postgres.codec import enc
 from glide.store.postgres.engine import Conn, PgEngine, WriteConn
 from glide.store.postgres.group_ops import (
+    GROUP_COLUMNS,
+    MEMBER_COLUMNS,
     SQL_GMSG_BY_CLI_MID,
     SQL_GMSG_BY_MID,
     SQL_GROUP,
@@ -67,6 +71,7 @@ from glide.store.postgres.group_ops import (
     require_users,
 )
 from glide.store.postgres.groups_manage import GroupManagement
+from glide.store.postgres.rows import affected
 
 
 class PgGroupStore(GroupManagement):
@@ -163,6 +168,44 @@ class PgGroupStore(GroupManagement):
 
     # the message stream
 
+    async def ensure_channel(self, gid: int, name: str) -> Group:
+        gid = check_gid(gid)
+        name = check_text(name, "name", MAX_GROUP_NAME)
+        clock_ms = self._clock_ms
+
+        async def op(conn: WriteConn) -> Group:
+            await conn.execute(
+                f"INSERT INTO groups ({GROUP_COLUMNS}) VALUES ($1, $2, '', 0, false, false, $3, 0, 0, 0, $4, false) "
+                "ON CONFLICT (gid) DO NOTHING",
+                gid,
+                enc(name),
+                clock_ms(),
+                JOIN_OPEN,
+            )
+            return await load_group(conn, gid)
+
+        return await self._engine.write(op)
+
+    async def enroll(self, gid: int, uids: Sequence[int]) -> int:
+        gid = check_gid(gid)
+        wanted = sorted({check_id(u, f"uids[{i}]") for i, u in enumerate(uids)})
+        clock_ms = self._clock_ms
+
+        async def op(conn: WriteConn) -> int:
+            last_seq = (await load_group(conn, gid)).last_seq
+            status = await conn.execute(
+                f"INSERT INTO group_members ({MEMBER_COLUMNS}) SELECT $1, uid, $2, false, $3, $4, 0 "
+                "FROM unnest($5::bigint[]) AS u(uid) ORDER BY uid ON CONFLICT DO NOTHING",
+                gid,
+                ROLE_MEMBER,
+                clock_ms(),
+                last_seq,
+                wanted,
+            )
+            return affected(status)
+
+        return await self._engine.write(op) if wanted else 0
+
     async def store_group_message(self, message: NewGroupMessage) -> StoredGroupMessage:
         m = message
         check_id(m.mid, "mid")
@@ -196,7 +239,8 @@ class PgGroupStore(GroupManagement):
                 send_at=m.send_at,
                 now=clock_ms(),
             )
-            return StoredGroupMessage(stored, False, await member_uids(conn, gid))
+            recipients = () if gid == WORLD_GID else await member_uids(conn, gid)
+            return StoredGroupMessage(stored, False, recipients)
 
         return await self._engine.write(op)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from glide.store.groups import GROUP_ID_BASE, renumbered_notices
+from glide.store.postgres.codec import dec, enc
 from glide.store.postgres.engine import Migration, WriteConn
 
 
@@ -222,6 +224,30 @@ V7_APPEND_ONLY_LOG: Sequence[str] = (
     "ALTER TABLE conversations DROP COLUMN last_mid, DROP COLUMN unread, DROP COLUMN updated_at",
 )
 
+
+async def _v8_group_ids(conn: WriteConn) -> None:
+    """Group ids never equal user ids (as glide.store.sqlite.schema v8): every group moves to GROUP_ID_BASE +
+    its old id once, new groups follow it, GROUP_ID_BASE itself is the world channel's."""
+    for child in ("group_members", "group_messages"):
+        await conn.execute(f"ALTER TABLE {child} DROP CONSTRAINT {child}_gid_fkey")
+    for table in ("groups", "group_members", "group_messages", "group_departed", "group_join_requests"):
+        await conn.execute(f"UPDATE {table} SET gid = gid + $1 WHERE gid < $1", GROUP_ID_BASE)
+    for child in ("group_members", "group_messages"):
+        await conn.execute(
+            f"ALTER TABLE {child} ADD CONSTRAINT {child}_gid_fkey FOREIGN KEY (gid) REFERENCES groups (gid)"
+        )
+    notices = [(r[0], dec(r[1])) for r in await conn.fetch("SELECT mid, content FROM group_messages WHERE kind = 1")]
+    await conn.executemany(
+        "UPDATE group_messages SET content = $1 WHERE mid = $2",
+        [(enc(c), mid) for c, mid in renumbered_notices(notices)],
+    )
+    # The sequence starts above the world channel (a restart of it, as a database reset does, stays above
+    # every user id) and goes on after the moved groups.
+    sequence = await conn.fetchval("SELECT pg_get_serial_sequence('groups', 'gid')")
+    await conn.execute(f"ALTER SEQUENCE {sequence} START WITH {GROUP_ID_BASE + 1}")
+    await conn.execute("SELECT setval($1, greatest((SELECT max(gid) FROM groups), $2))", sequence, GROUP_ID_BASE)
+
+
 MIGRATIONS: list[Migration] = [
     _steps(*V1_USERS),
     _steps(*V2_CHAT),
@@ -230,4 +256,5 @@ MIGRATIONS: list[Migration] = [
     _steps(*V5_SESSION_ENDS),
     _steps(*V6_GROUP_POLICIES),
     _steps(*V7_APPEND_ONLY_LOG),
+    _v8_group_ids,
 ]

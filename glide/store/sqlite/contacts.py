@@ -171,7 +171,9 @@ class SqliteContactStore:
         self._engine = engine
         self._clock_ms = clock_ms
 
-    async def request_contact(self, requester: int, target: int, *, remark: str, comment: str) -> RequestOutcome:
+    async def request_contact(
+        self, requester: int, target: int, *, remark: str, comment: str, immediate: bool = False
+    ) -> RequestOutcome:
         check_id(requester, "requester")
         check_id(target, "target")
         check_text(remark, "remark", MAX_REMARK)
@@ -195,7 +197,7 @@ class SqliteContactStore:
                 f"SELECT {REQUEST_COLUMNS} FROM contact_requests WHERE requester = ? AND target = ? AND status = 0",
                 (target, requester),
             ).fetchone()
-            status = REQUEST_ACCEPTED if theirs else REQUEST_PENDING
+            status = REQUEST_ACCEPTED if theirs or immediate else REQUEST_PENDING
             row = conn.execute(
                 f"INSERT INTO contact_requests ({REQUEST_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (requester, target) DO UPDATE SET remark = excluded.remark, "
@@ -203,14 +205,15 @@ class SqliteContactStore:
                 f"RETURNING {REQUEST_COLUMNS}",
                 (requester, target, remark, comment, status, now, now),
             ).fetchone()
-            if theirs is None:
+            if theirs is None and not immediate:
                 return RequestOutcome(_request(row), None)
-            # They asked us first: the two requests meet, the contact is made.
+            # They asked us first (the two requests meet), or no approval is asked for: the contact is made.
             conn.execute(
                 "UPDATE contact_requests SET status = ?, updated_at = ? WHERE requester = ? AND target = ?",
                 (REQUEST_ACCEPTED, now, target, requester),
             )
-            pair = _make_contacts(conn, requester, target, remark, _request(theirs).remark, now)
+            their_remark = _request(theirs).remark if theirs else ""
+            pair = _make_contacts(conn, requester, target, remark, their_remark, now)
             return RequestOutcome(_request(row), pair)
 
         return await self._engine.write(op)

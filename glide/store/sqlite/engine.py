@@ -38,7 +38,7 @@ WRITE_BUSY_TIMEOUT_MS = 20  # the loop's connection: another process's lock fail
 MMAP_BYTES = 1 << 30
 CACHE_KIB = 64 * 1024
 DEFERRED_S = 0.1  # how long a deferred write (an acknowledgement) may wait for the next transaction
-COMMIT_GAP_S = 0.0  # at most one commit per this long while writes keep coming (0: every tick)
+COMMIT_GAP_S = 0.001  # at most one commit per this long while writes keep coming
 CHECKPOINT_INTERVAL_S = 1.0
 
 

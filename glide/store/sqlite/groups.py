@@ -17,6 +17,7 @@ from glide.store.checks import INT32_MAX, INT32_MIN, INT64_MAX, check_id, check_
 from glide.store.group_checks import MAX_CLI_MID, STATUS_RECALLED, check_settings, read_state
 from glide.store.groups import (
     JOIN_INVITE,
+    JOIN_OPEN,
     KIND_MESSAGE,
     MAX_GROUP_AVATAR,
     MAX_GROUP_CONTENT,
@@ -27,6 +28,7 @@ from glide.store.groups import (
     NOTICE_RECALLED,
     ROLE_MEMBER,
     ROLE_OWNER,
+    WORLD_GID,
     Group,
     GroupChange,
     GroupMember,
@@ -204,9 +206,42 @@ class SqliteGroupStore(SqliteGroupManagement):
                 send_at=m.send_at,
                 now=clock_ms(),
             )
-            return StoredGroupMessage(stored, False, member_uids_of(conn, gid))
+            recipients = () if gid == WORLD_GID else member_uids_of(conn, gid)
+            return StoredGroupMessage(stored, False, recipients)
 
         return await self._engine.write(op)
+
+    async def ensure_channel(self, gid: int, name: str) -> Group:
+        gid = self._gid(gid)
+        name = check_text(name, "name", MAX_GROUP_NAME)
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> Group:
+            conn.execute(
+                f"INSERT INTO groups ({GROUP_COLUMNS}) VALUES (?, ?, '', 0, 0, 0, ?, 0, 0, 0, ?, 0) "
+                "ON CONFLICT (gid) DO NOTHING",
+                (gid, name, clock_ms(), JOIN_OPEN),
+            )
+            return load_group(conn, gid)
+
+        return await self._engine.write(op)
+
+    async def enroll(self, gid: int, uids: Sequence[int]) -> int:
+        gid = self._gid(gid)
+        wanted = [check_id(u, f"uids[{i}]") for i, u in enumerate(uids)]
+        clock_ms = self._clock_ms
+
+        def op(conn: sqlite3.Connection) -> int:
+            last_seq = load_group(conn, gid).last_seq
+            now = clock_ms()
+            before = conn.total_changes
+            conn.executemany(
+                f"INSERT INTO group_members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, 0, ?, ?, 0) ON CONFLICT DO NOTHING",
+                [(gid, uid, ROLE_MEMBER, now, last_seq) for uid in wanted],
+            )
+            return conn.total_changes - before
+
+        return await self._engine.write(op) if wanted else 0
 
     async def group_message(self, gid: int, mid: int) -> GroupMessage | None:
         if not (is_id(gid) and is_id(mid)):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sqlite3
 
+from glide.store.groups import GROUP_ID_BASE, renumbered_notices
 from glide.store.sqlite.contacts import v4_contacts
 from glide.store.sqlite.engine import Migration
 
@@ -247,6 +248,24 @@ def _v7_append_only_log(conn: sqlite3.Connection) -> None:
         conn.execute(ddl)
 
 
+def _v8_group_ids(conn: sqlite3.Connection) -> None:
+    """Group ids never equal user ids (GlideIM's clients key conversations by id alone): every group moves to
+    GROUP_ID_BASE + its old id once, new groups follow it, and GROUP_ID_BASE itself is the world channel's."""
+    conn.execute("PRAGMA defer_foreign_keys = ON")  # parents and children move in one transaction
+    for table in ("groups", "group_members", "group_messages", "group_departed", "group_join_requests"):
+        conn.execute(f"UPDATE {table} SET gid = gid + ?1 WHERE gid < ?1", (GROUP_ID_BASE,))
+    conn.executemany(
+        "UPDATE group_messages SET content = ? WHERE mid = ?",
+        renumbered_notices(conn.execute("SELECT mid, content FROM group_messages WHERE kind = 1").fetchall()),
+    )
+    # AUTOINCREMENT continues above both the moved groups and the world channel's id.
+    if (
+        conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'groups'", (GROUP_ID_BASE,)).rowcount
+        == 0
+    ):
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('groups', ?)", (GROUP_ID_BASE,))
+
+
 MIGRATIONS: list[Migration] = [
     _v1_users,
     _v2_chat,
@@ -255,4 +274,5 @@ MIGRATIONS: list[Migration] = [
     _v5_session_ends,
     _v6_group_policies,
     _v7_append_only_log,
+    _v8_group_ids,
 ]
