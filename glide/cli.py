@@ -106,10 +106,17 @@ async def _serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    print("glide: shutting down", flush=True)
+    lost = asyncio.ensure_future(server.lost_node.wait())
+    stopping = asyncio.ensure_future(stop.wait())
+    await asyncio.wait((lost, stopping), return_when=asyncio.FIRST_COMPLETED)
+    lost.cancel()
+    stopping.cancel()
+    print(
+        "glide: shutting down" + (" (another node took this node's id)" if server.lost_node.is_set() else ""),
+        flush=True,
+    )
     await server.stop()
-    return 0
+    return 1 if server.lost_node.is_set() else 0
 
 
 if __name__ == "__main__":

@@ -43,7 +43,12 @@ class Config:
     data_dir: str = "./glide-data"
     store: str = ""
     sqlite_sync: str = "normal"  # "normal": commits survive kill -9 (WAL); "full": also power loss (fsync each)
-    node_id: int = 0
+    # 0..15, unique among the nodes sharing one database; -1: the first id no live node holds (PostgreSQL
+    # leases it; SQLite has one node: 0).
+    node_id: int = -1
+    # A cluster: nodes sharing one PostgreSQL reach each other's sessions through this Redis
+    # ("redis://host:port/db"); empty: this node alone.
+    redis: str = ""
     public_ws_url: str = ""
     jwt_secret: str = ""
     secret_key: str = ""
@@ -128,8 +133,12 @@ class Config:
         _check_choice("log_level", self.log_level, LOG_LEVELS)
         _check_choice("log_format", self.log_format, ("plain", "json"))
         _check_choice("sqlite_sync", self.sqlite_sync, ("normal", "full"))
-        if not 0 <= self.node_id <= 15:
-            raise ConfigError(f"node_id: must be between 0 and 15, got {self.node_id}")
+        if not -1 <= self.node_id <= 15:
+            raise ConfigError(f"node_id: must be between 0 and 15 (or -1: leased), got {self.node_id}")
+        if self.redis and not self.redis.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(f"redis: expected redis://host:port/db, got {self.redis!r}")
+        if self.redis and not self.store.startswith(("postgresql://", "postgres://")):
+            raise ConfigError("redis: the nodes of a cluster share a PostgreSQL store (--store postgresql://…)")
         if not self.data_dir:
             raise ConfigError("data_dir: must not be empty")
         if self.store and not self.store.startswith(("sqlite:", "postgresql://", "postgres://")):

@@ -21,6 +21,7 @@ NODE_BITS = 4
 COUNTER_BITS = 8
 TIME_BITS = 41
 MAX_NODE = (1 << NODE_BITS) - 1
+AUTO_NODE = -1  # node_id setting: the first id no live node holds
 MAX_COUNTER = (1 << COUNTER_BITS) - 1
 MAX_TICK = (1 << TIME_BITS) - 1
 _SHIFT = NODE_BITS + COUNTER_BITS

@@ -15,10 +15,10 @@ from glide.context import Context
 from glide.dispatch import Dispatcher
 from glide.errors import GlideError
 from glide.gateway.conn import Conn
+from glide.gateway.hub import KICKED_OUT
 from glide.logs import event
 
 log = logging.getLogger("glide.login")
-KICKED_OUT = 4001  # application close code: another login took this (uid, device)
 
 
 class LoginActions:
@@ -101,16 +101,17 @@ class LoginActions:
             old.close(KICKED_OUT, "kicked out by a newer login")
 
     async def _after(self, conn: Conn) -> None:
-        """After the login reply: the application's hooks, then the inbox replay."""
+        """After the login reply: the session made reachable from every node, the application's hooks, then
+        the inbox replay."""
+        kickout = Outgoing("notify.kickout", {"device_id": conn.device, "device_name": conn.device_name})
+        await self.ctx.hub.announce(conn, single_device=self.ctx.config.single_device_per_uid, kickout=kickout)
         self.ctx.hooks.logged_in(conn)
         await self.after_login(conn)
 
     def logout(self, uid: int, device: str) -> None:
-        """Close the socket of a session whose token was revoked over HTTP."""
-        conn = self.ctx.hub.session(uid, device)
-        event(log, logging.INFO, "logout", uid=uid, device=device, conn=conn.id if conn is not None else None)
-        if conn is not None:
-            conn.close(1000, "logged out")
+        """Close the socket of a session whose token was revoked over HTTP (on whichever node it is)."""
+        here = self.ctx.hub.close_session(uid, device, 1000, "logged out")
+        event(log, logging.INFO, "logout", uid=uid, device=device, here=here)
 
 
 def _peer(conn: Conn) -> str:

@@ -22,8 +22,8 @@ import asyncio
 import inspect
 import logging
 import socket
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from glide._native import Envelope, Outgoing
 from glide.api import build_api
@@ -36,7 +36,7 @@ from glide.chat.actions import ChatActions
 from glide.config import Config
 from glide.context import Context
 from glide.dispatch import Dispatcher
-from glide.errors import GlideError
+from glide.errors import ConfigError, GlideError
 from glide.gateway.conn import Conn
 from glide.gateway.gateway import Gateway, monotonic_ms
 from glide.gateway.native import NativeGateway
@@ -47,7 +47,11 @@ from glide.ids import MidGenerator
 from glide.login import LoginActions
 from glide.store import open_store
 
+if TYPE_CHECKING:
+    from glide.cluster import ClusterHub
+
 log = logging.getLogger("glide")
+KEEP_NODE_S = 2.0  # how often a node checks that it still holds its node id
 
 ActionHandler = Callable[[Conn, Envelope], Any]
 # The actions a user sends to others: what the per-connection message rate limit counts.
@@ -83,6 +87,11 @@ class Server:
         self._http: EmbeddedUvicorn | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._custom: list[tuple[str, ActionHandler, bool]] = []
+        self._watch: asyncio.Task[None] | None = None
+        self._cluster: ClusterHub | None = None
+        self.node_id = 0
+        # Set when this node lost its node id to another one (it must stop; glide serve exits).
+        self.lost_node = asyncio.Event()
 
     # embedding API
 
@@ -130,11 +139,14 @@ class Server:
             cfg.public_ws_url = f"ws://{host}:{self.ws_port}/ws"  # login responses advertise the bound port
         store = await open_store(cfg)
         try:
-            await store.claim_node(cfg.node_id)
+            node = await store.claim_node(cfg.node_id)
+            if cfg.redis:
+                await self._join_cluster(node)
         except BaseException:
             await store.close()
             raise
-        ids = MidGenerator(cfg.node_id, after=max(await store.messages.last_mid(), await store.groups.last_mid()))
+        self.node_id = node
+        ids = MidGenerator(node, after=max(await store.messages.last_mid(), await store.groups.last_mid()))
         tokens = TokenService(cfg.jwt_secret, cfg.token_ttl_s, cfg.guest_token_ttl_s, revocations=store.users)
         credentials = CredentialService(cfg.secret_key, cfg.credential_ttl_ms)
         self.ctx = ctx = Context(cfg, store, tokens, credentials, ids, self.gateway.hub, self.hooks)
@@ -146,6 +158,9 @@ class Server:
             await chat.push_inbox(conn)  # what waited for the user first, then it is announced
             await world.logged_in(conn)
 
+        if self._cluster is not None:
+            self._cluster.catch_up = chat.catch_up
+        self._watch = asyncio.get_running_loop().create_task(self._keep_node())
         self.login = LoginActions(ctx, after_login=after_login)
         self.login.register(self.dispatcher)
         self.dispatcher.on_session_end.append(world.logged_out)
@@ -179,6 +194,37 @@ class Server:
             f", tcp {cfg.host}:{self.tcp_port}" if self.tcp_port else "",
         )
 
+    async def _join_cluster(self, node: int) -> None:
+        from redis.exceptions import RedisError  # the `redis` extra: only clusters need it
+
+        from glide.cluster import ClusterHub
+
+        hub = ClusterHub(self.config.redis, node, spawn=self._spawn)
+        try:
+            await hub.start()
+        except (RedisError, OSError) as e:
+            await hub.close()
+            raise ConfigError(f"redis: {self.config.redis} cannot be reached: {e}") from None
+        self.gateway.hub = self._cluster = hub
+
+    def _spawn(self, job: Awaitable[Any]) -> None:
+        if self.ctx is not None:
+            self.ctx.spawn(job)  # type: ignore[arg-type]
+
+    async def _keep_node(self) -> None:
+        """Two nodes must never issue mids with one node id: stop when the store says another took ours."""
+        assert self.ctx is not None
+        while True:
+            await asyncio.sleep(KEEP_NODE_S)
+            try:
+                await self.ctx.store.keep_node()
+            except ConfigError as e:
+                log.critical("node id lost, stopping: %s", e.message)
+                self.lost_node.set()
+                return
+            except GlideError as e:  # the database is away: try again at the next check
+                log.warning("node id not checked: %s", e.message)
+
     async def _start_http(self) -> None:
         cfg = self.config
         sock = socket.create_server((cfg.host, cfg.http_port), reuse_port=False)
@@ -198,7 +244,10 @@ class Server:
 
     async def stop(self) -> None:
         """Stop accepting, close every connection with 1001, finish in-flight work, flush the store."""
+        if self._watch is not None:
+            self._watch.cancel()
         await self.gateway.stop()
+        await self.gateway.hub.close()
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await self._http_task

@@ -104,7 +104,7 @@ async def serve_api(tmp_path: Path, **overrides: object) -> AsyncIterator[ApiEnv
     store = await open_store(config)
     tokens = TokenService(config.jwt_secret, config.token_ttl_s, config.guest_token_ttl_s, revocations=store.users)
     credentials = CredentialService(config.secret_key, config.credential_ttl_ms)
-    ids = MidGenerator(config.node_id)
+    ids = MidGenerator(await store.claim_node(config.node_id))
     hooks = RecordingHooks()
     app = build_api(store=store, config=config, tokens=tokens, credentials=credentials, ids=ids, hooks=hooks)
     server = _QuietServer(

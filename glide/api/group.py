@@ -155,7 +155,9 @@ async def _members(ctx: ApiContext, uid: int, gid: int) -> list[dict[str, Any]]:
     if group is None:
         raise GroupNotFound(f"group {gid} does not exist")
     rules.check_member(group, await groups.member(gid, uid))
-    return [member_info(m, ctx.hub.is_online(m.uid)) for m in await groups.members(gid)]
+    members = await groups.members(gid)
+    online = await ctx.hub.online(m.uid for m in members)
+    return [member_info(m, m.uid in online) for m in members]
 
 
 # group/*

@@ -132,22 +132,12 @@ class ChatActions:
 
     def _deliver(self, sender: Conn, m: ChatMessage) -> None:
         """Push to every online device of the receiver; tell the sender at once when none is online."""
-        if self._push(m.receiver, m.mid, delivery_for(m)) == 0:
-            sender.send(Outgoing("ack.notify", {"mid": m.mid}))
-
-    def _push(self, uid: int, mid: int, out: Outgoing, *, exclude: Conn | None = None) -> int:
-        """Send ``out`` (about message ``mid``) to every device of ``uid``; returns how many are online.
-        A device still replaying its inbox holds it until the replay ends, and the replay skips that mid."""
-        sent = 0
-        for device in self.hub.devices(uid):
-            if device.closed or device is exclude:
-                continue
-            if device.syncing:
-                device.held[mid] = out
-            else:
-                device.send(out)
-            sent += 1
-        return sent
+        self.hub.deliver(
+            m.receiver,
+            delivery_for(m),
+            mid=m.mid,
+            if_nobody=lambda: sender.send(Outgoing("ack.notify", {"mid": m.mid})),
+        )
 
     async def on_resend(self, conn: Conn, env: Envelope) -> None:
         """The sender had no ``ack.notify``: push the stored message again (the receiver dedups by mid)."""
@@ -168,8 +158,8 @@ class ChatActions:
         m = await self.messages.recall(target.mid, conn.uid, not_before_ms=not_before)
         conn.send(Outgoing("ack.message", {"cliMid": _cli_mid_of(env), "mid": m.mid}, seq=env.seq))
         notice = Outgoing("message.chat.recall", recall_data(m))
-        self._push(m.receiver, m.mid, notice)
-        self._push(conn.uid, m.mid, notice, exclude=conn)
+        self.hub.deliver(m.receiver, notice, mid=m.mid)
+        self.hub.deliver(conn.uid, notice, mid=m.mid, exclude=conn)
 
     async def _own_message(self, uid: int, mid: int, cli_mid: str) -> ChatMessage | None:
         m = await self.messages.chat(mid) if mid else await self.messages.chat_by_cli_mid(uid, cli_mid)
@@ -232,27 +222,61 @@ class ChatActions:
         every live push since then is held in ``conn.held`` (by mid). A stored message reaches this device
         exactly once: the replay skips a mid that is held or still in flight (stored, not yet pushed: its
         push will be held or sent live), and the held frames are sent when the replay ends, with no await
-        between the flip and the flush."""
+        between the flip and the flush.
+
+        On a cluster (``conn.seen`` set) pushes from other nodes come at any time after the commit, so the
+        replay sends what it reads in log order whether held or not (a later message of the same sender may
+        not be held yet), and the flush drops what the replay sent."""
         conn.syncing = True
         after = 0
         in_flight = self.in_flight
+        single_node = conn.seen is None
         try:
             while not conn.closed:
                 page = await self.messages.inbox(conn.uid, after_seq=after, limit=INBOX_PAGE)
                 if not page:
                     break
                 for m in page:
-                    if m.mid in in_flight or m.mid in conn.held:
+                    if m.mid in in_flight or (single_node and m.mid in conn.held):
                         continue
-                    conn.send(delivery_for(m))
+                    out = delivery_for(m)
+                    conn.send(out)
+                    if conn.seen is not None:
+                        conn.seen.add(m.mid, out)
                     conn.inbox_replayed = max(conn.inbox_replayed, m.mid)
                     await conn.drained()  # a long inbox must not overrun the send buffer limit
                 after = page[-1].receiver_seq
         finally:
             held, conn.held = conn.held, {}
             conn.syncing = False
-            for out in held.values():
+            seen = conn.seen
+            for mid, out in held.items():
+                if seen is not None:
+                    if seen.got(mid, out):
+                        continue  # a cross-node push of what the replay sent meanwhile
+                    seen.add(mid, out)
                 conn.send(out)
+
+    async def catch_up(self, conn: Conn) -> None:
+        """On a cluster whose Redis was away: push what the session's inbox holds that neither its replay nor a
+        live push brought (pushes lost with the bus). ``conn.seen`` says what the session got; what it cannot
+        vouch for (older) is left to the next login."""
+        seen = conn.seen
+        if seen is None or conn.closed or conn.syncing:
+            return
+        after = 0
+        while not conn.closed:
+            page = await self.messages.inbox(conn.uid, after_seq=after, limit=INBOX_PAGE)
+            if not page:
+                return
+            for m in page:
+                out = delivery_for(m)
+                if seen.got(m.mid, out) or not seen.covers(m.mid) or m.mid in self.in_flight or conn.closed:
+                    continue
+                seen.add(m.mid, out)
+                conn.send(out)
+                await conn.drained()
+            after = page[-1].receiver_seq
 
 
 def _cli_mid_of(env: Envelope) -> str:

@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from glide._native import Connection, Outgoing
+from glide.gateway.conn import RecentMids
 from glide.limits import TokenBucket
 from glide.logs import event
 
@@ -41,6 +42,7 @@ class ClientProtocol(asyncio.Protocol):
         "peer",
         "pending",
         "reading_paused",
+        "seen",
         "send_bucket",
         "syncing",
         "ticket_secret",
@@ -67,6 +69,7 @@ class ClientProtocol(asyncio.Protocol):
         self.paused = False
         self.reading_paused = False
         self.inbox_replayed = 0
+        self.seen: RecentMids | None = None
         self.send_bucket: TokenBucket | None = None
         self.ticket_secret: str | None = None
         self.pending: list[object] = []

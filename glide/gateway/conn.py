@@ -5,7 +5,44 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from glide._native import Outgoing
+from glide.ids import mid_time_ms
 from glide.limits import TokenBucket
+
+SEEN_S = 300
+
+
+class RecentMids:
+    """The 1:1 frames a session was sent (replayed or pushed) about messages with a mid time from
+    ``floor_ms`` on, when other nodes push to it too: a cross-node push or a catch-up pass skips what the
+    session already got. A message and its recall notice are told apart by the frame's action. Entries older
+    than SEEN_S are dropped as new ones come."""
+
+    __slots__ = ("floor_ms", "keys")
+
+    def __init__(self, now_ms: int) -> None:
+        self.keys: set[int] = set()
+        self.floor_ms = now_ms - SEEN_S * 1000
+
+    @staticmethod
+    def key(mid: int, out: Outgoing) -> int:
+        return mid if out.action == "message.chat" else -mid
+
+    def add(self, mid: int, out: Outgoing) -> None:
+        self.keys.add(self.key(mid, out))
+        if len(self.keys) >= 4096 and len(self.keys) & 1023 == 0:
+            self.prune(mid_time_ms(mid))
+
+    def got(self, mid: int, out: Outgoing) -> bool:
+        return self.key(mid, out) in self.keys
+
+    def prune(self, now_ms: int) -> None:
+        self.floor_ms = max(self.floor_ms, now_ms - SEEN_S * 1000)
+        floor = self.floor_ms
+        self.keys = {k for k in self.keys if mid_time_ms(abs(k)) >= floor}
+
+    def covers(self, mid: int) -> bool:
+        """Whether ``mid`` is recent enough for this record to say if the session got it."""
+        return mid_time_ms(mid) >= self.floor_ms
 
 
 class Conn(Protocol):
@@ -23,6 +60,7 @@ class Conn(Protocol):
     busy: bool  # a drain task is handling its envelopes
     pending: list[Any]  # envelopes waiting for that task
     inbox_replayed: int  # highest mid replayed from the inbox on login (what a bare ack.offline covers)
+    seen: RecentMids | None  # on a cluster: the 1:1 messages this session got lately (glide.cluster)
     reading_paused: bool  # too many pending: the socket is not read until the task catches up
     ticket_secret: str | None  # a credential login's message_deliver_secret: its sends need tickets
     send_bucket: TokenBucket | None  # its message rate limit (glide.dispatch), made on its first send

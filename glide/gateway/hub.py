@@ -1,15 +1,18 @@
 """Where each (uid, device) session is connected, and handing a delivery there.
 
-This is the one place that answers "is uid online, and where": local now, a Redis route table later
-(``../DESIGN.md``, scale-out). Business code calls only ``deliver`` / ``devices`` / ``bind`` / ``unbind``.
+This is the one place that answers "is uid online, and where". ``LocalHub`` knows this process's sessions;
+``glide.cluster.ClusterHub`` extends it with the sessions of the other nodes (a Redis route table) and
+carries deliveries there. Business code calls only the methods below, the same on both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from glide._native import Outgoing
 from glide.gateway.conn import Conn
+
+KICKED_OUT = 4001  # application close code: another login took this (uid, device)
 
 
 class LocalHub:
@@ -19,6 +22,8 @@ class LocalHub:
 
     def __init__(self) -> None:
         self._sessions: dict[int, dict[str, Conn]] = {}
+
+    # sessions
 
     def bind(self, conn: Conn, *, single_device: bool = False) -> list[Conn]:
         """Register ``conn`` as the session ``(conn.uid, conn.device)``; returns the sessions it replaces."""
@@ -31,6 +36,10 @@ class LocalHub:
             replaced = [old] if old is not None and old is not conn else []
         devices[conn.device] = conn
         return replaced
+
+    async def announce(self, conn: Conn, *, single_device: bool = False, kickout: Outgoing | None = None) -> None:
+        """Make the bound session reachable from every node before its inbox replay starts, and send
+        ``kickout`` to the sessions it replaces on other nodes (glide.cluster); one node has nothing to do."""
 
     def unbind(self, conn: Conn) -> bool:
         """Forget ``conn`` if it is still the registered session of its (uid, device)."""
@@ -50,27 +59,93 @@ class LocalHub:
         devices = self._sessions.get(uid)
         return None if devices is None else devices.get(device)
 
+    def close_session(self, uid: int, device: str, code: int, reason: str) -> bool:
+        """Close the socket of session ``(uid, device)`` wherever it is; whether it was on this node."""
+        conn = self.session(uid, device)
+        if conn is not None:
+            conn.close(code, reason)
+        return conn is not None
+
     def is_online(self, uid: int) -> bool:
+        """Whether ``uid`` has a session on this node."""
         return uid in self._sessions
 
-    def deliver(self, uid: int, out: Outgoing, *, exclude: Conn | None = None) -> int:
-        """Send ``out`` to every device of ``uid`` (except ``exclude``); returns how many got it."""
+    async def online(self, uids: Iterable[int]) -> set[int]:
+        """Which of ``uids`` have a session anywhere."""
+        return {uid for uid in uids if uid in self._sessions}
+
+    def online_count(self) -> int:
+        return sum(len(d) for d in self._sessions.values())
+
+    def all(self) -> list[Conn]:
+        return [c for d in self._sessions.values() for c in d.values()]
+
+    # deliveries
+
+    def deliver(
+        self,
+        uid: int,
+        out: Outgoing,
+        *,
+        mid: int = 0,
+        exclude: Conn | None = None,
+        if_nobody: Callable[[], None] | None = None,
+    ) -> int:
+        """Send ``out`` to every device of ``uid`` (except ``exclude``); returns how many on this node got it.
+
+        ``mid``: the frame is about 1:1 message ``mid``: a device still replaying its inbox holds it until the
+        replay ends (and the replay skips that mid). ``if_nobody`` runs when no device anywhere is online."""
+        sent = self.deliver_here(uid, out, mid=mid, exclude=exclude)
+        self.forward(uid, out, mid, if_nobody if sent == 0 else None)
+        return sent
+
+    def forward(self, uid: int, out: Outgoing, mid: int, if_nobody: Callable[[], None] | None) -> None:
+        """Hand ``out`` to ``uid``'s sessions on other nodes (a cluster's); here there are none."""
+        if if_nobody is not None:
+            if_nobody()
+
+    def deliver_here(self, uid: int, out: Outgoing, *, mid: int = 0, exclude: Conn | None = None) -> int:
         devices = self._sessions.get(uid)
         if devices is None:
             return 0
         sent = 0
         for conn in devices.values():
-            if conn is not exclude and not conn.closed:
-                conn.send(out)
-                sent += 1
+            if conn is exclude or conn.closed:
+                continue
+            if mid:
+                if conn.syncing:
+                    conn.held[mid] = out
+                    sent += 1
+                    continue
+                if conn.seen is not None:
+                    conn.seen.add(mid, out)
+            conn.send(out)
+            sent += 1
         return sent
 
     def deliver_many(self, uids: Iterable[int], out: Outgoing, *, exclude: Conn | None = None) -> int:
         """Fan ``out`` to every device of every uid; the frame is encoded once per wire variant."""
-        return sum(self.deliver(uid, out, exclude=exclude) for uid in uids)
+        targets = list(uids)
+        sent = self.deliver_many_here(targets, out, exclude=exclude)
+        self.forward_many(targets, out)
+        return sent
+
+    def forward_many(self, uids: list[int], out: Outgoing) -> None:
+        """Hand ``out`` to the sessions of ``uids`` on other nodes."""
+
+    def deliver_many_here(self, uids: Iterable[int], out: Outgoing, *, exclude: Conn | None = None) -> int:
+        return sum(self.deliver_here(uid, out, exclude=exclude) for uid in uids)
 
     def broadcast(self, out: Outgoing, *, exclude: Conn | None = None) -> int:
-        """Send ``out`` to every session of this node (except ``exclude``); returns how many got it."""
+        """Send ``out`` to every session (except ``exclude``); returns how many on this node got it."""
+        sent = self.broadcast_here(out, exclude=exclude)
+        self.forward_all(out)
+        return sent
+
+    def forward_all(self, out: Outgoing) -> None:
+        """Hand ``out`` to every session on other nodes."""
+
+    def broadcast_here(self, out: Outgoing, *, exclude: Conn | None = None) -> int:
         sent = 0
         for devices in self._sessions.values():
             for conn in devices.values():
@@ -79,8 +154,10 @@ class LocalHub:
                     sent += 1
         return sent
 
-    def online_count(self) -> int:
-        return sum(len(d) for d in self._sessions.values())
+    # lifecycle (the cluster's connections to Redis)
 
-    def all(self) -> list[Conn]:
-        return [c for d in self._sessions.values() for c in d.values()]
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass

@@ -23,6 +23,7 @@ from glide._native import (
     NativeDriver,
     Outgoing,
 )
+from glide.gateway.conn import RecentMids
 from glide.gateway.gateway import GatewayBase, monotonic_ms
 from glide.limits import TokenBucket
 from glide.logs import event
@@ -58,6 +59,7 @@ class NativeConn:
         "peer",
         "pending",
         "reading_paused",
+        "seen",
         "send_bucket",
         "syncing",
         "ticket_secret",
@@ -81,6 +83,7 @@ class NativeConn:
         self.held: dict[int, Outgoing] = {}
         self.reading_paused = False
         self.inbox_replayed = 0
+        self.seen: RecentMids | None = None
         self.send_bucket: TokenBucket | None = None
         self.ticket_secret: str | None = None
         self.pending: list[Any] = []

@@ -45,9 +45,9 @@ class WorldChannel:
             self._enrolled.add(uid)
         self.ctx.hub.broadcast(presence(JOINED, uid))
 
-    def logged_out(self, conn: Conn) -> None:
-        """The user's last session here ended: tell everyone online."""
-        if self.enabled and not self.ctx.hub.is_online(conn.uid):
+    async def logged_out(self, conn: Conn) -> None:
+        """The user's last session ended (on every node): tell everyone online."""
+        if self.enabled and not self.ctx.hub.is_online(conn.uid) and not await self.ctx.hub.online((conn.uid,)):
             self.ctx.hub.broadcast(presence(LEFT, conn.uid))
 
 

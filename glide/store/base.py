@@ -203,9 +203,15 @@ class Store(Protocol):
     @property
     def conversations(self) -> ConversationStore: ...
 
-    async def claim_node(self, node_id: int) -> None:
-        """Hold ``node_id`` for this server while the store is open (mids are unique only per node id);
-        raises ConfigError if another live server holds it."""
+    async def claim_node(self, node_id: int) -> int:
+        """Hold ``node_id`` for this server while the store is open (mids are unique only per node id), or
+        with ``AUTO_NODE`` the first id no live server holds; returns the id held. Raises ConfigError if
+        another live server holds it (or all of them)."""
+        ...
+
+    async def keep_node(self) -> None:
+        """Check that this server still holds its node id (a store that lost the connection holding it takes
+        it again); ConfigError if another server took it meanwhile: this one must stop."""
         ...
 
     async def close(self) -> None:

@@ -22,6 +22,7 @@ import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from glide.errors import ConfigError, GlideError, StorageError
+from glide.ids import AUTO_NODE, MAX_NODE
 
 T = TypeVar("T")
 WriteConn: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
@@ -134,6 +135,7 @@ class PgEngine:
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
         self._node_conn: WriteConn | None = None
+        self._node_id = AUTO_NODE
 
     @classmethod
     async def open(cls, url: str, migrations: Sequence[Migration], *, pool_size: int = POOL_SIZE) -> PgEngine:
@@ -185,30 +187,56 @@ class PgEngine:
     async def fetchval(self, sql: str, *args: object) -> Any:
         return await self.read(lambda conn: conn.fetchval(sql, *args))
 
-    async def claim_node(self, node_id: int) -> None:
-        """Hold the advisory lock of ``node_id`` on a dedicated connection; ConfigError if a live node has it."""
+    async def claim_node(self, node_id: int) -> int:
+        """Hold the advisory lock of ``node_id`` (AUTO_NODE: of the first free id) on a dedicated connection;
+        ConfigError if a live node has it (or every id)."""
         conn = await connect(self.url, self.where)
         try:
-            held = await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", NODE_LOCK, node_id)
+            for candidate in range(MAX_NODE + 1) if node_id == AUTO_NODE else (node_id,):
+                if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", NODE_LOCK, candidate):
+                    break
+            else:
+                problem = await self._node_problem(conn, node_id)
+                raise ConfigError(problem)
         except BaseException:
             await conn.close()
             raise
-        if not held:
-            holder = await conn.fetchval(
-                "SELECT a.client_addr::text || ' pid ' || a.pid FROM pg_locks l JOIN pg_stat_activity a "
-                "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 "
-                "AND l.granted LIMIT 1",
-                NODE_LOCK,
-                node_id,
-            )
-            await conn.close()
-            raise ConfigError(
-                f"{self.where}: node_id {node_id} is held by another live glide node"
-                f" ({holder or 'backend unknown'}); give each node its own node_id"
-            )
         if self._node_conn is not None:
             await self._node_conn.close()
         self._node_conn = conn
+        self._node_id = candidate
+        return candidate
+
+    async def keep_node(self) -> None:
+        """Take the node id again on a new connection if the one holding it died; ConfigError if another node
+        took it meanwhile (two nodes must never issue ids with the same node id)."""
+        conn = self._node_conn
+        if conn is None or self._closed:
+            return
+        try:
+            await conn.fetchval("SELECT 1", timeout=5)
+            return
+        except (TimeoutError, asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
+            log.warning("the connection holding node id %d was lost; taking the id again", self._node_id)
+        with contextlib.suppress(Exception):
+            conn.terminate()
+        self._node_conn = None
+        await self.claim_node(self._node_id)  # ConfigError if another node took it; StorageError if no server
+
+    async def _node_problem(self, conn: asyncpg.Connection, node_id: int) -> str:
+        if node_id == AUTO_NODE:
+            return f"{self.where}: every node id (0..{MAX_NODE}) is held by a live glide node"
+        holder = await conn.fetchval(
+            "SELECT a.client_addr::text || ' pid ' || a.pid FROM pg_locks l JOIN pg_stat_activity a "
+            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 "
+            "AND l.granted LIMIT 1",
+            NODE_LOCK,
+            node_id,
+        )
+        return (
+            f"{self.where}: node_id {node_id} is held by another live glide node"
+            f" ({holder or 'backend unknown'}); give each node its own node_id, or leave it unset"
+        )
 
     async def close(self) -> None:
         """Flush queued writes, stop the writer, close the connections. Idempotent."""

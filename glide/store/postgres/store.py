@@ -43,10 +43,14 @@ class PostgresStore:
         """How many group transactions the writer committed (for tests and metrics)."""
         return self.engine.batches_committed
 
-    async def claim_node(self, node_id: int) -> None:
-        """A session-level advisory lock on ``node_id``, held on a connection of its own until close: the
-        lock goes with the connection, so a node that dies frees its id at once."""
-        await self.engine.claim_node(node_id)
+    async def claim_node(self, node_id: int) -> int:
+        """A session-level advisory lock on ``node_id`` (with AUTO_NODE: on the first free one), held on a
+        connection of its own until close: the lock goes with the connection, so a node that dies frees
+        its id at once."""
+        return await self.engine.claim_node(node_id)
+
+    async def keep_node(self) -> None:
+        await self.engine.keep_node()
 
     async def close(self) -> None:
         await self.engine.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from glide.ids import wall_ms
+from glide.ids import AUTO_NODE, wall_ms
 from glide.store.sqlite.contacts import SqliteContactStore
 from glide.store.sqlite.conversations import SqliteConversationStore
 from glide.store.sqlite.engine import Migration, SqliteEngine
@@ -43,8 +43,12 @@ class SqliteStore:
         """How many group transactions the writer committed (for tests and metrics)."""
         return self.engine.batches_committed
 
-    async def claim_node(self, node_id: int) -> None:
-        """Nothing to do: the database file is locked to this server while it is open (DatabaseLock)."""
+    async def claim_node(self, node_id: int) -> int:
+        """Nothing to hold: the database file is locked to this server while it is open (DatabaseLock)."""
+        return 0 if node_id == AUTO_NODE else node_id
+
+    async def keep_node(self) -> None:
+        """The file lock cannot be lost while the process lives."""
 
     async def close(self) -> None:
         await self.engine.close()

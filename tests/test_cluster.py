@@ -1,0 +1,214 @@
+"""Three glide nodes on one PostgreSQL database and one Redis, in this process on real sockets: users on
+different nodes chat with both acks, groups fan out to members on every node with contiguous seqs, a user's
+devices may sit on different nodes, a login kicks the same device out wherever it was, presence and logout
+cross nodes, and a login racing sends from another node gets every message exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cluster_support import RedisServer
+from group_support import GClient
+from helpers import make_config
+from websockets.exceptions import ConnectionClosed
+
+from glide.server import Server
+
+NODES = 3
+SECRETS = {"jwt_secret": "j" * 48, "secret_key": "k" * 48, "admin_token": "a" * 48}
+_names = itertools.count(1)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def cluster(tmp_path: Path, pg_url: str, redis_server: RedisServer) -> AsyncIterator[list[Server]]:
+    nodes: list[Server] = []
+    for i in range(NODES):
+        node = Server(make_config(tmp_path / f"node{i}", store=pg_url, redis=redis_server.url, **SECRETS))
+        await node.start()
+        nodes.append(node)
+    yield nodes
+    for node in nodes:
+        await node.stop()
+
+
+async def user(node: Server, name: str = "") -> int:
+    assert node.ctx is not None
+    name = name or f"u{next(_names)}"
+    created = await node.ctx.store.users.create_user(
+        account=name, email=None, nickname=name, avatar="", password_hash="-"
+    )
+    return created.uid
+
+
+async def online(node: Server, uid: int, device: str = "1") -> GClient:
+    assert node.ctx is not None
+    client = await GClient.connect(node)
+    await client.login(node.ctx.tokens.issue(uid, device))
+    return client
+
+
+async def chat(client: GClient, to: int, content: str, cli_mid: str = "") -> dict[str, Any]:
+    data = {"cliMid": cli_mid or f"c{next(_names)}", "content": content, "to": str(to), "type": 1}
+    seq = await client.send("message.chat", data, to=str(to))
+    return await client.reply(seq)
+
+
+def chat_from(sender: int, content: str | None = None) -> Any:
+    return lambda f: (
+        f["action"] == "message.chat"
+        and f["data"]["from"] == str(sender)
+        and (content is None or f["data"]["content"] == content)
+    )
+
+
+async def test_nodes_lease_distinct_ids(cluster: list[Server]) -> None:
+    assert sorted(node.node_id for node in cluster) == list(range(NODES))
+
+
+async def test_chat_across_nodes_with_both_acks(cluster: list[Server]) -> None:
+    a, b = await user(cluster[0]), await user(cluster[0])
+    alice, bob = await online(cluster[0], a), await online(cluster[1], b)
+    ack = await chat(alice, b, "hello from node 0")
+    assert ack["action"] == "ack.message"
+    got = await bob.take(chat_from(a, "hello from node 0"))
+    assert got["data"]["mid"] == ack["data"]["mid"]
+    await bob.send("ack.request", {"mid": got["data"]["mid"], "from": str(a)})
+    notify = await alice.push("ack.notify")
+    assert notify["data"]["mid"] == got["data"]["mid"]
+    # and back, node 1 to node 0
+    back = await chat(bob, a, "hi from node 1")
+    assert (await alice.take(chat_from(b, "hi from node 1")))["data"]["mid"] == back["data"]["mid"]
+
+
+async def test_an_offline_receiver_is_told_at_once_and_gets_it_on_login_elsewhere(cluster: list[Server]) -> None:
+    a, b = await user(cluster[0]), await user(cluster[0])
+    alice = await online(cluster[0], a)
+    ack = await chat(alice, b, "while you were away")
+    assert (await alice.push("ack.notify"))["data"]["mid"] == ack["data"]["mid"]  # nobody online anywhere
+    bob = await online(cluster[2], b)
+    assert (await bob.take(chat_from(a, "while you were away")))["data"]["mid"] == ack["data"]["mid"]
+
+
+async def test_every_device_of_a_user_on_any_node_gets_it(cluster: list[Server]) -> None:
+    a, b = await user(cluster[0]), await user(cluster[0])
+    alice = await online(cluster[0], a)
+    bob_phone, bob_laptop, bob_tablet = [await online(cluster[i], b, str(i + 1)) for i in range(NODES)]
+    ack = await chat(alice, b, "to all of you")
+    for device in (bob_phone, bob_laptop, bob_tablet):
+        assert (await device.take(chat_from(a, "to all of you")))["data"]["mid"] == ack["data"]["mid"]
+    # The sender's recall reaches every device too.
+    seq = await alice.send("message.chat.recall", {"mid": ack["data"]["mid"]}, to=str(b))
+    assert (await alice.reply(seq))["action"] == "ack.message"
+    for device in (bob_phone, bob_laptop, bob_tablet):
+        recall = await device.take(lambda f: f["action"] == "message.chat.recall")
+        assert recall["data"]["mid"] == ack["data"]["mid"]
+    for device in (bob_phone, bob_laptop, bob_tablet):
+        await device.quiet()
+
+
+async def test_a_login_kicks_the_same_device_out_on_another_node(cluster: list[Server]) -> None:
+    a, b = await user(cluster[0]), await user(cluster[0])
+    old = await online(cluster[0], b, "7")
+    other_device = await online(cluster[2], b, "8")
+    new = await online(cluster[1], b, "7")
+    kick = await old.push("notify.kickout")
+    assert kick["data"]["device_id"] == "7"
+    with pytest.raises(ConnectionClosed):  # closed by the server (4001)
+        while True:
+            await old._read(5)
+    assert old.ws.close_code == 4001
+    alice = await online(cluster[0], a)
+    ack = await chat(alice, b, "after the kick")
+    assert (await new.take(chat_from(a, "after the kick")))["data"]["mid"] == ack["data"]["mid"]
+    assert (await other_device.take(chat_from(a, "after the kick")))["data"]["mid"] == ack["data"]["mid"]
+
+
+async def test_group_fan_out_reaches_members_on_every_node_with_contiguous_seqs(cluster: list[Server]) -> None:
+    uids = [await user(cluster[0]) for _ in range(6)]
+    clients = [await online(cluster[i % NODES], uid) for i, uid in enumerate(uids)]
+    owner = clients[0]
+    gid = (await owner.call("group/create", {"Name": "spread", "Members": uids[1:]}))["Gid"]
+    per_sender = 5
+
+    async def talk(i: int) -> None:
+        for n in range(per_sender):
+            reply = await clients[i].group_send(gid, f"{i}:{n}", f"g{i}-{n}")
+            assert reply["action"] == "ack.message", reply
+
+    await asyncio.gather(*(talk(i) for i in range(len(clients))))
+    total = per_sender * len(clients)
+    for client in clients:
+        got = [await client.take(lambda f: f["action"] == "message.group") for _ in range(total)]
+        seqs = sorted(f["data"]["seq"] for f in got)
+        assert seqs == list(range(2, total + 2))  # seq 1 is the creation notice; nothing twice, no gap
+        for i in range(len(clients)):
+            mine = [f["data"]["content"] for f in got if f["data"]["from"] == str(uids[i])]
+            assert mine == [f"{i}:{n}" for n in range(per_sender)]  # per-sender order
+    members = await clients[1].call("group/members", {"Gid": gid})
+    assert all(m["Online"] for m in members)  # presence across nodes
+
+
+async def test_cli_messages_contact_events_and_logout_cross_nodes(cluster: list[Server]) -> None:
+    a, b = await user(cluster[0]), await user(cluster[0])
+    alice, bob = await online(cluster[0], a), await online(cluster[1], b)
+    await alice.send("message.cli", {"type": 10020, "content": "typing"}, to=str(b))
+    typing = await bob.take(lambda f: f["action"] == "message.cli")
+    assert typing["data"]["content"] == "typing" and typing["from"] == str(a)
+    # A logout on node 2's HTTP API closes the session on node 1.
+    token = cluster[2].ctx.tokens.issue(b, "1") if cluster[2].ctx else ""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster[2].http_port}", timeout=10) as http:
+        r = await http.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"})
+        assert r.json()["Code"] == 100
+    with pytest.raises(ConnectionClosed):
+        while True:
+            await bob._read(5)
+    assert bob.ws.close_code == 1000
+
+
+async def test_a_login_racing_sends_from_another_node_gets_each_message_once(cluster: list[Server]) -> None:
+    a, b = await user(cluster[0]), await user(cluster[0])
+    alice = await online(cluster[0], a)
+    sent: list[int] = []
+    rounds = 8
+    for r in range(rounds):
+
+        async def stream(r: int) -> None:
+            for i in range(15):
+                reply = await chat(alice, b, f"{r}:{i}")
+                assert reply["action"] == "ack.message"
+                sent.append(reply["data"]["mid"])
+
+        sender = asyncio.ensure_future(stream(r))
+        await asyncio.sleep(0.002 * (r % 5))
+        bob = await online(cluster[1 + r % 2], b, "1")
+        await sender
+        got: list[int] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while set(sent) - set(got) and loop.time() < deadline:
+            try:
+                frame = await bob.take(chat_from(a), timeout=max(0.05, deadline - loop.time()))
+            except TimeoutError:
+                break
+            got.append(frame["data"]["mid"])
+            await bob.send("ack.request", {"mid": frame["data"]["mid"], "from": str(a)})
+        assert sorted(got) == sorted(set(got)), f"round {r}: delivered twice"
+        assert set(got) == set(sent), f"round {r}: missing {set(sent) - set(got)}"
+        assert got == sorted(got), f"round {r}: out of order"
+        await bob.quiet(0.5)  # and nothing again
+        await bob.close()
+        sent.clear()
