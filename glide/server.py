@@ -224,6 +224,8 @@ class Server:
                 return
             except GlideError as e:  # the database is away: try again at the next check
                 log.warning("node id not checked: %s", e.message)
+            except Exception:  # never let the watch die: a node without it could share an id unnoticed
+                log.exception("node id check failed")
 
     async def _start_http(self) -> None:
         cfg = self.config

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import helpers
 import helpers_api
 import pytest
+from cluster_support import RedisServer
 from helpers import make_config
 from pg_support import PgDatabases, PgUnavailable
 
@@ -180,3 +181,12 @@ async def http_api(server: Server) -> AsyncIterator[Any]:
 
     async with http_client(server) as client:
         yield client
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A private Redis for one test (a cluster test may stop and restart it)."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import websockets
 
@@ -48,7 +48,7 @@ class Client:
         self.hello: dict[str, Any] | None = None
 
     @classmethod
-    async def connect(cls, server: Server, **kwargs: Any) -> Client:
+    async def connect(cls, server: Server, **kwargs: Any) -> Self:
         ws = await websockets.connect(f"ws://127.0.0.1:{server.ws_port}/ws", **kwargs)
         client = cls(ws)
         client.hello = await client.expect("hello")

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,8 +45,15 @@ class ServeProcess:
             m = LINE.search(line)
             if m:
                 self.ws_port, self.http_port = int(m.group(1)), int(m.group(2))
+                # Keep reading what it prints, so that a chatty server never blocks on a full pipe.
+                self._drainer = threading.Thread(target=self._drain, daemon=True)
+                self._drainer.start()
                 return
         raise RuntimeError("glide serve did not start")
+
+    def _drain(self) -> None:
+        for line in self.proc.stdout or ():
+            self.output.append(line)
 
     @property
     def ws_url(self) -> str:
@@ -65,5 +73,6 @@ class ServeProcess:
 
     def terminate(self) -> str:
         self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=20)
-        return "".join(self.output) + (out or "")
+        self.proc.wait(20)
+        self._drainer.join(10)  # it ends at the end of the output
+        return "".join(self.output)

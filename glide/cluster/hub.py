@@ -15,7 +15,8 @@ Correctness does not depend on Redis (it is a fast path; the store is the truth)
 - group fan-out reads routes from a cache that nodes invalidate when a user's sessions change (a member
   that moved just then misses a push and sees a gap in the group's seq, which the client fills);
 - when Redis comes back after losing its data, or this node's subscription, every node writes its routes
-  again and its sessions read their inboxes once more for what was pushed while the bus was down.
+  again and its sessions read their inboxes once more for what was pushed while the bus was down; when a
+  node dies, the others' sessions do the same (what it stored and had not pushed yet).
 """
 
 from __future__ import annotations
@@ -436,15 +437,23 @@ class ClusterHub(LocalHub):
 
     async def _beat(self) -> None:
         kept, dead = await self.routes.beat()
-        self.dead = dead - {self.node}
-        if kept and not self._lost:
-            return
-        # Redis lost its data, or we may have missed messages: write our routes again, tell the others to
-        # drop their caches, and let our sessions read what they may have missed.
-        sessions = [(c.uid, c.device, c.id) for c in self.all() if c.authenticated]
-        await self.routes.announce_all(sessions)
-        await self.client.publish(ALL, Batch(self.node, [["i", None]]).encode())
-        self._lost = False
+        dead.discard(self.node)
+        died = dead - self.dead
+        self.dead = dead
+        if not kept or self._lost:
+            # Redis lost its data, or we may have missed messages: write our routes again, tell the others to
+            # drop their caches, and let our sessions read what they may have missed.
+            sessions = [(c.uid, c.device, c.id) for c in self.all() if c.authenticated]
+            await self.routes.announce_all(sessions)
+            await self.client.publish(ALL, Batch(self.node, [["i", None]]).encode())
+            self._lost = False
+            self._catch_up_all()
+        elif died:
+            # A node died: what it stored and had not pushed yet is only in the inboxes.
+            event(log, logging.WARNING, "nodes stopped", nodes=sorted(died))
+            self._catch_up_all()
+
+    def _catch_up_all(self) -> None:
         if self.catch_up is not None:
             for conn in self.all():
                 if conn.seen is not None and not conn.syncing:

@@ -38,6 +38,8 @@ MIGRATION_LOCK = 0x676C696465  # pg_advisory_lock key ("glide"): nodes starting 
 NODE_LOCK = 0x676C6E64  # pg_advisory_lock(NODE_LOCK, node_id): the live node holding that id ("glnd")
 SERVER_SETTINGS = {"application_name": "glide", "synchronous_commit": "on"}
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+# Advisory transaction locks on keys in ascending order (the sorted subquery fixes the order of the calls).
+SQL_LOCK_KEYS = "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS s"
 _STOP = object()
 
 
@@ -105,6 +107,7 @@ async def migrate(conn: WriteConn, migrations: Sequence[Migration], where: str) 
 class _Op:
     fn: Callable[[WriteConn], Awaitable[Any]]
     fut: asyncio.Future[Any]
+    keys: Sequence[int] = ()
     attempts: int = field(default=0)
 
 
@@ -158,12 +161,17 @@ class PgEngine:
 
     # public operations
 
-    async def write(self, fn: Callable[[WriteConn], Awaitable[T]]) -> T:
-        """Run ``await fn(conn)`` in the writer's next group transaction; returns once committed (durable)."""
+    async def write(self, fn: Callable[[WriteConn], Awaitable[T]], *, keys: Sequence[int] = ()) -> T:
+        """Run ``await fn(conn)`` in the writer's next group transaction; returns once committed (durable).
+
+        ``keys``: the users and groups (ids never equal, glide.store.groups) whose rows ``fn`` locks. A
+        transaction first takes an advisory lock on every key of its operations, in ascending order, so the
+        group transactions of different nodes wait for each other instead of deadlocking (each operation
+        locks its rows in order, but a transaction runs many)."""
         if self._closed:
             raise StorageError("store is closed")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Op(fn, fut))
+        self._queue.put_nowait(_Op(fn, fut, keys))
         return await fut
 
     async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
@@ -208,20 +216,34 @@ class PgEngine:
         return candidate
 
     async def keep_node(self) -> None:
-        """Take the node id again on a new connection if the one holding it died; ConfigError if another node
-        took it meanwhile (two nodes must never issue ids with the same node id)."""
+        """Take the node id again on a new connection if the one holding it died. StorageError while the
+        database cannot be reached (try again later); ConfigError if another node took the id meanwhile (two
+        nodes must never issue ids with the same node id)."""
+        if self._closed or self._node_id == AUTO_NODE:
+            return
+        failures = (TimeoutError, asyncpg.PostgresError, OSError, asyncpg.InterfaceError)
         conn = self._node_conn
-        if conn is None or self._closed:
-            return
+        if conn is not None:
+            try:
+                await conn.fetchval("SELECT 1", timeout=5)
+                return
+            except failures:
+                log.warning("the connection holding node id %d was lost; taking the id again", self._node_id)
+            with contextlib.suppress(Exception):
+                conn.terminate()
+            self._node_conn = None
+        fresh: WriteConn | None = None
         try:
-            await conn.fetchval("SELECT 1", timeout=5)
-            return
-        except (TimeoutError, asyncpg.PostgresError, OSError, asyncpg.InterfaceError):
-            log.warning("the connection holding node id %d was lost; taking the id again", self._node_id)
-        with contextlib.suppress(Exception):
-            conn.terminate()
-        self._node_conn = None
-        await self.claim_node(self._node_id)  # ConfigError if another node took it; StorageError if no server
+            fresh = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS)
+            held = await fresh.fetchval("SELECT pg_try_advisory_lock($1, $2)", NODE_LOCK, self._node_id)
+        except failures as e:
+            if fresh is not None:
+                fresh.terminate()
+            raise StorageError(f"{self.where}: node id {self._node_id} not taken again yet: {e}") from None
+        if not held:
+            await fresh.close()
+            raise ConfigError(f"{self.where}: node id {self._node_id} was taken by another node meanwhile")
+        self._node_conn = fresh
 
     async def _node_problem(self, conn: asyncpg.Connection, node_id: int) -> str:
         if node_id == AUTO_NODE:
@@ -303,8 +325,12 @@ class PgEngine:
             for op in ops:
                 _resolve(op.fut, None, StorageError(f"storage failure, nothing of this batch was stored: {e}"))
             return []
+        keys = sorted({k for op in ops for k in op.keys})
         try:
-            await conn.execute("BEGIN; SAVEPOINT op")
+            await conn.execute("BEGIN")
+            if keys:
+                await conn.execute(SQL_LOCK_KEYS, keys)
+            await conn.execute("SAVEPOINT op")
             for i, op in enumerate(ops):
                 try:
                     value = await op.fn(conn)

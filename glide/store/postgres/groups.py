@@ -242,7 +242,7 @@ class PgGroupStore(GroupManagement):
             recipients = () if gid == WORLD_GID else await member_uids(conn, gid)
             return StoredGroupMessage(stored, False, recipients)
 
-        return await self._engine.write(op)
+        return await self._engine.write(op, keys=[gid])
 
     async def group_message(self, gid: int, mid: int) -> GroupMessage | None:
         if not (is_id(gid) and is_id(mid)):

@@ -172,7 +172,7 @@ class PgMessageStore:
                     out.append(StoredChat(ChatMessage(*_fields(c), now, 0, None), False, True))
             return out
 
-        return await self._engine.write(op)
+        return await self._engine.write(op, keys=[u for c in batch for u in (c.sender, c.receiver)])
 
     async def _earlier(self, conn: WriteConn, keys: set[tuple[int, str]]) -> dict[tuple[int, str], ChatMessage]:
         if not keys:
@@ -281,7 +281,7 @@ class PgMessageStore:
                 await save_cursors(conn, changed)
             return answers
 
-        return await self._engine.write(op)
+        return await self._engine.write(op, keys=[uid for uid, _ in wanted])
 
     async def clear_inbox(self, uid: int, up_to_mid: int | None = None) -> int:
         check_int(uid, "uid")
@@ -297,7 +297,7 @@ class PgMessageStore:
                 await save_cursors(conn, {uid: cursor})
             return cleared
 
-        return await self._engine.write(op)
+        return await self._engine.write(op, keys=[uid])
 
     async def recall(self, mid: int, by_uid: int, *, not_before_ms: int) -> ChatMessage:
         check_int(by_uid, "by_uid")
@@ -319,7 +319,7 @@ class PgMessageStore:
                 await save_cursors(conn, {m.receiver: cursor})
             return recalled(m, by_uid, s_seq, r_seq)
 
-        return await self._engine.write(op)
+        return await self._engine.write(op, keys=[by_uid])  # the receiver is known inside: rare, retried
 
     async def history(self, uid: int, peer: int, *, before_mid: int = 0, limit: int = 20) -> list[ChatMessage]:
         check_int(uid, "uid")
