@@ -125,12 +125,12 @@ impl PyDriver {
     }
 
     /// Queue a close: what was queued before it still goes out, then a close frame, then the socket.
-    #[pyo3(signature = (conn_id, code=1000, reason=String::new()))]
-    fn close(&mut self, conn_id: u64, code: u16, reason: String) {
+    #[pyo3(signature = (conn_id, code=1000, reason=""))]
+    fn close(&mut self, conn_id: u64, code: u16, reason: &str) {
         self.pending.push(Command::Close {
             id: conn_id,
             code,
-            reason,
+            reason: reason.to_owned(),
         });
     }
 
