@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cluster_support import RedisServer
+from serve_process import ServeProcess
 
 from glide.bench.__main__ import main
 
@@ -114,6 +116,49 @@ def test_compare_reports_ratios(tmp_path: Path, servers: str) -> None:
     assert c["ratios"]["glide / websockets"]["delivery_rate"] == 1.0
 
 
+def test_cluster_prices_a_cross_node_message_against_a_same_node_one(
+    tmp_path: Path, pg_url: str, redis_server: RedisServer
+) -> None:
+    code, r = bench(
+        tmp_path, "cluster", "--scale", "0.01", "--interval", "5-20", "--store", pg_url, "--redis", redis_server.url
+    )
+    assert code == 0
+    assert r["profile"] == "cluster" and len(r["targets"]) == 2
+    for phase in ("same_node", "cross_node"):
+        p = r["phases"][phase]
+        assert_clean_delivery(p["load"], 10 * 3)
+        assert p["load"]["acked"] == p["load"]["receipts"] == 30
+        assert [n["pid"] for n in p["server_process"]["nodes"]] == [n["pid"] for n in r["server_process"]["nodes"]]
+    d = r["derived"]
+    assert d["same_node_cpu_us_per_delivered"] == r["phases"]["same_node"]["derived"]["server_cpu_us_per_delivered"]
+    assert d["cross_node_cpu_us_per_delivered"] == r["phases"]["cross_node"]["derived"]["server_cpu_us_per_delivered"]
+    assert d["cross_over_same"] > 0
+
+
+def test_case1_spread_over_the_nodes_of_an_external_cluster(
+    tmp_path: Path, pg_url: str, redis_server: RedisServer
+) -> None:
+    secret = "s" * 48
+    args = ("--store", pg_url, "--redis", redis_server.url, "--jwt-secret", secret, "--secret-key", "k" * 48)
+    limits = ("--signin-per-minute", "0", "--guests-per-minute", "0", "--world-channel", "false")
+    nodes = [ServeProcess(tmp_path / f"node{i}", *args, *limits) for i in range(2)]
+    try:
+        targets = [a for n in nodes for a in ("--target", n.ws_url, "--server-pid", str(n.proc.pid))]
+        api = f"http://127.0.0.1:{nodes[1].http_port}/api"
+        code, r = bench(
+            tmp_path, "case1", "--scale", "0.005", "--interval", "5-20", "--server", "none", *targets,
+            "--api", api, "--jwt-secret", secret,
+        )  # fmt: skip
+    finally:
+        for n in nodes:
+            n.terminate()
+    assert code == 0
+    assert r["targets"] == [n.ws_url for n in nodes]
+    assert_clean_delivery(r["load"], 30)
+    assert [n["pid"] for n in r["server_process"]["nodes"]] == [n.proc.pid for n in nodes]
+    assert r["server_process"]["cpu_s"] == round(sum(n["cpu_s"] for n in r["server_process"]["nodes"]), 3)
+
+
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
     assert main(["compare", "--quiet", "--out", str(tmp_path)]) == 2
     assert main(["case1", "case2", "--quiet", "--out", str(tmp_path)]) == 2
@@ -122,3 +167,10 @@ def test_usage_errors_exit_2(tmp_path: Path) -> None:
     # --server none needs a target
     with pytest.raises(SystemExit):
         main(["case1", "--server", "none", "--quiet", "--out", str(tmp_path)])
+    # the cluster profile needs two nodes: a store and a Redis for started ones, two targets for external ones
+    assert main(["cluster", "--quiet", "--out", str(tmp_path)]) == 2
+    assert main(["cluster", "--server", "none", "--target", "ws://127.0.0.1:1/ws", "--quiet"]) == 2
+    assert main(["cluster", "--server", "picows", "--quiet", "--out", str(tmp_path)]) == 2
+    # several targets are the nodes of an external cluster, never a server started here
+    with pytest.raises(SystemExit):
+        main(["case1", "--target", "ws://127.0.0.1:1/ws", "--target", "ws://127.0.0.1:2/ws", "--quiet"])

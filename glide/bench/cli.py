@@ -31,6 +31,8 @@ examples:
   glide bench compare saturate --scale 0.5   # glide, the websockets and picows baselines
   glide bench idle --clients 10000
   glide bench case1 --server none --target ws://127.0.0.1:8083/ws --secret-key secret_key   # GlideIM itself
+  glide bench cluster --store postgresql://u:p@host/db --redis redis://host:6379/0   # cross- vs same-node
+  glide bench case1 --server none --target ws://a:8080/ws --target ws://b:8080/ws --api http://a:8081/api
 """
 )
 
@@ -55,9 +57,23 @@ def add_bench_parser(sub: Any) -> None:
         help="started here as a child process; 'none' = an external server given by --target (default: glide)",
     )
     g.add_argument("--servers", help=f"compare: comma-separated list (default {','.join(COMPARED)})")
-    g.add_argument("--target", help="ws://host:port/ws of an external server (with --server none)")
+    g.add_argument(
+        "--target",
+        action="append",
+        default=[],
+        help="ws://host:port/ws of an external server (with --server none); once per node of a cluster, "
+        "client i connecting to the (i mod n)-th",
+    )
     g.add_argument("--api", help="http://host:port/api of the external server, to register users")
-    g.add_argument("--server-pid", type=int, help="pid of the external server, to sample its CPU and memory")
+    g.add_argument(
+        "--server-pid",
+        type=int,
+        action="append",
+        default=[],
+        help="pid of the external server, to sample its CPU and memory (once per node: CPU is summed)",
+    )
+    g.add_argument("--store", help="cluster: the PostgreSQL the started glide nodes share (postgresql://…)")
+    g.add_argument("--redis", help="cluster: the Redis the started glide nodes share (redis://host:port/db)")
     g.add_argument("--server-arg", action="append", default=[], help="extra argument for the started server")
     g.add_argument("--baselines-dir", help="where websockets_server.py and picows_server.py are")
     g = p.add_argument_group("login")
@@ -113,14 +129,16 @@ def _options(args: argparse.Namespace) -> Options:
 
     return Options(
         server=args.server,
-        target=args.target,
+        targets=list(args.target),
         api=args.api,
         users_mode=args.users,
         signin=args.signin,
         jwt_secret=args.jwt_secret,
         secret_key=args.secret_key,
         uid_start=args.uid_start,
-        server_pid=args.server_pid,
+        server_pids=list(args.server_pid),
+        store=args.store,
+        redis=args.redis,
         group_id=args.group_id,
         seed=args.seed,
         grace_s=args.grace,
@@ -136,11 +154,14 @@ def _options(args: argparse.Namespace) -> Options:
 
 def run_one(profile: Profile, opts: Options, console: Console, scale: float) -> dict[str, Any]:
     """One profile against ``opts.server``."""
+    from glide.bench.cluster import run_cluster
     from glide.bench.runner import run_chat, run_idle
     from glide.bench.saturate import run_saturate
 
     if profile.kind == "saturate":
         return run_saturate(profile, opts, console, scale)
+    if profile.kind == "cluster":
+        return run_cluster(profile, opts, console, scale)
     if profile.kind == "idle":
         return run_idle(profile, opts, console, scale)
     return run_chat(profile, opts, console, scale)
@@ -150,6 +171,8 @@ def passed(result: dict[str, Any]) -> bool:
     """Every message delivered exactly once and nothing went wrong (what CI checks at a small scale)."""
     if result.get("error"):
         return False
+    if "phases" in result:  # cluster: each phase must pass on its own
+        return all(passed({"profile": result["profile"], **phase}) for phase in result["phases"].values())
     load = result.get("load", {})
     if load.get("error") or load.get("errors"):
         return False

@@ -18,9 +18,11 @@ class LoadUser(TypedDict):
 
 
 class LoadConfig(TypedDict, total=False):
-    """A run of the load generator (every field but ``url`` and ``users`` has a default in Rust)."""
+    """A run of the load generator (``users`` and one of ``url`` / ``urls`` are needed, the rest has a default)."""
 
     url: str
+    urls: list[str]
+    cross_node: bool
     users: list[LoadUser]
     connect_interval_ms: float
     max_connecting: int

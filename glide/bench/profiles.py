@@ -28,8 +28,8 @@ class Profile:
 
     @property
     def kind(self) -> str:
-        if self.name == "saturate":
-            return "saturate"
+        if self.name in ("saturate", "cluster"):
+            return self.name
         if self.hold_s > 0 and self.messages == 0:
             return "idle"
         return "group" if self.group else "chat"
@@ -96,6 +96,15 @@ PROFILES: dict[str, Profile] = {
             connect_interval_ms=2.0,
             group=True,
             senders=10,
+        ),
+        Profile(
+            "cluster",
+            "two nodes of one cluster, 1,000 clients, 300 messages each: all on one node, then every peer on the "
+            "other; server CPU per message, cross-node vs same-node",
+            clients=1000,
+            messages=300,
+            interval_ms=(60, 200),
+            connect_interval_ms=2.0,
         ),
         Profile(
             "idle",

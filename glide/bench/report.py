@@ -62,6 +62,10 @@ def summary_table(result: dict[str, Any]) -> Table:
     ]
     if "bytes_per_conn" in d:
         rows.append(("server memory / connection", d["bytes_per_conn"], "B (RSS delta / N)"))
+    if "cross_over_same" in d:
+        rows.append(("same-node: server CPU / msg", d["same_node_cpu_us_per_delivered"], "µs"))
+        rows.append(("cross-node: server CPU / msg", d["cross_node_cpu_us_per_delivered"], "µs"))
+        rows.append(("cross-node / same-node", d["cross_over_same"], "times"))
     if "max_held_rate_per_s" in d:
         rows.append(("highest rate that held", d["max_held_rate_per_s"], "msg/s"))
     for name, value, unit in rows:

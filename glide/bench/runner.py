@@ -32,14 +32,16 @@ class Options:
     """How to run: which server, how clients log in, where results go."""
 
     server: str = "glide"
-    target: str | None = None
+    targets: list[str] = field(default_factory=list)
     api: str | None = None
     users_mode: str = "register"
     signin: bool = False
     jwt_secret: str | None = None
     secret_key: str | None = None
     uid_start: int = 1
-    server_pid: int | None = None
+    server_pids: list[int] = field(default_factory=list)
+    store: str | None = None
+    redis: str | None = None
     group_id: str | None = None
     out_dir: Path = field(default_factory=lambda: Path("bench-results"))
     seed: int | None = None
@@ -55,31 +57,42 @@ class Options:
 
 @dataclass
 class Endpoint:
-    """The server clients talk to: a child process of ours, or an external one (``--server none``)."""
+    """The server clients talk to: a child process of ours, or an external one (``--server none``); several
+    nodes of one cluster when ``ws_urls`` has more than one (client ``i`` connects to ``ws_urls[i % n]``)."""
 
     kind: str
-    ws_url: str
+    ws_urls: list[str]
     api_url: str | None
-    pid: int | None
+    pids: list[int]
     jwt_secret: str | None
     data_dir: Path | None = None
     process: ServerProcess | None = None
+
+    @property
+    def ws_url(self) -> str:
+        return self.ws_urls[0]
+
+    @property
+    def pid(self) -> int | None:
+        return self.pids[0] if self.pids else None
 
 
 @contextlib.contextmanager
 def endpoint(opts: Options, workdir: Path) -> Iterator[Endpoint]:
     """Starts the server under test (or describes the external one) and stops it afterwards."""
     if opts.server == "none":
-        if not opts.target:
+        if not opts.targets:
             raise SystemExit("glide bench: --server none needs --target ws://host:port/ws")
-        yield Endpoint("external", opts.target, opts.api, opts.server_pid, opts.jwt_secret)
+        yield Endpoint("external", opts.targets, opts.api, opts.server_pids, opts.jwt_secret)
         return
+    if len(opts.targets) > 1:
+        raise SystemExit("glide bench: several --target need --server none (or the cluster profile)")
     proc = start_server(opts.server, workdir, extra=opts.server_args, baselines=opts.baselines_dir)
     try:
         secret = proc.jwt_secret
         if proc.data_dir is not None and not opts.signin:
             secret = users.jwt_secret_of(proc.data_dir)
-        yield Endpoint(opts.server, proc.ws_url, proc.api_url, proc.pid, secret, proc.data_dir, proc)
+        yield Endpoint(opts.server, [proc.ws_url], proc.api_url, [proc.pid], secret, proc.data_dir, proc)
     finally:
         proc.stop()
 
@@ -148,8 +161,8 @@ def source_ips(opts: Options, clients: int) -> list[str]:
     """Explicit ``--source-ips``, or enough 127.0.0.x addresses for ``clients`` loopback connections."""
     if opts.source_ips:
         return opts.source_ips
-    host = opts.target or ""
-    if clients <= PER_SOURCE_IP or not (host.startswith("ws://127.") or opts.server != "none"):
+    local = all(t.startswith("ws://127.") for t in opts.targets)
+    if clients <= PER_SOURCE_IP or not (local or opts.server != "none"):
         return []
     return [f"127.0.0.{i + 1}" for i in range(math.ceil(clients / PER_SOURCE_IP))]
 
@@ -174,7 +187,6 @@ def load_config(
     send_s = profile.messages * profile.interval_ms[1] / 1000
     max_s = opts.max_duration_s or (60 + 3 * (span_s + send_s + profile.hold_s) + opts.grace_s)
     cfg: LoadConfig = {
-        "url": ep.ws_url,
         "users": [a.load_user() for a in accts],
         "connect_interval_ms": profile.connect_interval_ms,
         "messages": profile.messages,
@@ -186,6 +198,10 @@ def load_config(
         "login_timeout_ms": 30_000,
         "source_ips": source_ips(opts, profile.clients),
     }
+    if len(ep.ws_urls) > 1:
+        cfg["urls"] = ep.ws_urls
+    else:
+        cfg["url"] = ep.ws_url
     if opts.seed is not None:
         cfg["seed"] = opts.seed
     if group is not None:
@@ -207,15 +223,16 @@ class Measured:
 
 def measure(
     cfg: LoadConfig,
-    pid: int | None,
+    pids: list[int],
     console: Console,
     quiet: bool,
     label: str,
     on_snapshot: Callable[[dict[str, Any]], None] | None = None,
 ) -> Measured:
-    """Runs one load while sampling ``pid`` (CPU, RSS) every second."""
-    sampler = procstat.ProcSampler(pid) if pid else None
-    if sampler:
+    """Runs one load while sampling the server's processes (CPU, RSS) every second: with several nodes, CPU is
+    their sum and memory the first node's (each node's own figures are under ``nodes``)."""
+    samplers = [procstat.ProcSampler(pid) for pid in pids]
+    for sampler in samplers:
         sampler.start()
     cpu0, t0 = procstat.harness_cpu_s(), time.monotonic()
     total = max(1, len(cfg["users"]) * cfg.get("messages", 0)) if cfg.get("messages") else len(cfg["users"])
@@ -233,24 +250,29 @@ def measure(
         progress.update(task, completed=done, status=_status(load))
     wall, cpu = time.monotonic() - t0, procstat.harness_cpu_s() - cpu0
     server: dict[str, Any] = {}
-    if sampler and pid:
+    for sampler in samplers:
         sampler.stop()
-        s = sampler.samples
-        if s:
-            server = {
-                "pid": pid,
-                "cpu_s": round(s[-1].cpu_s - s[0].cpu_s, 3),
-                "rss_before_kb": s[0].rss_kb,
-                "rss_after_kb": s[-1].rss_kb,
-                "rss_max_sampled_kb": max(x.rss_kb for x in s),
-                "peak_rss_kb": procstat.peak_rss_kb(pid),
-                "series": {
-                    "t": [round(x.t - s[0].t, 2) for x in s],
-                    "cpu_pct": [0.0]
-                    + [round(100 * (b.cpu_s - a.cpu_s) / max(1e-9, b.t - a.t), 1) for a, b in itertools.pairwise(s)],
-                    "rss_kb": [x.rss_kb for x in s],
-                },
-            }
+    if samplers and samplers[0].samples:
+        s = samplers[0].samples
+        nodes = [
+            {"pid": x.pid, "cpu_s": round(x.samples[-1].cpu_s - x.samples[0].cpu_s, 3)} for x in samplers if x.samples
+        ]
+        server = {
+            "pid": samplers[0].pid,
+            "cpu_s": round(sum(n["cpu_s"] for n in nodes), 3),
+            "rss_before_kb": s[0].rss_kb,
+            "rss_after_kb": s[-1].rss_kb,
+            "rss_max_sampled_kb": max(x.rss_kb for x in s),
+            "peak_rss_kb": procstat.peak_rss_kb(samplers[0].pid),
+            "series": {
+                "t": [round(x.t - s[0].t, 2) for x in s],
+                "cpu_pct": [0.0]
+                + [round(100 * (b.cpu_s - a.cpu_s) / max(1e-9, b.t - a.t), 1) for a, b in itertools.pairwise(s)],
+                "rss_kb": [x.rss_kb for x in s],
+            },
+        }
+        if len(nodes) > 1:
+            server["nodes"] = nodes
     return Measured(load, server, round(cpu, 3), round(wall, 3))
 
 
@@ -284,6 +306,7 @@ def base_result(profile: Profile, opts: Options, ep: Endpoint, scale: float) -> 
         "scale": scale,
         "server": ep.kind,
         "target": ep.ws_url,
+        **({"targets": ep.ws_urls} if len(ep.ws_urls) > 1 else {}),
         "params": {
             "clients": profile.clients,
             "messages_per_client": profile.messages,
@@ -308,7 +331,7 @@ def run_chat(profile: Profile, opts: Options, console: Console, scale: float) ->
         if profile.group:
             group = opts.group_id or create_group(ep, accts)
         cfg = load_config(profile, ep, accts, opts, group)
-        m = measure(cfg, ep.pid, console, opts.quiet, f"{profile.name} → {ep.kind}")
+        m = measure(cfg, ep.pids, console, opts.quiet, f"{profile.name} → {ep.kind}")
         result = base_result(profile, opts, ep, scale)
         result.update(load=m.load, server_process=m.server, derived=derive(m, profile.clients), wall_s=m.wall_s)
         if group is not None:
@@ -332,7 +355,7 @@ def run_idle(profile: Profile, opts: Options, console: Console, scale: float) ->
                     held.append(now.rss_kb)
 
         cfg = load_config(profile, ep, accts, opts)
-        m = measure(cfg, ep.pid, console, opts.quiet, f"idle → {ep.kind}", during)
+        m = measure(cfg, ep.pids, console, opts.quiet, f"idle → {ep.kind}", during)
         result = base_result(profile, opts, ep, scale)
         derived = derive(m, profile.clients)
         online = m.load.get("logged_in", 0)

@@ -69,7 +69,7 @@ def run_saturate(profile: Profile, opts: Options, console: Console, scale: float
             shaped = dataclasses.replace(profile, interval_ms=interval, messages=messages)
             cfg = load_config(shaped, ep, accts, opts)
             cfg["grace_ms"] = int(min(opts.grace_s, 5.0) * 1000)
-            m = measure(cfg, ep.pid, console, opts.quiet, f"saturate {shaped.offered_rate():,.0f}/s → {ep.kind}")
+            m = measure(cfg, ep.pids, console, opts.quiet, f"saturate {shaped.offered_rate():,.0f}/s → {ep.kind}")
             ok, why = verdict(m.load, profile.p99_limit_ms)
             record = {
                 "offered_rate_per_s": round(shaped.offered_rate(), 1),

@@ -9,6 +9,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio::time::{sleep_until, timeout_at, Instant};
 
+use super::config::Target;
 use super::ctx::Ctx;
 use super::frame::{self, opcode, Message, Reassembler};
 use super::proto::{self, Inbound};
@@ -60,20 +61,20 @@ async fn connect(ctx: &Ctx, idx: usize) -> std::io::Result<TcpStream> {
                 TcpSocket::new_v6()?
             };
             sock.bind(SocketAddr::new(*ip, 0))?;
-            sock.connect(ctx.addr).await?
+            sock.connect(ctx.target(idx).addr).await?
         }
-        None => TcpStream::connect(ctx.addr).await?,
+        None => TcpStream::connect(ctx.target(idx).addr).await?,
     };
     stream.set_nodelay(true)?;
     Ok(stream)
 }
 
-async fn handshake(ctx: &Ctx, stream: &TcpStream, rng: &mut Rng, inbuf: &mut Vec<u8>) -> Result<(), ErrKind> {
+async fn handshake(target: &Target, stream: &TcpStream, rng: &mut Rng, inbuf: &mut Vec<u8>) -> Result<(), ErrKind> {
     let mut key_bytes = [0u8; 16];
     key_bytes[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
     key_bytes[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
     let key = frame::client_key(key_bytes);
-    let request = frame::handshake_request(&ctx.host, &ctx.path, &key);
+    let request = frame::handshake_request(&target.host, &target.path, &key);
     write_all(stream, &request).await.map_err(|_| ErrKind::Handshake)?;
     let mut buf = [0u8; 4096];
     loop {
@@ -143,7 +144,12 @@ async fn session(
         Ok(Ok(s)) => s,
         _ => return resolve_failure(ctx, ErrKind::Connect),
     };
-    match timeout_at(deadline, handshake(ctx, &stream, &mut conn.rng, &mut conn.inbuf)).await {
+    match timeout_at(
+        deadline,
+        handshake(ctx.target(idx), &stream, &mut conn.rng, &mut conn.inbuf),
+    )
+    .await
+    {
         Ok(Ok(())) => {}
         _ => return resolve_failure(ctx, ErrKind::Handshake),
     }

@@ -47,8 +47,16 @@ fn default_max_connecting() -> usize {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// `ws://host:port/path` of the server under test.
+    /// `ws://host:port/path` of the server under test (or give `urls`).
+    #[serde(default)]
     pub url: String,
+    /// The nodes of one cluster, instead of `url`: client `i` connects to `urls[i % urls.len()]`.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    /// With several `urls`: each sender's peer is connected to another node than its own, so every
+    /// chat crosses nodes (default: any online peer).
+    #[serde(default)]
+    pub cross_node: bool,
     /// One client per entry.
     pub users: Vec<UserSpec>,
     /// Client `i` starts connecting at `i * connect_interval_ms` (0: all at once).
@@ -116,9 +124,16 @@ pub struct Target {
 }
 
 impl Config {
-    /// Checks the run makes sense and resolves the target; the message says which field is wrong.
-    pub fn validate(&self) -> Result<(Target, Vec<IpAddr>), String> {
-        let target = parse_url(&self.url)?;
+    /// Checks the run makes sense and resolves the targets; the message says which field is wrong.
+    pub fn validate(&self) -> Result<(Vec<Target>, Vec<IpAddr>), String> {
+        let targets = match (self.url.is_empty(), self.urls.is_empty()) {
+            (false, true) => vec![parse_url(&self.url)?],
+            (true, false) => self.urls.iter().map(|u| parse_url(u)).collect::<Result<_, _>>()?,
+            _ => return Err("url, urls: give exactly one of them".into()),
+        };
+        if self.cross_node && targets.len() < 2 {
+            return Err("cross_node: needs at least two urls".into());
+        }
         if self.users.is_empty() {
             return Err("users: at least one client is needed".into());
         }
@@ -148,12 +163,12 @@ impl Config {
             let ip: IpAddr = s
                 .parse()
                 .map_err(|_| format!("source_ips: {s:?} is not an IP address"))?;
-            if ip.is_ipv4() != target.addr.is_ipv4() {
-                return Err(format!("source_ips: {ip} is not of the target's address family"));
+            if targets.iter().any(|t| ip.is_ipv4() != t.addr.is_ipv4()) {
+                return Err(format!("source_ips: {ip} is not of the targets' address family"));
             }
             sources.push(ip);
         }
-        Ok((target, sources))
+        Ok((targets, sources))
     }
 }
 

@@ -2,11 +2,11 @@
 //! accounting. One thread, so plain `RefCell`s.
 
 use std::cell::RefCell;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::config::Target;
 use super::stats::State;
 
 /// Read buffer shared by every client of the run (one thread, reads never overlap).
@@ -14,12 +14,8 @@ pub const SCRATCH: usize = 64 * 1024;
 
 /// What every client of a run shares (single-threaded).
 pub struct Ctx {
-    /// Server address.
-    pub addr: SocketAddr,
-    /// `Host` header.
-    pub host: String,
-    /// Request path.
-    pub path: String,
+    /// Where the clients connect: client `i` to `targets[i % targets.len()]`.
+    pub targets: Vec<Target>,
     /// Local addresses to bind, round-robin.
     pub sources: Vec<std::net::IpAddr>,
     /// Run start: time zero of every timestamp.
@@ -63,6 +59,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The server client `idx` talks to.
+    pub fn target(&self, idx: usize) -> &Target {
+        &self.targets[idx % self.targets.len()]
+    }
+
     /// µs since the run started.
     pub fn now_us(&self) -> u64 {
         self.base.elapsed().as_micros() as u64

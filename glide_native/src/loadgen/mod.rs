@@ -67,7 +67,7 @@ pub struct Handle {
 
 /// Validates `cfg` and starts the run on a new thread.
 pub fn start(cfg: Config) -> Result<Handle, String> {
-    let (target, sources) = cfg.validate()?;
+    let (targets, sources) = cfg.validate()?;
     let outside = Arc::new(Outside::default());
     let theirs = outside.clone();
     let thread = std::thread::Builder::new()
@@ -77,7 +77,7 @@ pub fn start(cfg: Config) -> Result<Handle, String> {
             let result = match rt {
                 Ok(rt) => {
                     let local = tokio::task::LocalSet::new();
-                    Ok(local.block_on(&rt, run::run(cfg, target, sources, theirs.clone())))
+                    Ok(local.block_on(&rt, run::run(cfg, targets, sources, theirs.clone())))
                 }
                 Err(e) => Err(format!("cannot start the runtime: {e}")),
             };

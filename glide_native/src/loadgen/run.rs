@@ -44,13 +44,11 @@ fn fresh_run_id(seed: u64) -> u32 {
     Rng::new(seed ^ nanos ^ u64::from(std::process::id()).rotate_left(32), nth).next_u64() as u32
 }
 
-fn build_ctx(cfg: &Config, target: Target, sources: Vec<std::net::IpAddr>, seed: u64) -> Ctx {
+fn build_ctx(cfg: &Config, targets: Vec<Target>, sources: Vec<std::net::IpAddr>, seed: u64) -> Ctx {
     let n = cfg.users.len();
     let run = fresh_run_id(seed);
     Ctx {
-        addr: target.addr,
-        host: target.host,
-        path: target.path,
+        targets,
         sources,
         base: Instant::now(),
         seed,
@@ -78,8 +76,19 @@ fn build_ctx(cfg: &Config, target: Target, sources: Vec<std::net::IpAddr>, seed:
     }
 }
 
+/// How senders pick their peer.
+#[derive(Clone, Copy)]
+enum Peers {
+    /// Group runs: no peer, the sender posts to the group.
+    Group,
+    /// Any other online client.
+    Any,
+    /// An online client on another node: client `i` is on node `i % nodes`.
+    OtherNode { nodes: usize },
+}
+
 /// Picks each sender's peer among the logged-in clients (1:1), or marks the senders (groups).
-fn assign_roles(st: &mut State, senders: usize, group: bool, rng: &mut Rng) {
+fn assign_roles(st: &mut State, senders: usize, peers: Peers, rng: &mut Rng) {
     let online: Vec<u32> = (0..st.connected.len())
         .filter(|&i| st.connected[i])
         .map(|i| i as u32)
@@ -89,12 +98,24 @@ fn assign_roles(st: &mut State, senders: usize, group: bool, rng: &mut Rng) {
         if (me as usize) >= senders {
             continue;
         }
-        let peer = if group {
-            me
-        } else {
-            // Uniform among the other online clients: draw from n-1 slots and skip over ourselves.
-            let pick = rng.below(online.len() - 1);
-            online[if pick >= k { pick + 1 } else { pick }]
+        let peer = match peers {
+            Peers::Group => me,
+            Peers::Any => {
+                // Uniform among the other online clients: draw from n-1 slots and skip over ourselves.
+                let pick = rng.below(online.len() - 1);
+                online[if pick >= k { pick + 1 } else { pick }]
+            }
+            Peers::OtherNode { nodes } => {
+                let away: Vec<u32> = online
+                    .iter()
+                    .copied()
+                    .filter(|&p| p as usize % nodes != me as usize % nodes)
+                    .collect();
+                if away.is_empty() {
+                    continue;
+                }
+                away[rng.below(away.len())]
+            }
         };
         st.roles[me as usize] = Role::Sender { peer, done: false };
         count += 1;
@@ -104,14 +125,15 @@ fn assign_roles(st: &mut State, senders: usize, group: bool, rng: &mut Rng) {
 }
 
 /// Runs the whole load on the current thread's runtime; returns the final snapshot.
-pub async fn run(cfg: Config, target: Target, sources: Vec<std::net::IpAddr>, outside: Arc<Outside>) -> Snapshot {
+pub async fn run(cfg: Config, targets: Vec<Target>, sources: Vec<std::net::IpAddr>, outside: Arc<Outside>) -> Snapshot {
     let seed = cfg.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
     });
-    let ctx = Rc::new(build_ctx(&cfg, target, sources, seed));
+    let nodes = targets.len();
+    let ctx = Rc::new(build_ctx(&cfg, targets, sources, seed));
     let n = cfg.users.len();
     let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
     for idx in 0..n {
@@ -168,7 +190,12 @@ pub async fn run(cfg: Config, target: Target, sources: Vec<std::net::IpAddr>, ou
                         error = Some(format!("only {logged} of {n} clients logged in: nothing to send"));
                         next = Some(Phase::Closing);
                     } else {
-                        assign_roles(&mut st, senders, group, &mut rng);
+                        let peers = match (group, cfg.cross_node) {
+                            (true, _) => Peers::Group,
+                            (false, true) => Peers::OtherNode { nodes },
+                            (false, false) => Peers::Any,
+                        };
+                        assign_roles(&mut st, senders, peers, &mut rng);
                         next = Some(Phase::Sending);
                     }
                 }
@@ -224,7 +251,7 @@ mod tests {
         let mut rng = Rng::new(3, 0);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..200 {
-            assign_roles(&mut st, 6, false, &mut rng);
+            assign_roles(&mut st, 6, Peers::Any, &mut rng);
             assert_eq!(st.senders_left, 5);
             for (i, r) in st.roles.iter().enumerate() {
                 match r {
@@ -241,10 +268,44 @@ mod tests {
     }
 
     #[test]
+    fn cross_node_peers_are_online_clients_on_another_node() {
+        let mut st = State::new(7, 1, false, 1);
+        st.connected = vec![true, true, true, true, false, true, true];
+        let mut rng = Rng::new(5, 0);
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..200 {
+            assign_roles(&mut st, 7, Peers::OtherNode { nodes: 3 }, &mut rng);
+            assert_eq!(st.senders_left, 6);
+            for (i, r) in st.roles.iter().enumerate() {
+                if let Role::Sender { peer, .. } = r {
+                    assert_ne!(
+                        *peer as usize % 3,
+                        i % 3,
+                        "client {i} on node {} got a peer there",
+                        i % 3
+                    );
+                    assert!(st.connected[*peer as usize]);
+                    seen.insert(*peer);
+                }
+            }
+        }
+        assert_eq!(seen.len(), 6);
+    }
+
+    #[test]
+    fn a_sender_alone_with_its_node_does_not_send() {
+        let mut st = State::new(4, 1, false, 1);
+        st.connected = vec![true, false, true, false];
+        assign_roles(&mut st, 4, Peers::OtherNode { nodes: 2 }, &mut Rng::new(1, 1));
+        assert_eq!(st.senders_left, 0);
+        assert!(st.roles.iter().all(|r| *r == Role::Idle));
+    }
+
+    #[test]
     fn only_the_first_senders_send() {
         let mut st = State::new(4, 1, true, 1);
         st.connected = vec![true; 4];
-        assign_roles(&mut st, 1, true, &mut Rng::new(1, 1));
+        assign_roles(&mut st, 1, Peers::Group, &mut Rng::new(1, 1));
         assert_eq!(st.senders_left, 1);
         assert!(matches!(st.roles[0], Role::Sender { .. }));
         assert!(st.roles[1..].iter().all(|r| *r == Role::Idle));
