@@ -99,7 +99,8 @@ async def _serve(config: Config) -> int:
     print(
         f"glide serving ws://{config.host}:{server.ws_port}/ws  http://{config.host}:{server.http_port}/api"
         + (f"  tcp://{config.host}:{server.tcp_port}" if server.tcp_port else "")
-        + f"  data: {config.data_dir}",
+        + f"  data: {config.data_dir}"
+        + (f"  node {server.node_id} of a cluster" if config.redis else ""),
         flush=True,
     )
     stop = asyncio.Event()

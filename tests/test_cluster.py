@@ -1,23 +1,28 @@
-"""Three glide nodes on one PostgreSQL database and one Redis, in this process on real sockets: users on
-different nodes chat with both acks, groups fan out to members on every node with contiguous seqs, a user's
-devices may sit on different nodes, a login kicks the same device out wherever it was, presence and logout
-cross nodes, and a login racing sends from another node gets every message exactly once."""
+"""Three glide nodes on one PostgreSQL database and one Redis, on real sockets, both as Servers in this process
+and as three ``glide serve`` processes: users on different nodes chat with both acks, groups fan out to
+members on every node with contiguous seqs, a user's devices may sit on different nodes, a login kicks the
+same device out wherever it was, presence, recall and logout cross nodes, and a login racing sends from
+another node gets every message exactly once."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import helpers
 import httpx
 import pytest
 from cluster_support import RedisServer
 from group_support import GClient
 from helpers import make_config
+from serve_process import ServeProcess
 from websockets.exceptions import ConnectionClosed
 
+from glide.auth.tokens import TokenService
 from glide.server import Server
 
 NODES = 3
@@ -25,31 +30,88 @@ SECRETS = {"jwt_secret": "j" * 48, "secret_key": "k" * 48, "admin_token": "a" * 
 _names = itertools.count(1)
 
 
-@pytest.fixture
-async def cluster(tmp_path: Path, pg_url: str, redis_server: RedisServer) -> AsyncIterator[list[Server]]:
-    nodes: list[Server] = []
-    for i in range(NODES):
-        node = Server(make_config(tmp_path / f"node{i}", store=pg_url, redis=redis_server.url, **SECRETS))
-        await node.start()
-        nodes.append(node)
-    yield nodes
-    for node in nodes:
-        await node.stop()
+class Node(Protocol):
+    """A node of the cluster under test, as the tests reach it: its ports, id, and how to make users."""
+
+    ws_port: int
+    http_port: int
+    node_id: int
+
+    async def new_user(self, name: str) -> int: ...
+
+    def token(self, uid: int, device: str) -> str: ...
 
 
-async def user(node: Server, name: str = "") -> int:
-    assert node.ctx is not None
-    name = name or f"u{next(_names)}"
-    created = await node.ctx.store.users.create_user(
-        account=name, email=None, nickname=name, avatar="", password_hash="-"
-    )
-    return created.uid
+class InProcessNode:
+    def __init__(self, server: Server) -> None:
+        assert server.ctx is not None
+        self.server, self.ctx = server, server.ctx
+        self.ws_port, self.http_port, self.node_id = server.ws_port, server.http_port, server.node_id
+
+    async def new_user(self, name: str) -> int:
+        user = await self.ctx.store.users.create_user(
+            account=name, email=None, nickname=name, avatar="", password_hash="-"
+        )
+        return user.uid
+
+    def token(self, uid: int, device: str) -> str:
+        return self.ctx.tokens.issue(uid, device)
 
 
-async def online(node: Server, uid: int, device: str = "1") -> GClient:
-    assert node.ctx is not None
-    client = await GClient.connect(node)
-    await client.login(node.ctx.tokens.issue(uid, device))
+class ProcessNode:
+    """A ``glide serve`` process: users registered over its HTTP API, tokens signed with the shared secret."""
+
+    def __init__(self, proc: ServeProcess) -> None:
+        self.proc, self.ws_port, self.http_port = proc, proc.ws_port, proc.http_port
+        m = re.search(r"node (\d+) of a cluster", "".join(proc.output))
+        assert m, proc.output
+        self.node_id = int(m.group(1))
+        self.tokens = TokenService(SECRETS["jwt_secret"], 3600, 3600)
+
+    async def new_user(self, name: str) -> int:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.http_port}/api", timeout=10) as http:
+            r = await http.post("/auth/register", json={"account": name, "password": "secret-pass"})
+            assert r.json()["Code"] == 100, r.text
+            r = await http.post("/auth/signin", json={"account": name, "password": "secret-pass", "device": 1})
+            uid: int = r.json()["Data"]["uid"]
+            return uid
+
+    def token(self, uid: int, device: str) -> str:
+        return self.tokens.issue(uid, device)
+
+
+@pytest.fixture(params=["in-process", "glide-serve"])
+async def cluster(
+    request: pytest.FixtureRequest, tmp_path: Path, pg_url: str, redis_server: RedisServer
+) -> AsyncIterator[list[Node]]:
+    """Three nodes: Servers in this process, or three ``glide serve`` processes (on the tests' driver)."""
+    if request.param == "in-process":
+        servers: list[Server] = []
+        for i in range(NODES):
+            server = Server(make_config(tmp_path / f"node{i}", store=pg_url, redis=redis_server.url, **SECRETS))
+            await server.start()
+            servers.append(server)
+        yield [InProcessNode(s) for s in servers]
+        for server in servers:
+            await server.stop()
+        return
+    args = [f"--{k.replace('_', '-')}={v}" for k, v in SECRETS.items()]
+    args += ["--store", pg_url, "--redis", redis_server.url, "--world-channel", "false"]
+    args += ["--driver", helpers.TEST_DRIVER, "--log-level", "warning"]
+    procs = await asyncio.to_thread(lambda: [ServeProcess(tmp_path / f"node{i}", *args) for i in range(NODES)])
+    try:
+        yield [ProcessNode(p) for p in procs]
+    finally:
+        await asyncio.to_thread(lambda: [p.terminate() for p in procs])
+
+
+async def user(node: Node, name: str = "") -> int:
+    return await node.new_user(name or f"u{next(_names)}")
+
+
+async def online(node: Node, uid: int, device: str = "1") -> GClient:
+    client = await GClient.connect(node)  # type: ignore[arg-type]  # a Node has the ws_port connect needs
+    await client.login(node.token(uid, device))
     return client
 
 
@@ -67,11 +129,11 @@ def chat_from(sender: int, content: str | None = None) -> Any:
     )
 
 
-async def test_nodes_lease_distinct_ids(cluster: list[Server]) -> None:
+async def test_nodes_lease_distinct_ids(cluster: list[Node]) -> None:
     assert sorted(node.node_id for node in cluster) == list(range(NODES))
 
 
-async def test_chat_across_nodes_with_both_acks(cluster: list[Server]) -> None:
+async def test_chat_across_nodes_with_both_acks(cluster: list[Node]) -> None:
     a, b = await user(cluster[0]), await user(cluster[0])
     alice, bob = await online(cluster[0], a), await online(cluster[1], b)
     ack = await chat(alice, b, "hello from node 0")
@@ -86,7 +148,7 @@ async def test_chat_across_nodes_with_both_acks(cluster: list[Server]) -> None:
     assert (await alice.take(chat_from(b, "hi from node 1")))["data"]["mid"] == back["data"]["mid"]
 
 
-async def test_an_offline_receiver_is_told_at_once_and_gets_it_on_login_elsewhere(cluster: list[Server]) -> None:
+async def test_an_offline_receiver_is_told_at_once_and_gets_it_on_login_elsewhere(cluster: list[Node]) -> None:
     a, b = await user(cluster[0]), await user(cluster[0])
     alice = await online(cluster[0], a)
     ack = await chat(alice, b, "while you were away")
@@ -95,7 +157,7 @@ async def test_an_offline_receiver_is_told_at_once_and_gets_it_on_login_elsewher
     assert (await bob.take(chat_from(a, "while you were away")))["data"]["mid"] == ack["data"]["mid"]
 
 
-async def test_every_device_of_a_user_on_any_node_gets_it(cluster: list[Server]) -> None:
+async def test_every_device_of_a_user_on_any_node_gets_it(cluster: list[Node]) -> None:
     a, b = await user(cluster[0]), await user(cluster[0])
     alice = await online(cluster[0], a)
     bob_phone, bob_laptop, bob_tablet = [await online(cluster[i], b, str(i + 1)) for i in range(NODES)]
@@ -112,7 +174,7 @@ async def test_every_device_of_a_user_on_any_node_gets_it(cluster: list[Server])
         await device.quiet()
 
 
-async def test_a_login_kicks_the_same_device_out_on_another_node(cluster: list[Server]) -> None:
+async def test_a_login_kicks_the_same_device_out_on_another_node(cluster: list[Node]) -> None:
     a, b = await user(cluster[0]), await user(cluster[0])
     old = await online(cluster[0], b, "7")
     other_device = await online(cluster[2], b, "8")
@@ -129,7 +191,7 @@ async def test_a_login_kicks_the_same_device_out_on_another_node(cluster: list[S
     assert (await other_device.take(chat_from(a, "after the kick")))["data"]["mid"] == ack["data"]["mid"]
 
 
-async def test_group_fan_out_reaches_members_on_every_node_with_contiguous_seqs(cluster: list[Server]) -> None:
+async def test_group_fan_out_reaches_members_on_every_node_with_contiguous_seqs(cluster: list[Node]) -> None:
     uids = [await user(cluster[0]) for _ in range(6)]
     clients = [await online(cluster[i % NODES], uid) for i, uid in enumerate(uids)]
     owner = clients[0]
@@ -154,14 +216,14 @@ async def test_group_fan_out_reaches_members_on_every_node_with_contiguous_seqs(
     assert all(m["Online"] for m in members)  # presence across nodes
 
 
-async def test_cli_messages_contact_events_and_logout_cross_nodes(cluster: list[Server]) -> None:
+async def test_cli_messages_contact_events_and_logout_cross_nodes(cluster: list[Node]) -> None:
     a, b = await user(cluster[0]), await user(cluster[0])
     alice, bob = await online(cluster[0], a), await online(cluster[1], b)
     await alice.send("message.cli", {"type": 10020, "content": "typing"}, to=str(b))
     typing = await bob.take(lambda f: f["action"] == "message.cli")
     assert typing["data"]["content"] == "typing" and typing["from"] == str(a)
     # A logout on node 2's HTTP API closes the session on node 1.
-    token = cluster[2].ctx.tokens.issue(b, "1") if cluster[2].ctx else ""
+    token = cluster[2].token(b, "1")
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster[2].http_port}", timeout=10) as http:
         r = await http.post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"})
         assert r.json()["Code"] == 100
@@ -171,7 +233,7 @@ async def test_cli_messages_contact_events_and_logout_cross_nodes(cluster: list[
     assert bob.ws.close_code == 1000
 
 
-async def test_a_login_racing_sends_from_another_node_gets_each_message_once(cluster: list[Server]) -> None:
+async def test_a_login_racing_sends_from_another_node_gets_each_message_once(cluster: list[Node]) -> None:
     a, b = await user(cluster[0]), await user(cluster[0])
     alice = await online(cluster[0], a)
     sent: list[int] = []
