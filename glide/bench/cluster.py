@@ -36,9 +36,9 @@ def cluster_endpoint(opts: Options, workdir: Path) -> Iterator[Endpoint]:
     if not (opts.store and opts.redis):
         raise ValueError("cluster: the nodes share a store and a Redis: give --store postgresql://… --redis redis://…")
     # Every node must accept the tokens and credentials the others issue.
-    jwt_secret = secrets.token_urlsafe(32)
-    shared = ["--store", opts.store, "--redis", opts.redis, "--jwt-secret", jwt_secret]
-    shared += ["--secret-key", secrets.token_urlsafe(32), "--admin-token", secrets.token_urlsafe(32)]
+    jwt_secret = secrets.token_hex(32)
+    shared = [f"--store={opts.store}", f"--redis={opts.redis}", f"--jwt-secret={jwt_secret}"]
+    shared += [f"--secret-key={secrets.token_hex(32)}", f"--admin-token={secrets.token_hex(32)}"]
     with contextlib.ExitStack() as stack:
         nodes = [
             stack.enter_context(start_server(opts.server, workdir / f"node{i}", extra=[*shared, *opts.server_args]))
