@@ -266,3 +266,24 @@ async def test_a_login_racing_sends_from_another_node_gets_each_message_once(clu
         await bob.quiet(0.5)  # and nothing again
         await bob.close()
         sent.clear()
+
+
+async def test_the_operator_kicks_and_broadcasts_across_nodes(cluster: list[Node]) -> None:
+    a = await user(cluster[0])
+    phone, laptop = await online(cluster[1], a, "1"), await online(cluster[2], a, "2")
+    others = [await online(cluster[i], await user(cluster[0])) for i in range(NODES)]
+    admin = {"Authorization": f"Bearer {SECRETS['admin_token']}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{cluster[0].http_port}/api", timeout=10) as http:
+        r = await http.post("/admin/broadcast", json={"Data": "hello all"}, headers=admin)
+        assert r.json()["Data"] == {"Here": 1}  # others[0]; the rest through Redis
+        for client in (phone, laptop, *others):
+            assert (await client.take(lambda f: f["action"] == "notify.admin"))["data"] == "hello all"
+        r = await http.post("/admin/kick", json={"Uid": a}, headers=admin)
+        assert r.json()["Data"] == {"Here": False}  # a is on nodes 1 and 2 only
+    for device in (phone, laptop):
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await device._read(5)
+        assert device.ws.close_code == 4002
+    for client in others:
+        await client.quiet()

@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
 import glide
-from glide.api import app, auth, contacts, conversation, msg, privacy, session, sync, user
+from glide.api import admin, app, auth, contacts, conversation, msg, privacy, session, sync, user
 from glide.api import group as group_routes
 from glide.api.envelope import ApiContext, ApiHooks, Cors, RequestLog, http_error
 from glide.api.openapi import openapi_endpoint
@@ -38,6 +38,7 @@ def build_registry() -> Registry:
     session.register(reg)
     msg.register(reg)
     app.register(reg)
+    admin.register(reg)
     contacts.register(reg)
     privacy.register(reg)
     conversation.register(reg)

@@ -80,7 +80,7 @@ class _Release:
 @dataclass(slots=True)
 class _Close:
     uid: int
-    device: str
+    device: str | None  # None: every session of uid
     code: int
     reason: str
 
@@ -179,11 +179,11 @@ class ClusterHub(LocalHub):
         self._queue(_Release(conn.uid, conn.device, conn.id))
         return True
 
-    def close_session(self, uid: int, device: str, code: int, reason: str) -> bool:
-        if super().close_session(uid, device, code, reason):
-            return True
-        self._queue(_Close(uid, device, code, reason))
-        return False
+    def close_session(self, uid: int, device: str | None, code: int, reason: str) -> bool:
+        here = super().close_session(uid, device, code, reason)
+        if not here or device is None:  # a device is in one place; a whole user may be on every node
+            self._queue(_Close(uid, device, code, reason))
+        return here
 
     async def online(self, uids: Iterable[int]) -> set[int]:
         wanted = list(dict.fromkeys(uids))

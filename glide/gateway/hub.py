@@ -59,12 +59,13 @@ class LocalHub:
         devices = self._sessions.get(uid)
         return None if devices is None else devices.get(device)
 
-    def close_session(self, uid: int, device: str, code: int, reason: str) -> bool:
-        """Close the socket of session ``(uid, device)`` wherever it is; whether it was on this node."""
-        conn = self.session(uid, device)
-        if conn is not None:
+    def close_session(self, uid: int, device: str | None, code: int, reason: str) -> bool:
+        """Close the socket of session ``(uid, device)`` (``device`` None: every session of ``uid``) wherever it
+        is; whether one was on this node."""
+        conns = list(self.devices(uid)) if device is None else [c for c in [self.session(uid, device)] if c is not None]
+        for conn in conns:
             conn.close(code, reason)
-        return conn is not None
+        return bool(conns)
 
     def is_online(self, uid: int) -> bool:
         """Whether ``uid`` has a session on this node."""
