@@ -54,8 +54,7 @@ class LoginActions:
             return
         self._bind(conn, claims.uid, claims.device, "")
         reply = {"Token": token, "Uid": str(claims.uid), "Device": claims.device, "Server": None}
-        conn.send(Outgoing("api.success", reply, seq=env.seq))
-        await self._after(conn)
+        await self._after(conn, Outgoing("api.success", reply, seq=env.seq))
 
     async def on_authenticate(self, conn: Conn, env: Envelope) -> None:
         data = env.data()
@@ -74,8 +73,7 @@ class LoginActions:
             return
         self._bind(conn, creds.uid, creds.device, creds.device_name)
         conn.ticket_secret = creds.secrets.message_deliver_secret  # its sends carry tickets (glide.auth.ticket)
-        conn.send(Outgoing("notify.success", None, seq=env.seq))
-        await self._after(conn)
+        await self._after(conn, Outgoing("notify.success", None, seq=env.seq))
 
     async def _require_user(self, uid: int) -> None:
         if await self.ctx.store.users.user(uid) is None:
@@ -100,11 +98,13 @@ class LoginActions:
             old.authenticated = False
             old.close(KICKED_OUT, "kicked out by a newer login")
 
-    async def _after(self, conn: Conn) -> None:
-        """After the login reply: the session made reachable from every node, the application's hooks, then
-        the inbox replay."""
+    async def _after(self, conn: Conn, reply: Outgoing) -> None:
+        """The session made reachable from every node, then the login reply (a client told it is logged in
+        can be reached at once, also by what is never stored, like message.cli), the application's hooks,
+        then the inbox replay."""
         kickout = Outgoing("notify.kickout", {"device_id": conn.device, "device_name": conn.device_name})
         await self.ctx.hub.announce(conn, single_device=self.ctx.config.single_device_per_uid, kickout=kickout)
+        conn.send(reply)
         self.ctx.hooks.logged_in(conn)
         await self.after_login(conn)
 

@@ -233,6 +233,21 @@ async def test_cli_messages_contact_events_and_logout_cross_nodes(cluster: list[
     assert bob.ws.close_code == 1000
 
 
+async def test_a_session_is_reachable_from_every_node_once_its_login_is_answered(
+    cluster: list[Node], redis_server: RedisServer
+) -> None:
+    # Writes to Redis held back for a moment (reads go on): a login answered before its route is written would
+    # miss what is never stored and so never replayed, like this typing indicator from another node.
+    a, b = await user(cluster[0]), await user(cluster[0])
+    alice = await online(cluster[0], a)
+    with redis_server.client() as r:
+        r.execute_command("CLIENT", "PAUSE", 400, "WRITE")
+    bob = await online(cluster[1], b)
+    await alice.send("message.cli", {"type": 10020, "content": "typing"}, to=str(b))
+    typing = await bob.take(lambda f: f["action"] == "message.cli")
+    assert typing["data"]["content"] == "typing"
+
+
 async def test_a_login_racing_sends_from_another_node_gets_each_message_once(cluster: list[Node]) -> None:
     a, b = await user(cluster[0]), await user(cluster[0])
     alice = await online(cluster[0], a)
