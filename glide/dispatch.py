@@ -65,6 +65,9 @@ class Dispatcher:
         self.limited = limited
         self._ready: list[Conn] = []
         self._tick_scheduled = False
+        # Envelopes received per known action ("unknown" / "undecodable" for the rest: hostile input must not
+        # grow this), read by the metrics.
+        self.received: dict[str, int] = {}
 
     def register(self, action: str, handler: Handler, *, login_required: bool = True) -> None:
         self._actions[action] = Action(handler, inspect.iscoroutinefunction(handler), False, login_required)
@@ -114,13 +117,17 @@ class Dispatcher:
 
     def _admit(self, conn: Conn, msg: Envelope | BadMessage) -> Action | None:
         """The action for ``msg``, or None after answering it with an error frame."""
+        received = self.received
         if isinstance(msg, BadMessage):
+            received["undecodable"] = received.get("undecodable", 0) + 1
             conn.send(error_frame(0, f"message decode error: {msg.error}"))
             return None
         action = self._actions.get(msg.action)
         if action is None:
+            received["unknown"] = received.get("unknown", 0) + 1
             conn.send(Outgoing("notify.unknown.action", msg.action, seq=msg.seq))
             return None
+        received[msg.action] = received.get(msg.action, 0) + 1
         if action.login_required and not conn.authenticated:
             conn.send(
                 error_frame(msg.seq, "not logged in: send api.auth or authenticate first", "notify.unauthenticated")

@@ -45,6 +45,7 @@ from glide.group.world import WorldChannel
 from glide.hooks import Hooks, LoginHook, MessageHook
 from glide.ids import MidGenerator
 from glide.login import LoginActions
+from glide.metrics import NodeCollector, exposition
 from glide.store import open_store
 
 if TYPE_CHECKING:
@@ -169,6 +170,7 @@ class Server:
         for name, handler, login_required in self._custom:
             self._register_custom(name, handler, login_required)
         # The HTTP API; every route is also a socket action (api.<route>) through the same handlers.
+        stats = NodeStats(self.gateway, self.hooks)
         self._api = build_api(
             store=store,
             config=cfg,
@@ -177,7 +179,8 @@ class Server:
             ids=ids,
             hooks=_LogoutBridge(self),
             hub=self.gateway.hub,
-            stats=NodeStats(self.gateway, self.hooks).snapshot,
+            stats=stats.snapshot,
+            metrics=exposition(NodeCollector(self.gateway, self.dispatcher, store, stats)),
         )
         register_api_actions(self.dispatcher, self._api)
         if cfg.tcp_port is not None:

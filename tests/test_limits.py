@@ -43,6 +43,7 @@ async def test_slow_consumer_is_disconnected_and_loses_nothing(servers) -> None:
             break
         await asyncio.sleep(0.01)
     assert not server.gateway.hub.is_online(bob_uid), "the slow consumer should have been dropped"
+    assert server.gateway.transport_stats()["slow_consumers"] == 1  # what glide_slow_consumers_dropped reports
     slow.transport.abort()
 
     bob = await Client.connect(server)

@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route
 import glide
 from glide.api import admin, app, auth, contacts, conversation, msg, privacy, session, sync, user
 from glide.api import group as group_routes
+from glide.api.admin import metrics_endpoint
 from glide.api.envelope import ApiContext, ApiHooks, Cors, RequestLog, http_error
 from glide.api.openapi import openapi_endpoint
 from glide.api.registry import ApiRoute, Registry
@@ -57,10 +58,12 @@ def build_api(
     hooks: ApiHooks | None = None,
     hub: LocalHub | None = None,
     stats: Callable[[], dict[str, Any]] | None = None,
+    metrics: Callable[[], bytes] | None = None,
 ) -> Starlette:
     """The API with every route under ``/api/``. ``ids`` must be the node's one MidGenerator (the one the
     chat flow uses), so ids from ``msg/id`` never collide with stored ones. ``hub``: where routes push socket
-    notifications (the gateway's); ``stats``: live server statistics for ``GET app/info``.
+    notifications (the gateway's); ``stats``: live server statistics for ``GET app/info``; ``metrics``: the
+    Prometheus exposition served at ``GET /metrics`` to the admin token.
 
     The application's ``state.api_registry`` and ``state.api_context`` serve the socket actions."""
     ctx = ApiContext(
@@ -74,15 +77,17 @@ def build_api(
         stats=stats,
     )
     registry = build_registry()
+    extra = [Route("/metrics", metrics_endpoint(ctx, metrics), methods=["GET"])] if metrics is not None else []
     app = Starlette(
         routes=[
+            *extra,
             Mount(
                 "/api",
                 routes=[
                     *registry.starlette_routes(ctx),
                     Route("/openapi.json", openapi_endpoint(registry, glide.__version__), methods=["GET"]),
                 ],
-            )
+            ),
         ],
         middleware=[Middleware(RequestLog), Middleware(Cors)],
         exception_handlers={HTTPException: http_error, Exception: http_error},

@@ -7,9 +7,11 @@ HTTP only (no ``api.admin.*`` socket action): a socket belongs to a user, the op
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 
 from glide._native import Outgoing
 from glide.api.envelope import ApiContext, is_admin, read_body
@@ -19,6 +21,7 @@ from glide.errors import AuthError, BadRequest
 
 KICKED = 4002  # close code of a session the operator closed (4001 is a newer login's kick-out)
 BROADCAST_ACTION = "notify.admin"
+METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"  # Prometheus' text exposition format
 MAX_LISTED = 1000
 # A broadcast's action: a dotted lower-case name, never one of the frames a client trusts from the server's
 # own flows (a forged ack or message would confuse every client).
@@ -66,6 +69,21 @@ async def broadcast(ctx: ApiContext, request: Request) -> Any:
     if data is None:
         raise BadRequest("data: missing")
     return {"Here": ctx.hub.broadcast(Outgoing(action, data))}
+
+
+def metrics_endpoint(ctx: ApiContext, exposition: Callable[[], bytes]) -> Callable[[Request], Awaitable[Response]]:
+    """``GET /metrics``: the Prometheus exposition of this node, for the admin token only."""
+
+    async def serve(request: Request) -> Response:
+        if not is_admin(ctx, request):
+            return PlainTextResponse(
+                "metrics are for the operator: send the node's admin_token as the bearer token\n",
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return Response(exposition(), media_type=METRICS_TYPE)
+
+    return serve
 
 
 def register(reg: Registry) -> None:

@@ -46,10 +46,12 @@ class NodeStats:
         self.started_at = wall_ms()
         self.max_online = 0
         self.messages = 0
+        self.logins = 0
         hooks.login.append(self._logged_in)
         hooks.message.append(self._stored)
 
     def _logged_in(self, conn: Conn) -> None:
+        self.logins += 1
         self.max_online = max(self.max_online, self.gateway.hub.online_count())
 
     def _stored(self, conn: Conn, message: ChatMessage) -> None:

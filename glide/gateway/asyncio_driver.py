@@ -136,6 +136,7 @@ class ClientProtocol(asyncio.Protocol):
             # A consumer this far behind would make memory grow without bound; its messages stay in the
             # store (inbox), so dropping the connection loses nothing.
             event(log, logging.WARNING, "slow consumer dropped", conn=self.id, uid=self.uid, device=self.device)
+            self.gateway.slow_consumers += 1
             self.closed = True
             transport.abort()
 

@@ -41,6 +41,10 @@ class GatewayBase:
         self.dispatcher: Dispatcher
         self.hello_data = {"server_version": "glide", "heartbeat_interval": config.heartbeat_interval_s}
 
+    def transport_stats(self) -> dict[str, int]:
+        """``connections`` open now and ``slow_consumers`` dropped since start (for the metrics)."""
+        return {"connections": 0, "slow_consumers": 0}
+
     @property
     def now_ms(self) -> int:
         """The gateway's monotonic clock (ms): what connection times are stamped with."""
@@ -71,6 +75,7 @@ class Gateway(GatewayBase):
         self._now_ms = clock()
         self.wheel = TimingWheel(TICK_MS, self._now_ms)
         self.conns: dict[int, ClientProtocol] = {}
+        self.slow_consumers = 0
         self._ids = itertools.count(1)
         self._servers: list[asyncio.Server] = []
         self._ticker: asyncio.Task[None] | None = None
@@ -78,6 +83,9 @@ class Gateway(GatewayBase):
         self.auth_timeout_ms = int(config.auth_timeout_s * 1000)
 
     # listeners
+
+    def transport_stats(self) -> dict[str, int]:
+        return {"connections": len(self.conns), "slow_consumers": self.slow_consumers}
 
     async def listen(self, kind: str, host: str, port: int) -> int:
         """Bind a listener (accepting starts with :meth:`start`); the bound port."""

@@ -169,6 +169,13 @@ class NativeGateway(GatewayBase):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reading = False
 
+    def transport_stats(self) -> dict[str, int]:
+        try:
+            stats = self.driver.stats
+        except RuntimeError:  # stopped
+            return super().transport_stats()
+        return {"connections": stats["connections"], "slow_consumers": stats["slow_consumers"]}
+
     async def listen(self, kind: str, host: str, port: int) -> int:
         """Bind a listener; connections are accepted at once, their events taken once :meth:`start` ran."""
         _, bound = self.driver.listen(kind, host, port)

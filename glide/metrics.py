@@ -1,0 +1,64 @@
+"""A node's Prometheus metrics (prometheus-client), served at ``GET /metrics`` on the HTTP port to the node's
+``admin_token`` (a Prometheus ``authorization`` bearer credential).
+
+Nothing is counted on the message path for them beyond what the node counts anyway: a collector reads the
+counters the dispatcher, the hub, the store and the driver keep, when Prometheus scrapes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from glide.api.app import NodeStats
+    from glide.dispatch import Dispatcher
+    from glide.gateway.gateway import GatewayBase
+    from glide.store.base import Store
+
+
+class NodeCollector(Collector):
+    """What one node reports, read at scrape time."""
+
+    def __init__(self, gateway: GatewayBase, dispatcher: Dispatcher, store: Store, stats: NodeStats) -> None:
+        self.gateway = gateway
+        self.dispatcher = dispatcher
+        self.store = store
+        self.stats = stats
+
+    def collect(self) -> Iterator[Metric]:
+        transport = self.gateway.transport_stats()
+        yield GaugeMetricFamily("glide_connections", "Client connections open", value=transport["connections"])
+        yield GaugeMetricFamily(
+            "glide_sessions", "Logged-in sessions (uid, device) on this node", value=self.gateway.hub.online_count()
+        )
+        yield CounterMetricFamily("glide_logins", "Logins since start", value=self.stats.logins)
+        received = CounterMetricFamily(
+            "glide_envelopes_received", "Envelopes received from clients, by action", labels=["action"]
+        )
+        for action, count in sorted(self.dispatcher.received.items()):
+            received.add_metric([action], count)
+        yield received
+        yield CounterMetricFamily(
+            "glide_chat_messages_stored", "1:1 messages stored since start", value=self.stats.messages
+        )
+        yield CounterMetricFamily(
+            "glide_store_transactions",
+            "Store transactions committed (each holds a batch of writes)",
+            value=getattr(self.store, "batches_committed", 0),
+        )
+        yield CounterMetricFamily(
+            "glide_slow_consumers_dropped",
+            "Connections dropped for reading too slowly (send buffer over send_buffer_limit)",
+            value=transport["slow_consumers"],
+        )
+
+
+def exposition(collector: Collector) -> Callable[[], bytes]:
+    """The text a scrape gets, from a registry of its own (several servers may share a process)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return lambda: generate_latest(registry)
