@@ -18,7 +18,15 @@ from cluster_load import ChatLoad, LoadUser
 from cluster_support import RedisServer
 from serve_process import ServeProcess
 
+from glide.store.postgres.engine import NODE_LOCK
+
 NODES = 3
+# The node-id locks of this database only: pg_locks covers the whole server (other tests' databases too) and
+# also lists the transaction locks a batch takes on the keys it writes.
+NODE_LOCKS_HELD = (
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = $1 "
+    "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
 USERS = 18
 SECRETS = ("--jwt-secret", "j" * 48, "--secret-key", "k" * 48, "--admin-token", "a" * 48)
 
@@ -125,7 +133,7 @@ async def test_postgresql_away_for_a_moment_gives_errors_not_wrong_answers(
         assert all(n.proc.poll() is None for n in cluster.nodes)
         held = 0
         for _ in range(100):  # a node checks its id every 2 s
-            held = await admin.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+            held = await admin.fetchval(NODE_LOCKS_HELD, NODE_LOCK)
             if held == NODES:
                 break
             await asyncio.sleep(0.1)
