@@ -1,7 +1,8 @@
 """Embedding glide in an existing asyncio application.
 
 Run it: ``python examples/embed_app.py`` — a glide gateway and API start inside this app's own loop, with
-an application action (``app.roll``), login/logout hooks, and a hook that sees every stored message.
+an application action (``app.roll``), login/logout hooks, and a hook that sees every stored message; a
+guest then visits it with ``glide.client`` (``pip install 'glide-im[client]'``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import glide
 from glide._native import Envelope
+from glide.client import GlideClient, Notice
 from glide.gateway.conn import Conn
 from glide.store.base import ChatMessage
 
@@ -46,6 +48,15 @@ class ChatBot:
         return {"sides": sides, "value": random.randint(1, sides)}
 
 
+async def visit(ws_url: str, token: str) -> tuple[Any, dict[str, Any]]:
+    """A client of the app: it is welcomed on login, then rolls a twenty-sided die."""
+    async with GlideClient(ws_url, token) as client:
+        welcome = await client.next_event(timeout=5)
+        assert isinstance(welcome, Notice) and welcome.action == "app.welcome"
+        roll = await client.request("app.roll", {"sides": 20})
+    return welcome.data, roll
+
+
 async def main(
     config: glide.Config | None = None,
     stop: asyncio.Event | None = None,
@@ -54,7 +65,7 @@ async def main(
     server = glide.Server(config or glide.Config(data_dir="./embed-data"))
     bot = ChatBot(server)
     await server.start()
-    print(f"embedded glide on ws://127.0.0.1:{server.ws_port}/ws", flush=True)
+    print(f"embedded glide on {server.config.ws_url}", flush=True)
     if started is not None:
         started.set_result(server)
     await (stop or asyncio.Event()).wait()
@@ -62,5 +73,21 @@ async def main(
     return bot
 
 
+async def demo() -> None:
+    """The app, and a guest (signed up over its HTTP API) visiting it once."""
+    import httpx
+
+    stop = asyncio.Event()
+    started: asyncio.Future[glide.Server] = asyncio.get_running_loop().create_future()
+    app = asyncio.create_task(main(glide.Config(data_dir="./embed-data", ws_port=0, http_port=0), stop, started))
+    server = await started
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+        guest = (await http.post("/api/auth/guest", json={"nickname": "visitor", "avatar": ""})).json()["Data"]
+    welcome, roll = await visit(server.config.ws_url, guest["token"])
+    print(f"welcomed with {welcome}, rolled {roll['value']} of {roll['sides']}")
+    stop.set()
+    await app
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(demo())

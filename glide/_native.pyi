@@ -180,6 +180,8 @@ class NativeDriver:
         tick_ms: int = 100,
         manual_clock: bool = False,
         max_pending_events: int = 65536,
+        tls_cert: bytes | None = None,
+        tls_key: bytes | None = None,
     ) -> Self: ...
     def fileno(self) -> int:
         """The descriptor that becomes readable when events wait (for ``loop.add_reader``)."""

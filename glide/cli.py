@@ -97,8 +97,9 @@ async def _serve(config: Config) -> int:
         return 2
     tune_gc()
     print(
-        f"glide serving ws://{config.host}:{server.ws_port}/ws  http://{config.host}:{server.http_port}/api"
-        + (f"  tcp://{config.host}:{server.tcp_port}" if server.tcp_port else "")
+        f"glide serving {config.ws_scheme}://{config.host}:{server.ws_port}/ws"
+        + f"  {'https' if config.tls_cert else 'http'}://{config.host}:{server.http_port}/api"
+        + (f"  tcp{'+tls' if config.tls_cert else ''}://{config.host}:{server.tcp_port}" if server.tcp_port else "")
         + f"  data: {config.data_dir}"
         + (f"  node {server.node_id} of a cluster" if config.redis else ""),
         flush=True,

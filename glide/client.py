@@ -19,11 +19,14 @@ import secrets
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any
 
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+from glide.group.wire import WORLD_CHANNEL
 
 KICKED_OUT = 4001  # a newer login of the same device: reconnecting would kick that one out in turn
 SEEN_LIMIT = 10_000  # mids remembered to drop a message replayed after a reconnect
@@ -82,7 +85,7 @@ class Custom:
 
 @dataclass(frozen=True)
 class Notice:
-    """Any other push: group notices, contact events, operator broadcasts."""
+    """Any other push: group notices, contact events, operator broadcasts, the world channel's messages."""
 
     action: str
     data: Any
@@ -111,8 +114,11 @@ class GlideClient:
         resends: int = 2,
         reconnect: bool = True,
         max_backoff_s: float = 5.0,
+        ssl: SSLContext | None = None,
     ) -> None:
+        """``ssl``: for a ``wss://`` server whose certificate the system does not trust (self-signed)."""
         self.ws_url = ws_url
+        self.ssl = ssl
         self.token = token
         self.ack_timeout_s = ack_timeout_s
         self.resends = resends
@@ -147,7 +153,8 @@ class GlideClient:
         self._reader = asyncio.get_running_loop().create_task(self._read_loop())
 
     async def _open(self) -> None:
-        ws = await websockets.connect(self.ws_url, max_size=None, open_timeout=self.ack_timeout_s)
+        tls: dict[str, Any] = {"ssl": self.ssl} if self.ssl is not None else {}  # None would mean "no TLS"
+        ws = await websockets.connect(self.ws_url, max_size=None, open_timeout=self.ack_timeout_s, **tls)
         try:
             hello = json.loads(await asyncio.wait_for(ws.recv(), self.ack_timeout_s))
             if hello.get("action") != "hello":
@@ -268,9 +275,12 @@ class GlideClient:
     async def call(self, route: str, data: Any = None) -> Any:
         """An API route over the socket (``user/info`` → ``api.user.info``); returns its ``Data``."""
         reply = await self._request("api." + route.strip("/").replace("/", "."), data if data is not None else {})
-        if reply["action"] != "api.success":
-            raise ClientError(f"{route}: {reply.get('data')}")
-        return reply["data"]
+        return _answer(reply, route)
+
+    async def request(self, action: str, data: Any = None) -> Any:
+        """Any action answered by ``api.success`` (an embedding application's own, say); returns its data,
+        raises ClientError with the reason of an ``api.failed``."""
+        return _answer(await self._request(action, data), action)
 
     # receiving
 
@@ -294,7 +304,10 @@ class GlideClient:
             return
         if action == "heartbeat":
             return
-        event = self._event(action, data, frame)
+        try:
+            event = self._event(action, data, frame)
+        except (KeyError, TypeError, ValueError):  # not what this client knows the frame as: handed out as it is
+            event = Notice(str(action), data)
         if event is not None:
             self._events.put_nowait(event)
 
@@ -314,7 +327,7 @@ class GlideClient:
                 int(data.get("sendAt") or 0),
                 str(data.get("cliMid", "")),
             )
-        if action == "message.group" and isinstance(data, dict):
+        if action == "message.group" and isinstance(data, dict) and frame.get("to") != WORLD_CHANNEL:
             return GroupMessage(
                 int(data.get("to") or frame.get("to") or 0),
                 int(data["mid"]),
@@ -353,3 +366,9 @@ class GlideClient:
         task = asyncio.get_running_loop().create_task(send())
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
+
+
+def _answer(reply: dict[str, Any], what: str) -> Any:
+    if reply["action"] != "api.success":
+        raise ClientError(f"{what}: {reply.get('data')}")
+    return reply["data"]

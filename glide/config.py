@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import secrets
+import ssl
 import tomllib
 import types
 import typing
@@ -50,6 +51,10 @@ class Config:
     # ("redis://host:port/db"); empty: this node alone.
     redis: str = ""
     public_ws_url: str = ""
+    # TLS on every listener (wss://, https://, TLS over the TCP transport): a PEM certificate chain and its PEM
+    # private key; both empty: plain sockets (a proxy in front terminates TLS).
+    tls_cert: str = ""
+    tls_key: str = ""
     jwt_secret: str = ""
     secret_key: str = ""
     token_ttl_s: int = 72 * 3600
@@ -147,6 +152,9 @@ class Config:
             raise ConfigError("store: 'sqlite:' needs a file path, e.g. sqlite:///var/lib/glide/glide.db")
         if self.public_ws_url and not self.public_ws_url.startswith(("ws://", "wss://")):
             raise ConfigError(f"public_ws_url: expected a ws:// or wss:// URL, got {self.public_ws_url!r}")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("tls_cert, tls_key: give both (a PEM certificate chain and its private key) or neither")
+        self.ssl_context()  # a missing file or a key that does not match the certificate stops the start here
         for name in (
             "token_ttl_s",
             "guest_token_ttl_s",
@@ -198,7 +206,32 @@ class Config:
             host = "127.0.0.1"
         elif ":" in host:
             host = f"[{host}]"
-        return f"ws://{host}:{self.ws_port}/ws"
+        return f"{self.ws_scheme}://{host}:{self.ws_port}/ws"
+
+    @property
+    def ws_scheme(self) -> str:
+        return "wss" if self.tls_cert else "ws"
+
+    def tls_pem(self) -> tuple[bytes, bytes] | None:
+        """The certificate chain and private key as PEM bytes, or ``None`` without TLS."""
+        if not self.tls_cert:
+            return None
+        try:
+            return Path(self.tls_cert).read_bytes(), Path(self.tls_key).read_bytes()
+        except OSError as e:
+            raise ConfigError(f"tls_cert, tls_key: {e.filename}: {e.strerror or e}") from None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server side of TLS (TLS 1.2 and later), or ``None`` without it."""
+        if self.tls_pem() is None:
+            return None
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        try:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+        except ssl.SSLError as e:
+            raise ConfigError(f"tls_cert, tls_key: not a certificate chain and its private key ({e.reason})") from None
+        return context
 
     def ensure_secrets(self) -> None:
         """Fill empty ``jwt_secret`` / ``secret_key`` / ``admin_token`` from ``<data_dir>/secret.json``, creating

@@ -137,7 +137,8 @@ class Server:
         self.ws_port = await self.gateway.listen("ws", cfg.host, cfg.ws_port)
         if not cfg.public_ws_url and cfg.ws_port == 0:
             host = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
-            cfg.public_ws_url = f"ws://{host}:{self.ws_port}/ws"  # login responses advertise the bound port
+            # login responses advertise the bound port
+            cfg.public_ws_url = f"{cfg.ws_scheme}://{host}:{self.ws_port}/ws"
         store = await open_store(cfg)
         try:
             node = await store.claim_node(cfg.node_id)
@@ -189,12 +190,14 @@ class Server:
         if serve_http:
             await self._start_http()
         log.info(
-            "glide listening: ws://%s:%d/ws, http://%s:%d/api%s",
+            "glide listening: %s://%s:%d/ws, %s://%s:%d/api%s",
+            cfg.ws_scheme,
             cfg.host,
             self.ws_port,
+            "https" if cfg.tls_cert else "http",
             cfg.host,
             self.http_port,
-            f", tcp {cfg.host}:{self.tcp_port}" if self.tcp_port else "",
+            f", tcp{'+tls' if cfg.tls_cert else ''} {cfg.host}:{self.tcp_port}" if self.tcp_port else "",
         )
 
     async def _join_cluster(self, node: int) -> None:
@@ -240,6 +243,7 @@ class Server:
             header_timeout_s=cfg.http_header_timeout_s,
             body_timeout_s=cfg.http_body_timeout_s,
             max_connections=cfg.http_max_connections,
+            tls=(cfg.tls_cert, cfg.tls_key) if cfg.tls_cert else None,
         )
         self._http_task = asyncio.get_running_loop().create_task(self._http.serve(sockets=[sock]))
         while not self._http.started:

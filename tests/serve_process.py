@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-LINE = re.compile(r"ws://[^:]+:(\d+)/ws\s+http://[^:]+:(\d+)/api")
+LINE = re.compile(r"wss?://[^:]+:(\d+)/ws\s+https?://[^:]+:(\d+)/api")
 
 
 class ServeProcess:

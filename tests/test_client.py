@@ -92,3 +92,16 @@ async def test_a_newer_login_of_the_same_device_ends_the_session(server: Server)
         assert closed.code == 4001
         await asyncio.sleep(0.3)
         assert old.reconnects == 0  # it did not come back to kick the new one out
+
+
+async def test_world_channel_frames_are_notices(servers) -> None:  # type: ignore[no-untyped-def]
+    """GlideIM's world channel (on by default) pushes group frames without a numeric group or a mid: they come
+    as notices, and the session goes on."""
+    server: Server = await servers(world_channel=True)
+    a, token_a = await make_user(server, "eve")
+    _, token_b = await make_user(server, "fay")
+    async with GlideClient(url(server), token_a) as eve, GlideClient(url(server), token_b) as fay:
+        joined = await next_of(eve, Notice)
+        assert joined.action == "message.group" and joined.data["to"] == "the_world_channel"
+        mid = await fay.send_chat(a, "after the world")
+        assert (await next_of(eve, Chat)).mid == mid

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,7 +32,7 @@ async def test_embedded_app(tmp_path: Path) -> None:
     try:
         server = await asyncio.wait_for(started, 10)
         alice_uid, alice_token = await make_user(server, "alice")
-        bob_uid, _bob_token = await make_user(server, "bob")
+        bob_uid, bob_token = await make_user(server, "bob")
         alice = await Client.connect(server)
         await alice.login(alice_token)
         welcome = await alice.expect("app.welcome")
@@ -45,6 +46,9 @@ async def test_embedded_app(tmp_path: Path) -> None:
         assert failed["seq"] == seq and "sides" in failed["data"]
 
         await alice.chat(bob_uid, "seen by the hook", "h1")
+        # The example's own client (glide.client) as bob: welcomed, then a roll through the app's action.
+        welcome_data, roll = await example.visit(server.config.ws_url, bob_token)
+        assert welcome_data == {"online": 2} and 1 <= roll["value"] <= 20 and roll["sides"] == 20
         bob = await Client.connect(server)
         seq = await bob.send("app.roll", {})
         assert (await bob.expect("notify.unauthenticated"))["seq"] == seq  # login required by default
@@ -59,3 +63,10 @@ async def test_embedded_app(tmp_path: Path) -> None:
     bot = await app
     assert bot.messages_seen == 1
     assert bot.online == set()
+
+
+def test_the_example_runs_as_a_script(tmp_path: Path) -> None:
+    """``python examples/embed_app.py`` as the README shows it: the app starts, a guest visits, it ends."""
+    r = subprocess.run([sys.executable, str(EXAMPLE)], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "embedded glide on ws://127.0.0.1:" in r.stdout and "welcomed with {'online': 1}, rolled " in r.stdout

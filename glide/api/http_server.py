@@ -108,7 +108,15 @@ class EmbeddedUvicorn(uvicorn.Server):
         yield
 
 
-def http_server(app: Any, *, header_timeout_s: float, body_timeout_s: float, max_connections: int) -> EmbeddedUvicorn:
+def http_server(
+    app: Any,
+    *,
+    header_timeout_s: float,
+    body_timeout_s: float,
+    max_connections: int,
+    tls: tuple[str, str] | None = None,
+) -> EmbeddedUvicorn:
+    """``tls``: the PEM certificate chain and private key files, for https."""
     config = uvicorn.Config(
         app,
         http=http_protocol(header_timeout_s, body_timeout_s),
@@ -117,5 +125,7 @@ def http_server(app: Any, *, header_timeout_s: float, body_timeout_s: float, max
         access_log=False,
         timeout_keep_alive=KEEP_ALIVE_S,
         limit_concurrency=max_connections or None,
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
     )
     return EmbeddedUvicorn(config)

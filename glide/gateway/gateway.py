@@ -81,6 +81,7 @@ class Gateway(GatewayBase):
         self._ticker: asyncio.Task[None] | None = None
         self.hb_ms = config.heartbeat_interval_s * 1000
         self.auth_timeout_ms = int(config.auth_timeout_s * 1000)
+        self._ssl = config.ssl_context()  # every listener: wss, TLS over TCP
 
     # listeners
 
@@ -91,7 +92,7 @@ class Gateway(GatewayBase):
         """Bind a listener (accepting starts with :meth:`start`); the bound port."""
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: ClientProtocol(self, kind), host, port, backlog=4096, start_serving=False
+            lambda: ClientProtocol(self, kind), host, port, backlog=4096, start_serving=False, ssl=self._ssl
         )
         self._servers.append(server)
         return int(server.sockets[0].getsockname()[1])

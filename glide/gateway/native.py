@@ -23,6 +23,7 @@ from glide._native import (
     NativeDriver,
     Outgoing,
 )
+from glide.errors import ConfigError
 from glide.gateway.conn import RecentMids
 from glide.gateway.gateway import GatewayBase, monotonic_ms
 from glide.limits import TokenBucket
@@ -152,15 +153,21 @@ class NativeGateway(GatewayBase):
         super().__init__(config)
         # A given clock (tests) drives the driver's timers by hand: each tick() advances them to clock().
         self.clock = clock
-        self.driver = NativeDriver(
-            max_message_size=config.max_message_size,
-            tcp_codec=config.tcp_codec,
-            heartbeat_ms=config.heartbeat_interval_s * 1000,
-            heartbeat_lost_limit=config.heartbeat_lost_limit,
-            auth_timeout_ms=int(config.auth_timeout_s * 1000),
-            send_buffer_limit=config.send_buffer_limit,
-            manual_clock=clock is not None,
-        )
+        cert, key = config.tls_pem() or (None, None)  # every listener: wss, TLS over TCP
+        try:
+            self.driver = NativeDriver(
+                max_message_size=config.max_message_size,
+                tcp_codec=config.tcp_codec,
+                heartbeat_ms=config.heartbeat_interval_s * 1000,
+                heartbeat_lost_limit=config.heartbeat_lost_limit,
+                auth_timeout_ms=int(config.auth_timeout_s * 1000),
+                send_buffer_limit=config.send_buffer_limit,
+                manual_clock=clock is not None,
+                tls_cert=cert,
+                tls_key=key,
+            )
+        except ValueError as e:  # rustls refused what OpenSSL took (Config.validate checked it already)
+            raise ConfigError(f"tls_cert, tls_key: {e}") from None
         if clock is not None:
             self.driver.advance(clock())  # the test clock's time, before anything is accepted
             self.driver.flush()

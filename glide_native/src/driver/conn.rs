@@ -19,10 +19,13 @@ use crate::core::tcp::TcpFramer;
 use crate::core::ws::{Subprotocol, WsConfig, WsServerConn};
 use crate::core::{codec_json, codec_proto};
 
+use super::tls::Tls;
 use super::Transport;
 
 /// Frames written by one vectored write at most.
 const MAX_SLICES: usize = 64;
+/// Plaintext encrypted at a time on a TLS connection: the session buffers no more than this.
+const TLS_CHUNK: usize = 64 * 1024;
 
 pub enum Framing {
     Ws(Box<WsServerConn>),
@@ -61,6 +64,8 @@ pub struct State {
     pub last_sent: u64,
     pub close_code: u16,
     pub close_reason: String,
+    /// The TLS session of a connection on a TLS listener.
+    pub tls: Option<Box<Tls>>,
 }
 
 pub struct Conn {
@@ -125,7 +130,13 @@ impl State {
             last_sent: now,
             close_code: 1006,
             close_reason: String::new(),
+            tls: None,
         }
+    }
+
+    /// Whether anything waits to be written: queued frames, or TLS records (a handshake, an alert).
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty() || self.tls.as_ref().is_some_and(|tls| tls.wants_write())
     }
 
     /// Consume one read.
@@ -205,8 +216,12 @@ impl State {
     }
 }
 
-/// Write as much of the queue as the socket takes now. `Ok(true)` when the queue is empty.
+/// Write as much of the queue as the socket takes now. `Ok(true)` when the queue is empty (or, on TLS,
+/// waits for the handshake, not for the socket); `Ok(false)` when the socket would block.
 pub fn write_queued(stream: &TcpStream, state: &mut State) -> io::Result<bool> {
+    if state.tls.is_some() {
+        return write_queued_tls(stream, state);
+    }
     while !state.out.is_empty() {
         let mut slices = [IoSlice::new(&[]); MAX_SLICES];
         let n = state.out.len().min(MAX_SLICES);
@@ -234,4 +249,35 @@ pub fn write_queued(stream: &TcpStream, state: &mut State) -> io::Result<bool> {
         }
     }
     Ok(true)
+}
+
+/// The TLS form of [`write_queued`]: the queue is encrypted a chunk at a time, each chunk's records written
+/// before the next is taken, so `out_len` keeps counting what the peer has not been sent.
+fn write_queued_tls(stream: &TcpStream, state: &mut State) -> io::Result<bool> {
+    let Some(tls) = state.tls.as_deref_mut() else {
+        return Ok(true);
+    };
+    loop {
+        if !tls.send(stream)? {
+            return Ok(false);
+        }
+        let mut taken = 0;
+        while taken < TLS_CHUNK {
+            let Some(front) = state.out.front_mut() else { break };
+            let n = tls.encrypt(front)?;
+            taken += n;
+            state.out_len -= n;
+            if n == front.len() {
+                state.out.pop_front();
+            } else {
+                let _ = front.split_to(n);
+                break;
+            }
+        }
+        if taken == 0 {
+            // Nothing queued, or the session takes nothing before its handshake is done (a TCP-transport
+            // heartbeat to a client that never finished it): the peer's next records move it on.
+            return Ok(true);
+        }
+    }
 }

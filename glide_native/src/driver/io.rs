@@ -16,6 +16,7 @@ use tokio::task::{spawn_local, JoinHandle, LocalSet};
 use tokio::time::Instant;
 
 use super::conn::{write_queued, Conn, Phase, State};
+use super::tls::Tls;
 use super::{Command, Config, Event, Shared, Transport};
 use crate::core::envelope::Envelope;
 use crate::core::fanout::EncodedOnce;
@@ -51,6 +52,8 @@ struct Io {
     started: Instant,
     manual_now: Cell<u64>,
     read_buf: RefCell<Vec<u8>>,
+    /// What one read decrypted, on a TLS connection.
+    plain_buf: RefCell<Vec<u8>>,
     heartbeat: EncodedOnce,
     /// Connections given frames by the batch of commands being applied.
     dirty: RefCell<Vec<Rc<Conn>>>,
@@ -74,6 +77,7 @@ impl Io {
             started: Instant::now(),
             manual_now: Cell::new(0),
             read_buf: RefCell::new(vec![0; READ_BUFFER]),
+            plain_buf: RefCell::new(Vec::new()),
             heartbeat: EncodedOnce::new(heartbeat),
             dirty: RefCell::new(Vec::new()),
             listeners: RefCell::new(Vec::new()),
@@ -187,7 +191,7 @@ impl Io {
         if st.phase == Phase::Done {
             return;
         }
-        if !st.blocked && !st.out.is_empty() {
+        if !st.blocked && st.has_output() {
             match write_queued(&conn.stream, &mut st) {
                 Ok(true) => st.last_sent = self.now(),
                 Ok(false) => {
@@ -202,7 +206,7 @@ impl Io {
                 }
             }
         }
-        if st.phase == Phase::Closing && st.out.is_empty() {
+        if st.phase == Phase::Closing && !st.has_output() {
             st.phase = Phase::Done;
             conn.notify.notify_one();
         }
@@ -252,6 +256,12 @@ impl Io {
         self.next_id.set(id + 1);
         let now = self.now();
         let mut state = State::new(transport, &self.config, now);
+        if let Some(config) = &self.config.tls {
+            match Tls::new(config) {
+                Ok(tls) => state.tls = Some(Box::new(tls)),
+                Err(_) => return, // rustls could not start a session: the connection is dropped unannounced
+            }
+        }
         let wire = state.wire;
         state.announced = transport == Transport::Tcp; // no handshake: open as soon as accepted
         let conn = Rc::new(Conn {
@@ -291,7 +301,11 @@ impl Io {
                     return;
                 }
                 Ok(n) => {
-                    self.on_data(conn, &buf[..n]);
+                    if conn.state.borrow().tls.is_some() {
+                        self.on_tls_data(conn, &buf[..n]);
+                    } else {
+                        self.on_data(conn, &buf[..n]);
+                    }
                     if n < buf.len() {
                         // The socket is drained: forget its readiness now instead of paying a read that
                         // would only say "would block" (epoll reports the next arrival anyway).
@@ -343,11 +357,37 @@ impl Io {
         if let Some((code, reason)) = fed.close {
             st.end(code, &reason);
         }
-        let write = !st.out.is_empty() || st.phase == Phase::Closing;
+        let write = st.has_output() || st.phase == Phase::Closing;
         drop(st);
         self.shared.emit(events);
         if write {
             self.flush(conn);
+        }
+    }
+
+    /// Ciphertext read from a TLS connection: what it decrypts goes to [`Self::on_data`], and the records it
+    /// calls for (handshake, alerts) are written.
+    fn on_tls_data(&self, conn: &Conn, data: &[u8]) {
+        let mut plain = self.plain_buf.borrow_mut();
+        plain.clear();
+        let received = {
+            let mut st = conn.state.borrow_mut();
+            let Some(tls) = st.tls.as_deref_mut() else { return };
+            tls.receive(data, &mut plain)
+        };
+        if !plain.is_empty() {
+            self.on_data(conn, &plain);
+        }
+        match received {
+            Ok(true) => self.flush(conn),
+            Ok(false) => conn.state.borrow_mut().abort(1006, "connection closed by the client"),
+            Err(_) => {
+                let mut st = conn.state.borrow_mut();
+                if let Some(tls) = st.tls.as_deref_mut() {
+                    let _ = tls.send(&conn.stream); // the alert saying why, if the socket takes it now
+                }
+                st.abort(1006, "TLS failed");
+            }
         }
     }
 
@@ -424,7 +464,7 @@ impl Io {
                 .min(st.last_recv + hb * (silent / hb + 1))
                 .min(st.last_sent + hb);
         }
-        let write = !st.out.is_empty();
+        let write = st.has_output();
         drop(st);
         if deadline != u64::MAX {
             self.wheel.borrow_mut().insert(conn.id, deadline.max(now + cfg.tick_ms));

@@ -13,6 +13,7 @@
 
 mod conn;
 mod io;
+mod tls;
 mod wake;
 
 use std::io::Result as IoResult;
@@ -26,6 +27,7 @@ use tokio::sync::Notify;
 use crate::core::envelope::{DecodeError, Envelope};
 use crate::core::fanout::{EncodedOnce, Wire};
 
+pub use tls::server_config as tls_server_config;
 pub use wake::Waker;
 
 /// The transports a listener serves.
@@ -59,6 +61,8 @@ pub struct Config {
     pub manual_clock: bool,
     /// Events waiting for Python past which the sockets are not read (TCP pushes back on the clients).
     pub max_pending_events: usize,
+    /// Every listener speaks TLS with these settings (wss, TLS over TCP); `None`: plain sockets.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for Config {
@@ -75,6 +79,7 @@ impl Default for Config {
             tick_ms: 100,
             manual_clock: false,
             max_pending_events: 65_536,
+            tls: None,
         }
     }
 }

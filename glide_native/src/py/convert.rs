@@ -14,7 +14,6 @@ use std::fmt;
 use std::sync::{Mutex, MutexGuard};
 
 use pyo3::exceptions::PyValueError;
-use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -44,19 +43,26 @@ pub fn json_to_py<'py>(py: Python<'py>, raw: &str) -> PyResult<Bound<'py, PyAny>
 /// ASCII text (nearly every key, action, uid and id) is copied straight into a new compact ASCII string,
 /// skipping CPython's UTF-8 decoder (`PyString::new`), which checks the text again on its way in; other
 /// text takes that decoder.
+#[cfg(not(feature = "abi3"))]
 pub fn new_str<'py>(py: Python<'py>, s: &str) -> PyResult<Bound<'py, PyString>> {
     if !s.is_ascii() {
         return Ok(PyString::new(py, s));
     }
-    let len = ffi::Py_ssize_t::try_from(s.len()).map_err(|_| PyValueError::new_err("string too long"))?;
+    let len = pyo3::ffi::Py_ssize_t::try_from(s.len()).map_err(|_| PyValueError::new_err("string too long"))?;
     // SAFETY: `PyUnicode_New(len, 127)` returns a new compact ASCII string with room for `len` bytes (or
     // null with an exception set, turned into `Err`). Its one-byte data buffer is filled completely with
     // ASCII bytes before the object is handed out, which is what CPython requires of such a string.
     unsafe {
-        let obj = Bound::from_owned_ptr_or_err(py, ffi::PyUnicode_New(len, 127))?;
-        std::ptr::copy_nonoverlapping(s.as_ptr(), ffi::PyUnicode_1BYTE_DATA(obj.as_ptr()), s.len());
+        let obj = Bound::from_owned_ptr_or_err(py, pyo3::ffi::PyUnicode_New(len, 127))?;
+        std::ptr::copy_nonoverlapping(s.as_ptr(), pyo3::ffi::PyUnicode_1BYTE_DATA(obj.as_ptr()), s.len());
         Ok(obj.cast_into_unchecked())
     }
+}
+
+/// A Python `str` holding `s` (the stable ABI has no way to fill a string's buffer in place).
+#[cfg(feature = "abi3")]
+pub fn new_str<'py>(py: Python<'py>, s: &str) -> PyResult<Bound<'py, PyString>> {
+    Ok(PyString::new(py, s))
 }
 
 fn parse<'py>(ctx: &Ctx<'_, 'py>, raw: &str) -> Result<Bound<'py, PyAny>, serde_json::Error> {

@@ -12,7 +12,7 @@ use super::envelope::{BadMessage, PyEnvelope};
 use super::outgoing::Outgoing;
 use super::wire_id;
 use crate::core::fanout::Wire;
-use crate::driver::{Command, Config, Driver, Event, Transport};
+use crate::driver::{tls_server_config, Command, Config, Driver, Event, Transport};
 
 /// Event kinds, the first item of every tuple `drain` returns.
 const OPENED: u8 = 0;
@@ -41,7 +41,7 @@ impl PyDriver {
     #[pyo3(signature = (
         *, max_message_size=65536, ws_path=Some("/ws".to_owned()), tcp_codec="json", heartbeat_ms=30_000,
         heartbeat_lost_limit=3, auth_timeout_ms=10_000, send_buffer_limit=1 << 20, low_water=65536, tick_ms=100,
-        manual_clock=false, max_pending_events=65536,
+        manual_clock=false, max_pending_events=65536, tls_cert=None, tls_key=None,
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -56,11 +56,18 @@ impl PyDriver {
         tick_ms: u64,
         manual_clock: bool,
         max_pending_events: usize,
+        tls_cert: Option<Vec<u8>>,
+        tls_key: Option<Vec<u8>>,
     ) -> PyResult<Self> {
         let tcp_wire = match tcp_codec {
             "json" => Wire::TcpJson,
             "proto" | "protobuf" => Wire::TcpProto,
             other => return Err(PyValueError::new_err(format!("unknown tcp codec {other:?}"))),
+        };
+        let tls = match (tls_cert, tls_key) {
+            (Some(cert), Some(key)) => Some(tls_server_config(&cert, &key).map_err(PyValueError::new_err)?),
+            (None, None) => None,
+            _ => return Err(PyValueError::new_err("tls_cert and tls_key go together")),
         };
         let config = Config {
             max_message_size,
@@ -74,6 +81,7 @@ impl PyDriver {
             tick_ms,
             manual_clock,
             max_pending_events,
+            tls,
         };
         let driver = Driver::start(config).map_err(|e| PyOSError::new_err(e.to_string()))?;
         Ok(PyDriver {
