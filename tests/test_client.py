@@ -5,6 +5,9 @@ connection (what was sent meanwhile arrives once); a newer login of the same dev
 from __future__ import annotations
 
 import asyncio
+import re
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -105,3 +108,13 @@ async def test_world_channel_frames_are_notices(servers) -> None:  # type: ignor
         assert joined.action == "message.group" and joined.data["to"] == "the_world_channel"
         mid = await fay.send_chat(a, "after the world")
         assert (await next_of(eve, Chat)).mid == mid
+
+
+async def test_the_readme_worked_example_runs_against_a_live_server(servers) -> None:  # type: ignore[no-untyped-def]
+    server: Server = await servers(world_channel=True)  # as `glide serve` runs by default
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    code = re.search(r"### Worked example.*?```python\n(.*?)```", readme.read_text(), re.DOTALL)
+    assert code is not None
+    scope: dict[str, Any] = {}
+    exec(compile(code.group(1), str(readme), "exec"), scope)  # the README's own example
+    await scope["worked_example"](f"http://127.0.0.1:{server.http_port}/api", url(server))
