@@ -302,3 +302,39 @@ async def test_the_operator_kicks_and_broadcasts_across_nodes(cluster: list[Node
         assert device.ws.close_code == 4002
     for client in others:
         await client.quiet()
+
+
+async def test_hostile_messages_on_the_cluster_channels_change_nothing(
+    cluster: list[Node], redis_server: RedisServer
+) -> None:
+    """Whoever can publish on Redis can send nodes anything: malformed runs of segments, lengths that lie,
+    items of the wrong shape, frames that are not envelopes. Each is logged and dropped; the next round works."""
+    import redis.asyncio as aioredis
+
+    a, b = await user(cluster[0]), await user(cluster[0])
+    alice, bob = await online(cluster[0], a), await online(cluster[1], b)
+    head = b'[9,[["d",[%d],0,0]],[3]]\n' % b
+    junk = [
+        b"",
+        b"garbage",
+        b"5:abc",
+        b"99999999999:x",
+        b"-3:abc",
+        b"3:[1]",
+        b"4:[1,\n",
+        b"%d:%b" % (len(head) + 3, head + b"{x}"),  # a frame that is not an envelope
+        b"%d:%b" % (len(head) + 2, head + b"{}"),  # lengths that do not add up
+        b'30:[9,[["d","x",0,0],["?"]],[]]\n',
+        b'22:[9,[["k",1,2]],[-1]]\n',
+    ]
+    client = aioredis.Redis.from_url(redis_server.url)
+    try:
+        for payload in junk:
+            for channel in (f"glide:n:{cluster[1].node_id}", "glide:all"):
+                await client.publish(channel, payload)
+    finally:
+        await client.aclose()
+    ack = await chat(alice, b, "after the junk")
+    got = await bob.take(chat_from(a, "after the junk"))
+    assert got["data"]["mid"] == ack["data"]["mid"]
+    await bob.nothing()  # nothing of the junk reached bob

@@ -1,10 +1,11 @@
 """The hub of a node in a cluster: this node's sessions (LocalHub) plus the others', through Redis.
 
 Deliveries to this node's sessions go out at once, as on a single node. What must reach other nodes is
-queued and sent by one flusher task: each round looks up the routes it needs (one pipelined round trip),
-then sends one message per destination node carrying every item of the round and writes the route
-releases (one more round trip). One flusher keeps rounds in order, so per-sender order holds across
-nodes; under load a round carries a whole tick's deliveries.
+queued and sent by one flusher task, a round at a time, in one round trip to Redis: the route releases and
+one script (routes.ROUND) that reads the routes of the round's 1:1 receivers and publishes one message per
+destination node carrying every item of the round for it, in order (users missing from the route cache
+cost one lookup before it). One flusher keeps rounds in order, so per-sender order holds across nodes;
+under load a round carries a whole tick's deliveries.
 
 Correctness does not depend on Redis (it is a fast path; the store is the truth):
 
@@ -39,6 +40,8 @@ from glide.cluster.routes import (
     Route,
     Routes,
     node_channel,
+    pairs,
+    routes_of,
 )
 from glide.cluster.wire import Batch, decode, outgoing_from
 from glide.gateway.conn import Conn, RecentMids
@@ -232,62 +235,77 @@ class ClusterHub(LocalHub):
                 log.exception("cross-node round failed")
 
     async def _round(self, ops: list[_Op]) -> None:
+        """One round trip in the steady state: the releases and one ROUND script, which reads the routes of
+        the ``fresh`` deliveries' users and publishes every node's message (segments in the order of ``ops``,
+        so per-sender order holds). Only users missing from the cache (and closes) cost a lookup first."""
         routes = await self._resolve(ops)
-        batches: dict[int, Batch] = {}
-        shared = Batch(self.node)
-
-        def batch(node: int) -> Batch:
-            b = batches.get(node)
-            if b is None:
-                b = batches[node] = Batch(self.node)
-            return b
-
+        fresh: dict[int, int] = {}  # uid -> its key's index in the script (from 1)
+        fresh_ops: list[_Delivery] = []
+        targets: list[bytes | str] = []
         releases: list[_Release] = []
         invalidated: list[int] = []
         for op in ops:
             if isinstance(op, _Delivery):
+                if op.fresh:
+                    for uid in op.uids:
+                        b = Batch(self.node)
+                        b.items.append(["d", [uid], op.mid, b.frame(op.out)])
+                        targets += (f"k{fresh.setdefault(uid, len(fresh) + 1)}", b.encode())
+                    fresh_ops.append(op)
+                    continue
                 by_node: dict[int, list[int]] = {}
                 for uid in op.uids:
                     for node in self._nodes_of(routes.get(uid)):
                         by_node.setdefault(node, []).append(uid)
                 for node, uids in by_node.items():
-                    b = batch(node)
+                    b = Batch(self.node)
                     b.items.append(["d", uids, op.mid, b.frame(op.out)])
+                    targets += (f"n{node}", b.encode())
                 if not by_node and op.if_nobody is not None:
                     op.if_nobody()
             elif isinstance(op, _Control):
-                b = shared if op.node < 0 else batch(op.node)
-                b.items.append([*op.item, b.frame(op.out)] if op.out is not None else op.item)
+                b = Batch(self.node, [[*op.item, 0]] if op.out is not None else [op.item])
+                if op.out is not None:
+                    b.frame(op.out)
+                targets += ("a" if op.node < 0 else f"n{op.node}", b.encode())
             elif isinstance(op, _Close):
                 for node in self._nodes_of(routes.get(op.uid), device=op.device):
-                    batch(node).items.append(["c", op.uid, op.device, op.code, op.reason])
+                    targets += (f"n{node}", Batch(self.node, [["c", op.uid, op.device, op.code, op.reason]]).encode())
             else:
                 releases.append(op)
                 invalidated.append(op.uid)
         if invalidated:
-            shared.items.append(["i", invalidated])
-        if not batches and not shared.items and not releases:
+            targets += ("a", Batch(self.node, [["i", invalidated]]).encode())
+        if not targets and not releases:
             return
+        epoch = self._epoch
         async with self.client.pipeline(transaction=False) as pipe:
             for r in releases:
-                await self.routes.release(pipe, r.uid, r.device, r.conn_id)
-            for node, b in batches.items():
-                pipe.publish(node_channel(node), b.encode())
-            if shared.items:
-                pipe.publish(ALL, shared.encode())
-            await pipe.execute()
+                self.routes.release(pipe, r.uid, r.device, r.conn_id)
+            if targets:
+                self.routes.round(pipe, list(fresh), targets)
+            results = await pipe.execute()
+        if not fresh:
+            return
+        for uid, flat in zip(fresh, results[-1], strict=True):
+            routes[uid] = self._remember(uid, routes_of(pairs(flat)), epoch)
+        for op in fresh_ops:
+            if op.if_nobody is not None and not any(self._nodes_of(routes.get(uid)) for uid in op.uids):
+                op.if_nobody()
 
     async def _resolve(self, ops: list[_Op]) -> dict[int, dict[str, Route]]:
-        """The routes of every user the round delivers to: from the cache, or (missing there, or a ``fresh``
-        delivery's) fetched in one round trip and cached unless an invalidation came in meanwhile."""
+        """The routes of the users that non-``fresh`` deliveries and closes go to: from the cache, or (missing
+        there) fetched in one round trip and cached unless an invalidation came in meanwhile."""
         routes: dict[int, dict[str, Route]] = {}
         wanted: dict[int, None] = {}
         cache = self._cache
         for op in ops:
             if isinstance(op, _Delivery):
+                if op.fresh:
+                    continue
                 for uid in op.uids:
                     cached = cache.get(uid)
-                    if cached is None or op.fresh:
+                    if cached is None:
                         wanted[uid] = None
                     else:
                         routes[uid] = cached
@@ -298,15 +316,18 @@ class ClusterHub(LocalHub):
         epoch = self._epoch
         uids = list(wanted)
         found = await self.routes.lookup(uids)
-        if len(cache) + len(uids) > CACHE_LIMIT:
-            cache.clear()
-        touched = self._touched
         for uid, fetched in zip(uids, found, strict=True):
-            mine = {d: r for d, r in fetched.items() if r[0] != self.node}
-            routes[uid] = mine
-            if touched.get(uid, -1) <= epoch:
-                cache[uid] = mine
+            routes[uid] = self._remember(uid, fetched, epoch)
         return routes
+
+    def _remember(self, uid: int, fetched: dict[str, Route], epoch: int) -> dict[str, Route]:
+        """The user's sessions on other nodes, cached unless its routes changed since ``epoch``."""
+        mine = {d: r for d, r in fetched.items() if r[0] != self.node}
+        if self._touched.get(uid, -1) <= epoch:
+            if len(self._cache) >= CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[uid] = mine
+        return mine
 
     def _nodes_of(self, routes: dict[str, Route] | None, *, device: str | None = None) -> set[int]:
         if not routes:
@@ -357,12 +378,15 @@ class ClusterHub(LocalHub):
 
     def _on_message(self, payload: bytes) -> None:
         try:
-            origin, items, frames = decode(payload)
+            segments = decode(payload)
         except (ValueError, TypeError) as e:
             event(log, logging.WARNING, "bad cross-node message", error=str(e))
             return
-        if origin == self.node:
-            return
+        for origin, items, frames in segments:
+            if origin != self.node:
+                self._on_segment(items, frames)
+
+    def _on_segment(self, items: list[list[Any]], frames: list[bytes]) -> None:
         outs: dict[int, Outgoing] = {}
 
         def out(index: int) -> Outgoing:

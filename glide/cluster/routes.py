@@ -11,6 +11,9 @@ Keys (``glide:`` prefix):
 - ``glide:alive:{node}``: the node's token, expiring with its beat; missing at a beat means Redis lost its
   data (a restart) and the node announces every session again
 - channels ``glide:n:{node}`` (one per node) and ``glide:all`` (every node)
+
+Scripts go with EVAL, not EVALSHA: redis-py checks every script of a pipeline with SCRIPT EXISTS first (one
+more round trip per pipeline), while a script's text costs Redis only a hash of it.
 """
 
 from __future__ import annotations
@@ -52,6 +55,41 @@ _RELEASE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0
 """
+# One round of a node's cross-node traffic, in one round trip: look up the routes of KEYS (users whose
+# sessions must be read after a store commit) and publish to each channel one message, its segments in the
+# order given. ARGV[1]: this node; then pairs (target, segment): "k<i>" goes to every other node holding a
+# session of KEYS[i], "n<node>" to that node, "a" to every node. Returns each key's HGETALL, for the cache.
+_ROUND = """
+local me = ARGV[1]
+local found = {}
+for i = 1, #KEYS do found[i] = redis.call('HGETALL', KEYS[i]) end
+local parts, order = {}, {}
+local function add(channel, segment)
+  local p = parts[channel]
+  if not p then p = {}; parts[channel] = p; order[#order + 1] = channel end
+  p[#p + 1] = segment
+end
+for j = 2, #ARGV, 2 do
+  local target, segment = ARGV[j], ARGV[j + 1]
+  local kind = string.sub(target, 1, 1)
+  if kind == 'k' then
+    local routes, seen = found[tonumber(string.sub(target, 2))], {}
+    for r = 2, #routes, 2 do
+      local node = string.match(routes[r], '^(%d+):')
+      if node and node ~= me and not seen[node] then
+        seen[node] = true
+        add('$NODE' .. node, segment)
+      end
+    end
+  elseif kind == 'n' then
+    add('$NODE' .. string.sub(target, 2), segment)
+  else
+    add('$ALL', segment)
+  end
+end
+for _, channel in ipairs(order) do redis.call('PUBLISH', channel, table.concat(parts[channel])) end
+return found
+""".replace("$NODE", PREFIX + "n:").replace("$ALL", ALL)
 
 
 def route_key(uid: int) -> str:
@@ -75,6 +113,21 @@ def parse_route(value: bytes | str) -> Route | None:
         return None
 
 
+def routes_of(pairs: Iterable[tuple[bytes, bytes]]) -> dict[str, Route]:
+    """A user's sessions from its route hash's (device, value) pairs."""
+    routes: dict[str, Route] = {}
+    for device, value in pairs:
+        route = parse_route(value)
+        if route is not None:
+            routes[device.decode()] = route
+    return routes
+
+
+def pairs(flat: Sequence[bytes]) -> Iterable[tuple[bytes, bytes]]:
+    """HGETALL as a script returns it (``[field, value, …]``) as pairs."""
+    return zip(flat[::2], flat[1::2], strict=True)
+
+
 class Routes:
     """Route-table and node-liveness commands, each one pipelined round trip."""
 
@@ -82,8 +135,6 @@ class Routes:
         self.client = client
         self.node = node
         self.token = f"{node}:{wall_ms()}"
-        self._claim = client.register_script(_CLAIM)
-        self._release = client.register_script(_RELEASE)
 
     async def claim(
         self, uid: int, device: str, conn_id: int, *, single_device: bool, invalidate: bytes
@@ -91,11 +142,8 @@ class Routes:
         """Take the session's route and tell every node the user's routes changed; returns the sessions it
         replaced elsewhere ``[(device, (node, conn_id))]``."""
         async with self.client.pipeline(transaction=False) as pipe:
-            await self._claim(
-                keys=[route_key(uid)],
-                args=[device, route_value(self.node, conn_id), "1" if single_device else "0", ROUTE_TTL_S],
-                client=pipe,
-            )
+            value = route_value(self.node, conn_id)
+            pipe.eval(_CLAIM, 1, route_key(uid), device, value, "1" if single_device else "0", ROUTE_TTL_S)
             pipe.publish(ALL, invalidate)
             old, _ = await pipe.execute()
         replaced: list[tuple[str, Route]] = []
@@ -105,9 +153,14 @@ class Routes:
                 replaced.append((old[i].decode(), route))
         return replaced
 
-    async def release(self, pipe: Any, uid: int, device: str, conn_id: int) -> None:
+    def release(self, pipe: Any, uid: int, device: str, conn_id: int) -> None:
         """Queue giving the route up on ``pipe`` (a newer login's route stays)."""
-        await self._release(keys=[route_key(uid)], args=[device, route_value(self.node, conn_id)], client=pipe)
+        pipe.eval(_RELEASE, 1, route_key(uid), device, route_value(self.node, conn_id))
+
+    def round(self, pipe: Any, uids: Sequence[int], targets: Sequence[bytes | str]) -> None:
+        """Queue one round (``ROUND``) on ``pipe``: its result, :meth:`routes_of` each of ``uids``, is the
+        pipeline's last. ``targets``: the pairs (target, segment) after ARGV[1]."""
+        pipe.eval(_ROUND, len(uids), *[route_key(uid) for uid in uids], self.node, *targets)
 
     async def lookup(self, uids: Sequence[int]) -> list[dict[str, Route]]:
         """Every user's routes, as Redis has them now (stale ones included: callers check the node)."""
@@ -115,15 +168,7 @@ class Routes:
             for uid in uids:
                 pipe.hgetall(route_key(uid))
             rows = await pipe.execute()
-        out: list[dict[str, Route]] = []
-        for row in rows:
-            routes: dict[str, Route] = {}
-            for device, value in row.items():
-                route = parse_route(value)
-                if route is not None:
-                    routes[device.decode()] = route
-            out.append(routes)
-        return out
+        return [routes_of(row.items()) for row in rows]
 
     async def announce_all(self, sessions: Iterable[tuple[int, str, int]]) -> None:
         """Write the routes of every local session (after Redis lost them)."""

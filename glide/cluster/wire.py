@@ -1,7 +1,9 @@
-"""What nodes send each other over Redis: one message per destination node per tick carrying every item of
-that tick (deliveries, kicks, closes), and on the shared channel broadcasts and route-cache invalidations.
+"""What nodes send each other over Redis: one message per destination node per round carrying every item of
+that round (deliveries, kicks, closes), and on the shared channel broadcasts and route-cache invalidations.
 
-A message is ``<JSON head>\\n<frame><frame>…``: the head is ``[origin node, items, frame lengths]`` and each
+A message is a run of segments, each ``<length>:<segment>`` (length in decimal ASCII), so that Redis can
+put together a node's message from segments in a script without reading them (glide.cluster.routes.ROUND).
+A segment is ``<JSON head>\\n<frame><frame>…``: the head is ``[origin node, items, frame lengths]`` and each
 item names its frame by index, so a frame pushed to many users of one node crosses Redis once and is never
 re-serialised (a frame is the envelope's JSON as the TCP JSON wire has it; the receiver decodes it with the
 Rust codec and forwards ``data`` byte for byte). Items:
@@ -25,6 +27,7 @@ import orjson
 from glide._native import TCP_JSON, Outgoing, decode_json
 
 TCP_HEADER = 4  # the TCP JSON wire's length prefix
+MAX_LENGTH_DIGITS = 10  # a segment's length prefix (Redis caps a message at 512 MB)
 
 
 def frame_bytes(out: Outgoing) -> bytes:
@@ -49,7 +52,7 @@ def outgoing_from(frame: bytes) -> Outgoing:
 
 @dataclass
 class Batch:
-    """The items of one tick for one channel; frames deduplicated by identity."""
+    """The items of one segment; frames deduplicated by identity."""
 
     origin: int
     items: list[list[Any]] = field(default_factory=list)
@@ -65,19 +68,42 @@ class Batch:
         return index
 
     def encode(self) -> bytes:
+        """The batch as one segment, its length prefix included (a message of its own, or part of one)."""
         head = orjson.dumps([self.origin, self.items, [len(f) for f in self.frames]])
-        return b"\n".join((head, b"".join(self.frames)))
+        body = b"".join((head, b"\n", *self.frames))
+        return b"%d:%b" % (len(body), body)
 
 
-def decode(payload: bytes) -> tuple[int, list[list[Any]], list[bytes]]:
-    """``(origin, items, frames)``; ValueError if the payload is not a batch."""
-    head, sep, body = payload.partition(b"\n")
+Segment = tuple[int, list[list[Any]], list[bytes]]
+
+
+def decode(payload: bytes) -> list[Segment]:
+    """Every segment of a message as ``(origin, items, frames)``; ValueError if it is not a run of them."""
+    segments: list[Segment] = []
+    at, end = 0, len(payload)
+    while at < end:
+        colon = payload.find(b":", at, at + MAX_LENGTH_DIGITS + 1)
+        digits = payload[at:colon]
+        if colon < 0 or not digits.isdigit():
+            raise ValueError("no segment length")
+        start = colon + 1
+        at = start + int(digits)
+        if at > end:
+            raise ValueError("segment cut short")
+        segments.append(_segment(payload[start:at]))
+    return segments
+
+
+def _segment(data: bytes) -> Segment:
+    head, sep, body = data.partition(b"\n")
     if not sep:
         raise ValueError("no head")
     origin, items, lengths = orjson.loads(head)
     frames: list[bytes] = []
     at = 0
     for n in lengths:
+        if not isinstance(n, int) or n < 0:
+            raise ValueError("bad frame length")
         frames.append(body[at : at + n])
         at += n
     if at != len(body) or not isinstance(origin, int) or not isinstance(items, list):
