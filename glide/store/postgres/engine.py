@@ -44,7 +44,17 @@ NODE_LOCK = 0x676C6E64  # pg_advisory_lock(NODE_LOCK, node_id): the live node ho
 SERVER_SETTINGS = {"application_name": "glide", "synchronous_commit": "on", "plan_cache_mode": "force_custom_plan"}
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 # Advisory transaction locks on keys in ascending order (the sorted subquery fixes the order of the calls).
-SQL_LOCK_KEYS = "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS s"
+_SQL_LOCK_KEYS = "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest('{%s}'::bigint[]) AS k ORDER BY 1) AS s"
+
+
+def begin_locked(keys: list[int]) -> str:
+    """BEGIN and the advisory locks of ``keys`` (ascending) as one simple query: one round trip. The keys are
+    written into the text (ints only: nothing to escape), since a simple query takes no parameters."""
+    if not keys:
+        return "BEGIN"
+    return "BEGIN; " + _SQL_LOCK_KEYS % ",".join(str(int(k)) for k in keys)
+
+
 _STOP = object()
 
 
@@ -321,9 +331,12 @@ class PgEngine:
         return self._conn
 
     async def _run_batch(self, ops: list[_Op]) -> list[_Op]:
-        """Run ``ops`` in one transaction; returns those to run again in the next batch."""
-        results: list[tuple[_Op, Any, BaseException | None]] = []
-        retry: list[_Op] = []
+        """Run ``ops`` in one transaction; returns those to run again in the next batch.
+
+        First in the fewest round trips: BEGIN with the key locks (one simple query), the ops, COMMIT. When an
+        op fails, that transaction is rolled back and the batch runs again op by op behind savepoints, so one
+        op's failure costs only that op (ops are functions of the transaction alone: running one twice is
+        running it once)."""
         try:
             conn = await self._connection()
         except GlideError as e:
@@ -332,9 +345,37 @@ class PgEngine:
             return []
         keys = sorted({k for op in ops for k in op.keys})
         try:
-            await conn.execute("BEGIN")
-            if keys:
-                await conn.execute(SQL_LOCK_KEYS, keys)
+            await conn.execute(begin_locked(keys))
+            try:
+                values = [await op.fn(conn) for op in ops]
+            except Exception:
+                if conn.is_closed():
+                    raise
+                await conn.execute("ROLLBACK")
+                return await self._run_batch_apart(conn, ops, keys)
+            await conn.execute("COMMIT")
+            self.batches_committed += 1
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
+            await self._fail(conn, ops, e)
+            return []
+        for op, value in zip(ops, values, strict=True):
+            _resolve(op.fut, value, None)
+        return []
+
+    async def _fail(self, conn: WriteConn, ops: list[_Op], e: BaseException) -> None:
+        await self._abandon(conn)
+        log.error("postgres batch of %d writes failed: %s", len(ops), e)
+        failure = StorageError(f"storage failure, nothing of this batch was stored: {e}")
+        for op in ops:
+            _resolve(op.fut, None, failure)
+
+    async def _run_batch_apart(self, conn: WriteConn, ops: list[_Op], keys: list[int]) -> list[_Op]:
+        """The batch again, each op behind a savepoint: a failing op is rolled back alone (and run again in
+        the next batch if it lost a deadlock or a serialization race)."""
+        results: list[tuple[_Op, Any, BaseException | None]] = []
+        retry: list[_Op] = []
+        try:
+            await conn.execute(begin_locked(keys))
             await conn.execute("SAVEPOINT op")
             for i, op in enumerate(ops):
                 try:
@@ -355,11 +396,8 @@ class PgEngine:
             await conn.execute("COMMIT")
             self.batches_committed += 1
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, _BatchAborted) as e:
-            await self._abandon(conn)
-            log.error("postgres batch of %d writes failed: %s", len(ops), e)
-            failure = StorageError(f"storage failure, nothing of this batch was stored: {e}")
-            results = [(op, None, failure) for op in ops]
-            retry = []
+            await self._fail(conn, ops, e)
+            return []
         for op, value, error in results:
             _resolve(op.fut, value, error)
         return retry
