@@ -216,7 +216,7 @@ async def test_a_failing_operation_fails_only_itself(pg: PostgresStore) -> None:
         await conn.execute("INSERT INTO privacy VALUES (77, true)")
         raise ValueError("a bug in an operation")
 
-    good1 = pg.messages.store_chats([chat(101, "a")])
+    good1 = pg.messages.store_chats([chat(101, "a", sender=5, receiver=6)])  # a new conversation
     clash = pg.messages.store_chats([chat(102, "b"), chat(100, "c")])
     good2 = pg.users.create_user(account="z", email=None, nickname="z", avatar="", password_hash="h")
     r1, r2, r3, r4, r5 = await asyncio.gather(
@@ -231,7 +231,11 @@ async def test_a_failing_operation_fails_only_itself(pg: PostgresStore) -> None:
     assert await pg.messages.chat(101) is not None
     assert await pg.messages.chat(102) is None  # the failed call left nothing behind
     assert not await pg.contacts.whitelist_only(77)  # neither did the buggy one
-    assert [m.mid for m in await pg.messages.inbox(2)] == [100, 101]
+    assert [m.mid for m in await pg.messages.inbox(6)] == [101]
+    # The batch ran twice (together, then op by op once an op failed): the conversation opened by the
+    # first, rolled-back run is still written by the second.
+    assert [c.peer for c in await pg.conversations.recent(6)] == [5]
+    assert [c.peer for c in await pg.conversations.recent(5)] == [6]
 
 
 async def test_a_lost_connection_fails_the_whole_batch_and_the_writer_reconnects(pg: PostgresStore) -> None:
@@ -327,3 +331,23 @@ async def test_every_query_uses_an_index(pg_url: str) -> None:
         assert checked >= 40, checked
     finally:
         await conn.close()
+
+
+async def test_calls_queued_together_run_as_one_operation(pg: PostgresStore) -> None:
+    """store_chats and ack_inboxes calls that queue while the writer is busy combine into one operation each
+    (the statements of one), and each caller gets what it would have got alone, in order."""
+    await pg.messages.store_chats([chat(1, "a")])
+    hold = asyncio.ensure_future(pg.engine.write(sleeping))
+    await asyncio.sleep(0.1)
+    ops_before = pg.engine.ops_committed
+    stores = [pg.messages.store_chats([chat(10 + i, f"k{i % 20}")]) for i in range(40)]  # 20 repeats
+    acks = [pg.messages.ack_inboxes([(2, [1])]) for _ in range(5)]
+    results = await asyncio.gather(*stores, *acks)
+    await hold
+    # the holding op, then every store_chats call in one op and every ack in another
+    assert pg.engine.ops_committed - ops_before == 3
+    stored, acked = results[:40], results[40:]
+    assert [r[0].message.mid for r in stored[:20]] == list(range(10, 30))
+    assert all(not r[0].duplicate for r in stored[:20])
+    assert [(r[0].message.mid, r[0].duplicate) for r in stored[20:]] == [(m, True) for m in range(10, 30)]
+    assert [[m.mid for m in a[0]] for a in acked] == [[1], [], [], [], []]  # acknowledged once, by the first

@@ -124,6 +124,38 @@ class _Op:
     fut: asyncio.Future[Any]
     keys: Sequence[int] = ()
     attempts: int = field(default=0)
+    combined: _Combined | None = None
+
+
+RunMany: TypeAlias = Callable[[WriteConn, list[Any]], Awaitable[list[Any]]]
+
+
+@dataclass(eq=False)
+class _Combined:
+    """The calls of one kind (:meth:`PgEngine.write_many`) queued while none of them started: one op over
+    all their items; each caller gets the results of its own."""
+
+    kind: str
+    run: RunMany
+    items: list[Any] = field(default_factory=list)
+    keys: list[int] = field(default_factory=list)
+    calls: list[tuple[int, int, asyncio.Future[list[Any]]]] = field(default_factory=list)
+
+    def settle(self, done: asyncio.Future[list[Any]]) -> None:
+        error = done.exception()
+        for start, end, fut in self.calls:
+            _resolve(fut, None if error else done.result()[start:end], error)
+
+    def apart(self, op: _Op) -> list[_Op]:
+        """One op per call, each answering its caller (when the op of all failed: one call's failure must
+        fail that call alone)."""
+        if len(self.calls) == 1:
+            return [op]
+        return [_Op(self._part(start, end), fut, self.keys, op.attempts) for start, end, fut in self.calls]
+
+    def _part(self, start: int, end: int) -> Callable[[WriteConn], Awaitable[list[Any]]]:
+        items = self.items[start:end]
+        return lambda conn: self.run(conn, items)
 
 
 class _BatchAborted(Exception):
@@ -146,10 +178,15 @@ class PgEngine:
         self.url = url
         self.where = where
         self.batches_committed = 0
+        self.ops_committed = 0  # operations in them (a combined call of write_many counts once)
+        # Called whenever writes are rolled back (one operation, or a whole batch), so that a backend's caches
+        # of what it wrote can forget what they saw (as glide.store.sqlite.engine does).
+        self.on_rollback: list[Callable[[], None]] = []
         self._conn: WriteConn | None = conn
         self._pool = pool
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._retry: list[_Op] = []
+        self._open: dict[str, _Combined] = {}  # write_many's ops not taken by the writer yet, by kind
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
         self._node_conn: WriteConn | None = None
@@ -187,6 +224,28 @@ class PgEngine:
             raise StorageError("store is closed")
         fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Op(fn, fut, keys))
+        return await fut
+
+    async def write_many(self, kind: str, items: Sequence[Any], run: RunMany, *, keys: Sequence[int] = ()) -> list[Any]:
+        """:meth:`write` for calls that combine: ``await run(conn, items)`` returns one result per item, and
+        the calls of one ``kind`` queued while the writer is busy run as one op over all their items, in
+        order (so a tick's worth of small calls costs the statements of one). If that op fails, each call
+        runs again alone: one call's failure fails only that call."""
+        if self._closed:
+            raise StorageError("store is closed")
+        loop = asyncio.get_running_loop()
+        combined = self._open.get(kind)
+        if combined is None:
+            combined = self._open[kind] = _Combined(kind, run)
+            done: asyncio.Future[list[Any]] = loop.create_future()
+            done.add_done_callback(combined.settle)
+            c = combined
+            self._queue.put_nowait(_Op(lambda conn: c.run(conn, c.items), done, c.keys, combined=c))
+        fut: asyncio.Future[list[Any]] = loop.create_future()
+        start = len(combined.items)
+        combined.items.extend(items)
+        combined.keys.extend(keys)
+        combined.calls.append((start, len(combined.items), fut))
         return await fut
 
     async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
@@ -308,13 +367,13 @@ class PgEngine:
                 if item is _STOP:
                     stopping = True
                 else:
-                    batch.append(item)
+                    batch.append(self._taken(item))
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is _STOP:
                     stopping = True
                 else:
-                    batch.append(item)
+                    batch.append(self._taken(item))
             if not batch:
                 continue
             try:
@@ -323,6 +382,12 @@ class PgEngine:
                 log.exception("postgres writer failed on a batch of %d writes", len(batch))
                 for op in batch:
                     _resolve(op.fut, None, storage_error(e))
+
+    def _taken(self, op: _Op) -> _Op:
+        """An op the writer takes: a combined one takes no more calls (its keys are final before they lock)."""
+        if op.combined is not None and self._open.get(op.combined.kind) is op.combined:
+            del self._open[op.combined.kind]
+        return op
 
     async def _connection(self) -> WriteConn:
         if self._conn is None or self._conn.is_closed():
@@ -348,30 +413,38 @@ class PgEngine:
             await conn.execute(begin_locked(keys))
             try:
                 values = [await op.fn(conn) for op in ops]
-            except Exception:
+            except Exception as e:
                 if conn.is_closed():
-                    raise
+                    raise _BatchAborted(str(e)) from e
                 await conn.execute("ROLLBACK")
+                self._rolled_back()
                 return await self._run_batch_apart(conn, ops, keys)
             await conn.execute("COMMIT")
             self.batches_committed += 1
-        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
+            self.ops_committed += len(ops)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, _BatchAborted) as e:
             await self._fail(conn, ops, e)
             return []
         for op, value in zip(ops, values, strict=True):
             _resolve(op.fut, value, None)
         return []
 
+    def _rolled_back(self) -> None:
+        for hook in self.on_rollback:
+            hook()
+
     async def _fail(self, conn: WriteConn, ops: list[_Op], e: BaseException) -> None:
         await self._abandon(conn)
+        self._rolled_back()
         log.error("postgres batch of %d writes failed: %s", len(ops), e)
         failure = StorageError(f"storage failure, nothing of this batch was stored: {e}")
         for op in ops:
             _resolve(op.fut, None, failure)
 
     async def _run_batch_apart(self, conn: WriteConn, ops: list[_Op], keys: list[int]) -> list[_Op]:
-        """The batch again, each op behind a savepoint: a failing op is rolled back alone (and run again in
-        the next batch if it lost a deadlock or a serialization race)."""
+        """The batch again, each op (each call of a combined one) behind a savepoint: a failing op is rolled
+        back alone (and run again in the next batch if it lost a deadlock or a serialization race)."""
+        ops = [part for op in ops for part in (op.combined.apart(op) if op.combined is not None else (op,))]
         results: list[tuple[_Op, Any, BaseException | None]] = []
         retry: list[_Op] = []
         try:
@@ -384,6 +457,7 @@ class PgEngine:
                     if conn.is_closed():
                         raise _BatchAborted(str(e)) from e
                     await conn.execute("ROLLBACK TO SAVEPOINT op")
+                    self._rolled_back()
                     if isinstance(e, _RETRYABLE) and op.attempts < MAX_RETRIES:
                         op.attempts += 1
                         retry.append(op)
@@ -395,6 +469,7 @@ class PgEngine:
                 results.append((op, value, None))
             await conn.execute("COMMIT")
             self.batches_committed += 1
+            self.ops_committed += sum(error is None for _, _, error in results)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, _BatchAborted) as e:
             await self._fail(conn, ops, e)
             return []

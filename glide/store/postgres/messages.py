@@ -120,6 +120,25 @@ async def save_cursors(conn: WriteConn, cursors: dict[int, InboxCursor]) -> None
     )
 
 
+async def _ack_inboxes(conn: WriteConn, wanted: list[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
+    """Acknowledge ``wanted`` (the requests of every combined call), in order: one answer per request."""
+    all_mids = sorted({mid for _, mids in wanted for mid in mids})
+    found = {m.mid: m for m in map(chat_from, await conn.fetch(SQL_CHATS_BY_MID, all_mids))}
+    receivers = [uid for uid, mids in wanted if any(found[m].receiver == uid for m in mids if m in found)]
+    cursors = await lock_cursors(conn, receivers) if receivers else {}
+    answers: list[list[ChatMessage]] = []
+    changed: dict[int, InboxCursor] = {}
+    for uid, mids in wanted:
+        cursor = cursors.get(uid)
+        acked = cursor.acknowledge(uid, mids, found) if cursor is not None else []
+        if acked and cursor is not None:
+            changed[uid] = cursor
+        answers.append(acked)
+    if changed:
+        await save_cursors(conn, changed)
+    return answers
+
+
 def _used_mid(e: asyncpg.UniqueViolationError) -> StorageError:
     detail = getattr(e, "detail", "") or ""
     mid = detail.split("=(", 1)[1].split(")", 1)[0] if "=(" in detail else "?"
@@ -131,48 +150,48 @@ class PgMessageStore:
         self._engine = engine
         self._clock_ms = clock_ms
         self._conversations: set[tuple[int, int]] = set()
+        engine.on_rollback.append(self._conversations.clear)  # what it saw inserted may not have been
 
     async def store_chats(self, chats: Sequence[NewChat]) -> list[StoredChat]:
         check_new_chats(chats)
         if not chats:
             return []
-        batch = list(chats)
-        clock_ms = self._clock_ms
+        keys = [u for c in chats for u in (c.sender, c.receiver)]
+        return await self._engine.write_many("store_chats", chats, self._store_chats, keys=keys)
 
-        async def op(conn: WriteConn) -> list[StoredChat]:
-            now = clock_ms()
-            earlier = await self._earlier(conn, {(c.sender, c.cli_mid) for c in batch if c.cli_mid})
-            refused = await refused_pairs(conn, [(c.sender, c.receiver) for c in batch])
-            # Which inputs are new, in order: not stored before, not refused, not repeated in this batch.
-            fresh: list[NewChat] = []
-            seen: set[tuple[int, str]] = set()
-            for c in batch:
-                key = (c.sender, c.cli_mid)
-                if c.cli_mid and (key in earlier or key in seen):
-                    continue
-                if (c.sender, c.receiver) not in refused:
-                    fresh.append(c)
-                    if c.cli_mid:
-                        seen.add(key)
-            stored: dict[int, ChatMessage] = {}
-            if fresh:
-                stored = await self._insert(conn, fresh, now)
-                if len(stored) < len(fresh):  # another node stored one of these keys meanwhile
-                    earlier |= await self._earlier(conn, {(c.sender, c.cli_mid) for c in fresh if c.mid not in stored})
-            out: list[StoredChat] = []
-            for c in batch:
-                m = stored.get(c.mid)
-                if m is not None:
-                    out.append(StoredChat(m, False))
-                    if c.cli_mid:
-                        earlier[(c.sender, c.cli_mid)] = m  # its repeats later in the batch are duplicates
-                elif c.cli_mid and (c.sender, c.cli_mid) in earlier:
-                    out.append(StoredChat(earlier[(c.sender, c.cli_mid)], True))
-                else:
-                    out.append(StoredChat(ChatMessage(*_fields(c), now, 0, None), False, True))
-            return out
-
-        return await self._engine.write(op, keys=[u for c in batch for u in (c.sender, c.receiver)])
+    async def _store_chats(self, conn: WriteConn, batch: list[NewChat]) -> list[StoredChat]:
+        """Store ``batch`` in order (the chats of every combined call): one result per chat."""
+        now = self._clock_ms()
+        earlier = await self._earlier(conn, {(c.sender, c.cli_mid) for c in batch if c.cli_mid})
+        refused = await refused_pairs(conn, [(c.sender, c.receiver) for c in batch])
+        # Which inputs are new, in order: not stored before, not refused, not repeated in this batch.
+        fresh: list[NewChat] = []
+        seen: set[tuple[int, str]] = set()
+        for c in batch:
+            key = (c.sender, c.cli_mid)
+            if c.cli_mid and (key in earlier or key in seen):
+                continue
+            if (c.sender, c.receiver) not in refused:
+                fresh.append(c)
+                if c.cli_mid:
+                    seen.add(key)
+        stored: dict[int, ChatMessage] = {}
+        if fresh:
+            stored = await self._insert(conn, fresh, now)
+            if len(stored) < len(fresh):  # another node stored one of these keys meanwhile
+                earlier |= await self._earlier(conn, {(c.sender, c.cli_mid) for c in fresh if c.mid not in stored})
+        out: list[StoredChat] = []
+        for c in batch:
+            m = stored.get(c.mid)
+            if m is not None:
+                out.append(StoredChat(m, False))
+                if c.cli_mid:
+                    earlier[(c.sender, c.cli_mid)] = m  # its repeats later in the batch are duplicates
+            elif c.cli_mid and (c.sender, c.cli_mid) in earlier:
+                out.append(StoredChat(earlier[(c.sender, c.cli_mid)], True))
+            else:
+                out.append(StoredChat(ChatMessage(*_fields(c), now, 0, None), False, True))
+        return out
 
     async def _earlier(self, conn: WriteConn, keys: set[tuple[int, str]]) -> dict[tuple[int, str], ChatMessage]:
         if not keys:
@@ -226,7 +245,7 @@ class PgMessageStore:
         ]
         if rows:
             await conn.execute(SQL_CONVERSATIONS_NEW, *(list(col) for col in zip(*rows, strict=True)))
-            # Known once the transaction commits; a rolled-back batch only costs a repeated no-op insert.
+            # Forgotten again if this is rolled back (engine.on_rollback).
             known.update((owner, peer) for owner, peer, _, _ in rows)
 
     async def chat(self, mid: int) -> ChatMessage | None:
@@ -263,25 +282,7 @@ class PgMessageStore:
         wanted = ack_requests(requests)
         if not any(mids for _, mids in wanted):
             return [[] for _ in wanted]
-        all_mids = sorted({mid for _, mids in wanted for mid in mids})
-
-        async def op(conn: WriteConn) -> list[list[ChatMessage]]:
-            found = {m.mid: m for m in map(chat_from, await conn.fetch(SQL_CHATS_BY_MID, all_mids))}
-            receivers = [uid for uid, mids in wanted if any(found[m].receiver == uid for m in mids if m in found)]
-            cursors = await lock_cursors(conn, receivers) if receivers else {}
-            answers: list[list[ChatMessage]] = []
-            changed: dict[int, InboxCursor] = {}
-            for uid, mids in wanted:
-                cursor = cursors.get(uid)
-                acked = cursor.acknowledge(uid, mids, found) if cursor is not None else []
-                if acked and cursor is not None:
-                    changed[uid] = cursor
-                answers.append(acked)
-            if changed:
-                await save_cursors(conn, changed)
-            return answers
-
-        return await self._engine.write(op, keys=[uid for uid, _ in wanted])
+        return await self._engine.write_many("ack_inboxes", wanted, _ack_inboxes, keys=[uid for uid, _ in wanted])
 
     async def clear_inbox(self, uid: int, up_to_mid: int | None = None) -> int:
         check_int(uid, "uid")
