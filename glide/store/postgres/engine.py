@@ -30,6 +30,10 @@ Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyn
 Migration = Callable[["asyncpg.Connection[asyncpg.Record]"], Awaitable[None]]
 log = logging.getLogger("glide.store")
 
+# At most one transaction per this long while writes keep coming (as glide.store.sqlite.engine does): a busy
+# writer that started one just now waits the rest of the gap, so each transaction, and its fixed statements,
+# serves more writes; a quiet one starts at once.
+COMMIT_GAP_S = 0.002
 MAX_BATCH = 256  # ops per transaction: each is a subtransaction, and many of them slow other sessions down
 MAX_RETRIES = 5  # re-runs of an op that lost a deadlock or a serialization race
 CONNECT_TIMEOUT_S = 10.0
@@ -187,6 +191,7 @@ class PgEngine:
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._retry: list[_Op] = []
         self._open: dict[str, _Combined] = {}  # write_many's ops not taken by the writer yet, by kind
+        self._last_batch = 0.0  # when the writer started its last transaction (loop time)
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
         self._node_conn: WriteConn | None = None
@@ -358,6 +363,7 @@ class PgEngine:
     # the writer task
 
     async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
         stopping = False
         while not stopping or self._retry:
             batch: list[_Op] = self._retry[:MAX_BATCH]
@@ -367,6 +373,9 @@ class PgEngine:
                 if item is _STOP:
                     stopping = True
                 else:
+                    wait = self._last_batch + COMMIT_GAP_S - loop.time()
+                    if wait > 0:
+                        await asyncio.sleep(wait)  # not taken yet: calls of its kind still join it
                     batch.append(self._taken(item))
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 item = self._queue.get_nowait()
@@ -376,6 +385,7 @@ class PgEngine:
                     batch.append(self._taken(item))
             if not batch:
                 continue
+            self._last_batch = loop.time()
             try:
                 self._retry.extend(await self._run_batch(batch))
             except Exception as e:  # a bug here must not strand the callers: fail their futures
