@@ -55,9 +55,6 @@ RETRY_S = 1.0  # between attempts to reach Redis again
 LATE_S = 60  # a cross-node push of a 1:1 message older than this is dropped (the inbox has it)
 CACHE_LIMIT = 1_000_000  # cached users' routes, at most (the cache starts over beyond)
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
-# At most one round per this long while deliveries keep coming: a round that would start sooner after the
-# last waits the rest, so each round trip to Redis (and each message the other nodes read) carries more.
-ROUND_GAP_S = 0.002
 
 
 @dataclass(slots=True)
@@ -223,14 +220,8 @@ class ClusterHub(LocalHub):
             self._wake.set()
 
     async def _flusher(self) -> None:
-        loop = asyncio.get_running_loop()
-        last = 0.0
         while self._running:
             await self._wake.wait()
-            wait = last + ROUND_GAP_S - loop.time()
-            if wait > 0:
-                await asyncio.sleep(wait)
-            last = loop.time()
             self._wake.clear()
             ops, self._ops = self._ops, []
             if not ops:
