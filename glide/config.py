@@ -223,8 +223,9 @@ class Config:
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The server side of TLS (TLS 1.2 and later), or ``None`` without it."""
-        if self.tls_pem() is None:
+        if not self.tls_cert:
             return None
+        self.tls_pem()  # a missing or unreadable file: its own clear error, before OpenSSL's
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         try:

@@ -248,9 +248,7 @@ class ClusterHub(LocalHub):
             if isinstance(op, _Delivery):
                 if op.fresh:
                     for uid in op.uids:
-                        b = Batch(self.node)
-                        b.items.append(["d", [uid], op.mid, b.frame(op.out)])
-                        targets += (f"k{fresh.setdefault(uid, len(fresh) + 1)}", b.encode())
+                        targets += (f"k{fresh.setdefault(uid, len(fresh) + 1)}", self._segment(op, [uid]))
                     fresh_ops.append(op)
                     continue
                 by_node: dict[int, list[int]] = {}
@@ -258,15 +256,12 @@ class ClusterHub(LocalHub):
                     for node in self._nodes_of(routes.get(uid)):
                         by_node.setdefault(node, []).append(uid)
                 for node, uids in by_node.items():
-                    b = Batch(self.node)
-                    b.items.append(["d", uids, op.mid, b.frame(op.out)])
-                    targets += (f"n{node}", b.encode())
+                    targets += (f"n{node}", self._segment(op, uids))
                 if not by_node and op.if_nobody is not None:
                     op.if_nobody()
             elif isinstance(op, _Control):
-                b = Batch(self.node, [[*op.item, 0]] if op.out is not None else [op.item])
-                if op.out is not None:
-                    b.frame(op.out)
+                b = Batch(self.node)
+                b.items.append([*op.item, b.frame(op.out)] if op.out is not None else op.item)
                 targets += ("a" if op.node < 0 else f"n{op.node}", b.encode())
             elif isinstance(op, _Close):
                 for node in self._nodes_of(routes.get(op.uid), device=op.device):
@@ -292,6 +287,12 @@ class ClusterHub(LocalHub):
         for op in fresh_ops:
             if op.if_nobody is not None and not any(self._nodes_of(routes.get(uid)) for uid in op.uids):
                 op.if_nobody()
+
+    def _segment(self, op: _Delivery, uids: list[int]) -> bytes:
+        """The segment delivering ``op`` to ``uids``."""
+        b = Batch(self.node)
+        b.items.append(["d", uids, op.mid, b.frame(op.out)])
+        return b.encode()
 
     async def _resolve(self, ops: list[_Op]) -> dict[int, dict[str, Route]]:
         """The routes of the users that non-``fresh`` deliveries and closes go to: from the cache, or (missing
