@@ -7,6 +7,7 @@ import asyncio
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -144,6 +145,36 @@ async def test_a_failing_operation_fails_only_itself(tmp_path: Path) -> None:
         assert await store.messages.chat(101) is not None
         assert await store.messages.chat(102) is None  # the failed call left nothing behind
         assert [m.mid for m in await store.messages.inbox(2)] == [100, 101]
+    finally:
+        await store.close()
+
+
+async def test_savepoints_only_after_a_failure(tmp_path: Path) -> None:
+    """A batch whose operations all succeed is BEGIN, the operations, COMMIT; only a batch in which one failed
+    runs again with a savepoint per operation (and commits once)."""
+    store = await SqliteStore.open(tmp_path / "g.db")
+    engine = store.engine
+    statements: list[str] = []
+    assert engine._conn is not None
+    engine._conn.set_trace_callback(statements.append)
+
+    def batch_of(*writes: Any) -> Any:
+        hold = engine.write(lambda conn: time.sleep(0.05))  # queued first: the writes join its batch
+        return asyncio.gather(hold, *writes, return_exceptions=True)
+
+    try:
+        await batch_of(*(store.messages.store_chats([NewChat(i, "", 1, 2, 1, "x", 0)]) for i in (1, 2, 3)))
+        assert not [s for s in statements if "SAVEPOINT" in s.upper()]
+        assert sum(s.upper() == "COMMIT" for s in statements) == 1
+        statements.clear()
+        results = await batch_of(
+            store.messages.store_chats([NewChat(4, "", 1, 2, 1, "x", 0)]),
+            store.messages.store_chats([NewChat(1, "", 1, 2, 1, "again", 0)]),  # mid 1 is taken
+        )
+        assert isinstance(results[2], StorageError) and not isinstance(results[1], BaseException)
+        assert sum(s.upper().startswith("SAVEPOINT") for s in statements) == 3  # the second attempt, per op
+        assert sum(s.upper() == "COMMIT" for s in statements) == 1
+        assert [m.mid for m in await store.messages.inbox(2)] == [1, 2, 3, 4]
     finally:
         await store.close()
 

@@ -4,8 +4,9 @@ Everything runs on the event loop's thread, on one connection: SQLite's own work
 microseconds, far less than handing each batch to another thread and back (a wake-up and a GIL hand-over
 each way), and nothing else writes the file (one server per database, glide.store.data_dir). Writes are
 closures: ``write`` queues one and the first write of a tick schedules the flush, which runs every closure
-queued by then inside its own SAVEPOINT within ONE transaction (a failing closure rolls back only itself),
-commits once, then resolves the futures. WAL with ``synchronous=NORMAL`` (the default) makes a commit survive
+queued by then within ONE transaction, commits once, then resolves the futures. A failing closure rolls the
+transaction back and the batch runs again with each closure behind a SAVEPOINT, so it fails only itself (no
+savepoint per closure while nothing fails). WAL with ``synchronous=NORMAL`` (the default) makes a commit survive
 the process being killed, which is the ``ack.message`` guarantee; ``FULL`` adds an fsync per commit so it
 also survives power loss. Reads run at once on the same connection, between transactions: they see every
 write whose future has resolved, and nothing uncommitted.
@@ -251,6 +252,31 @@ class SqliteEngine:
     def _run_batch(
         self, conn: sqlite3.Connection, ops: list[tuple[Op, asyncio.Future[Any]]]
     ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+        """Run ``ops`` in one transaction: first plainly, BEGIN, the ops, COMMIT. When an op fails, that
+        transaction is rolled back and the batch runs again op by op behind savepoints (:meth:`_run_batch_apart`),
+        so one op's failure costs only that op; the rollback hooks make the backends forget what the first
+        attempt left in their caches (ops are functions of the transaction: running one twice is running it
+        once)."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                values = [fn(conn) for fn, _ in ops]
+            except Exception as e:
+                if not conn.in_transaction:
+                    raise _BatchAborted(str(e)) from e
+                conn.execute("ROLLBACK")
+                self._rolled_back()
+                return self._run_batch_apart(conn, ops)
+            conn.execute("COMMIT")
+            self._committed()
+        except (sqlite3.Error, _BatchAborted) as e:
+            return self._failed(conn, ops, e)
+        return [(fut, value, None) for (_, fut), value in zip(ops, values, strict=True)]
+
+    def _run_batch_apart(
+        self, conn: sqlite3.Connection, ops: list[tuple[Op, asyncio.Future[Any]]]
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+        """The batch again, each op behind a savepoint: a failing op is rolled back alone."""
         results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -258,16 +284,25 @@ class SqliteEngine:
                 value, error = self._run_op(conn, fn)
                 results.append((fut, value, error))
             conn.execute("COMMIT")
-            self.batches_committed += 1
-            self._last_commit = asyncio.get_running_loop().time()
+            self._committed()
         except (sqlite3.Error, _BatchAborted) as e:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            self._rolled_back()
-            failure = StorageError(f"storage failure, nothing of this batch was stored: {e}")
-            log.error("sqlite batch of %d writes failed: %s", len(ops), e)
-            results = [(fut, None, failure) for _, fut in ops]
+            return self._failed(conn, ops, e)
         return results
+
+    def _committed(self) -> None:
+        self.batches_committed += 1
+        self._last_commit = asyncio.get_running_loop().time()
+
+    def _failed(
+        self, conn: sqlite3.Connection, ops: list[tuple[Op, asyncio.Future[Any]]], e: BaseException
+    ) -> list[tuple[asyncio.Future[Any], Any, BaseException | None]]:
+        """SQLite gave up on the transaction: every op of the batch fails, none was stored."""
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        self._rolled_back()
+        failure = StorageError(f"storage failure, nothing of this batch was stored: {e}")
+        log.error("sqlite batch of %d writes failed: %s", len(ops), e)
+        return [(fut, None, failure) for _, fut in ops]
 
     def _rolled_back(self) -> None:
         for hook in self.on_rollback:
