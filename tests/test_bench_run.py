@@ -50,7 +50,12 @@ def test_case1_against_glide(tmp_path: Path) -> None:
     assert load["acked"] == load["receipts"] == 30  # both phases of the ack flow
     assert load["misrouted"] == 0 and load["reordered"] == 0
     assert set(r["server_process"]) >= {"pid", "cpu_s", "peak_rss_kb", "rss_before_kb", "series"}
-    assert set(r["derived"]) >= {"delivered_per_s", "server_cpu_us_per_delivered", "harness_cpu_s"}
+    derived = r["derived"]
+    assert set(derived) >= {"delivered_per_s", "server_cpu_us_per_delivered", "harness_cpu_s"}
+    # the load generator's own thread: part of the harness's CPU, measured on its own
+    assert 0 < derived["loadgen_cpu_s"] <= derived["harness_cpu_s"]
+    per_msg = 1e6 * derived["loadgen_cpu_s"] / load["delivered"]
+    assert derived["loadgen_cpu_us_per_delivered"] == pytest.approx(per_msg, abs=1e6 * 0.0005 / load["delivered"])
     assert {"cpus", "kernel", "python"} <= set(r["machine"])
     assert_artifacts(tmp_path / "out")
 

@@ -25,6 +25,7 @@ METRICS: dict[str, list[tuple[str, str, bool]]] = {
         ("server_cpu_us_per_delivered", "server CPU µs / delivered msg", False),
         ("server_rss_growth_per_conn_kb", "server RSS growth KiB / connection", False),
         ("harness_cpu_s", "harness CPU s", False),
+        ("loadgen_cpu_us_per_delivered", "load generator CPU µs / delivered msg", False),
     ],
     "saturate": [
         ("max_held_rate_per_s", "highest rate held (msg/s, p99 ≤ bound)", True),

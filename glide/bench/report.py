@@ -59,6 +59,7 @@ def summary_table(result: dict[str, Any]) -> Table:
         ("server peak RSS (whole life)", (srv.get("peak_rss_kb") or 0) / 1024 if srv else None, "MiB"),
         ("server RSS growth / connection", d.get("server_rss_growth_per_conn_kb"), "KiB"),
         ("harness CPU", d.get("harness_cpu_s"), "s"),
+        ("load generator CPU / delivered msg", d.get("loadgen_cpu_us_per_delivered"), "µs"),
     ]
     if "bytes_per_conn" in d:
         rows.append(("server memory / connection", d["bytes_per_conn"], "B (RSS delta / N)"))

@@ -286,6 +286,10 @@ def derive(m: Measured, clients: int) -> dict[str, Any]:
         "harness_cpu_s": m.harness_cpu_s,
         "harness_cpu_us_per_delivered": round(1e6 * m.harness_cpu_s / delivered, 2) if delivered else None,
     }
+    loadgen_cpu = load.get("cpu_s")
+    if loadgen_cpu is not None:  # the load generator's thread alone (the harness adds Python, progress bars)
+        out["loadgen_cpu_s"] = round(loadgen_cpu, 3)
+        out["loadgen_cpu_us_per_delivered"] = round(1e6 * loadgen_cpu / delivered, 2) if delivered else None
     if server:
         out["server_cpu_s"] = server["cpu_s"]
         out["server_cpu_us_per_delivered"] = round(1e6 * server["cpu_s"] / delivered, 2) if delivered else None

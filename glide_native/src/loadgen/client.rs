@@ -365,7 +365,15 @@ fn read_ready(ctx: &Ctx, stream: &TcpStream, conn: &mut Conn) -> Result<(), ErrK
                     let pending = std::mem::take(&mut conn.inbuf);
                     feed(ctx, conn, &pending)?;
                 }
-                if !full || conn.closed {
+                if conn.closed {
+                    return Ok(());
+                }
+                if !full {
+                    // Drained: forget the readiness now instead of paying a read that would only say "would
+                    // block" on the next turn of the loop (epoll reports the next arrival anyway).
+                    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
+                        Err::<(), _>(std::io::Error::from(ErrorKind::WouldBlock))
+                    });
                     return Ok(());
                 }
             }

@@ -126,6 +126,7 @@ fn assign_roles(st: &mut State, senders: usize, peers: Peers, rng: &mut Rng) {
 
 /// Runs the whole load on the current thread's runtime; returns the final snapshot.
 pub async fn run(cfg: Config, targets: Vec<Target>, sources: Vec<std::net::IpAddr>, outside: Arc<Outside>) -> Snapshot {
+    let cpu0 = thread_cpu_s();
     let seed = cfg.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -164,7 +165,9 @@ pub async fn run(cfg: Config, targets: Vec<Target>, sources: Vec<std::net::IpAdd
             let t = (next_sample - base).as_secs_f64();
             let mut st = ctx.state.borrow_mut();
             st.sample(t);
-            outside.publish(st.snapshot(phase_name(phase, all_sent_at.is_some()), t, false));
+            let mut snap = st.snapshot(phase_name(phase, all_sent_at.is_some()), t, false);
+            snap.cpu_s = thread_cpu_s() - cpu0;
+            outside.publish(snap);
             next_sample += Duration::from_secs(1);
         }
         if phase == Phase::Closing {
@@ -227,7 +230,19 @@ pub async fn run(cfg: Config, targets: Vec<Target>, sources: Vec<std::net::IpAdd
     st.sample(elapsed);
     let mut snap = st.snapshot("done", elapsed, true);
     snap.error = error;
+    snap.cpu_s = thread_cpu_s() - cpu0;
     snap
+}
+
+/// CPU seconds this thread has used (user + system): what the run itself costs, without the Python
+/// process around it.
+fn thread_cpu_s() -> f64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into a valid, owned struct.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
 }
 
 fn phase_name(p: Phase, draining: bool) -> &'static str {

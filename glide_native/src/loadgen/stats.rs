@@ -372,6 +372,7 @@ impl State {
             series: self.series.clone(),
             counters: c,
             error: None,
+            cpu_s: 0.0,
         }
     }
 }
@@ -412,6 +413,8 @@ pub struct Snapshot {
     pub series: Series,
     /// Why the run could not proceed, if it could not (e.g. fewer than two logins).
     pub error: Option<String>,
+    /// CPU seconds the load generator's own thread used since the run started (set by the run).
+    pub cpu_s: f64,
 }
 
 #[cfg(test)]
