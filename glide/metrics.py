@@ -51,6 +51,9 @@ class NodeCollector(Collector):
             value=getattr(self.store, "batches_committed", 0),
         )
         yield CounterMetricFamily(
+            "glide_frames_sent", "Frames sent to clients (envelopes, heartbeats)", value=transport["frames_out"]
+        )
+        yield CounterMetricFamily(
             "glide_slow_consumers_dropped",
             "Connections dropped for reading too slowly (send buffer over send_buffer_limit)",
             value=transport["slow_consumers"],

@@ -52,6 +52,35 @@ async def test_slow_consumer_is_disconnected_and_loses_nothing(servers) -> None:
     assert got == list(range(n))
 
 
+async def test_the_asyncio_driver_writes_a_ticks_frames_at_once(servers) -> None:  # type: ignore[no-untyped-def]
+    """Frames a tick gives one connection go out in one socket write, in order: 40 chats read in one burst
+    reach their receiver (and their acks the sender) in far fewer writes than frames."""
+    server = await servers(driver="asyncio", message_rate=0)
+    _, alice = await online(server, "alice")
+    bob_uid, bob = await online(server, "bob")
+    gateway = server.gateway
+    frames, writes = gateway.frames_out, gateway.writes
+    n = 40
+    # websockets frames the chats; they leave in one write, so the server reads them together
+    protocol = alice.ws.protocol
+    for i in range(n):
+        chat = {
+            "action": "message.chat",
+            "seq": 10 + i,
+            "to": str(bob_uid),
+            "data": {"cliMid": f"b{i}", "content": str(i)},
+        }
+        protocol.send_text(json.dumps(chat).encode())
+    alice.ws.transport.write(b"".join(protocol.data_to_send()))
+    got = [int((await bob.expect("message.chat"))["data"]["content"]) for _ in range(n)]
+    assert got == list(range(n))
+    acks = [(await alice.expect("ack.message"))["seq"] for _ in range(n)]
+    assert acks == [10 + i for i in range(n)]
+    sent = gateway.frames_out - frames
+    assert sent == 2 * n
+    assert gateway.writes - writes <= sent // 4, (gateway.writes - writes, sent)
+
+
 class _Conn:
     """A connection double for the dispatcher alone: it records what the dispatcher asks of the socket."""
 

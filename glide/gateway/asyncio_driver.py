@@ -1,4 +1,10 @@
-"""The asyncio driver: one protocol object per socket; the Rust core frames and codes every byte."""
+"""The asyncio driver: one protocol object per socket; the Rust core frames and codes every byte.
+
+What handlers send waits in the connection's ``out`` list and is written once per loop iteration (the
+gateway's ``flush``), one write per connection however many frames the tick produced; a connection that has
+``WRITE_HIGH_WATER`` bytes waiting is written at once, so Python never holds more than that per connection
+and the transport's own buffer (with ``pause_writing``) bounds the rest.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +44,8 @@ class ClientProtocol(asyncio.Protocol):
         "last_sent",
         "native",
         "opened_at",
+        "out",
+        "out_bytes",
         "paused",
         "peer",
         "pending",
@@ -74,6 +82,8 @@ class ClientProtocol(asyncio.Protocol):
         self.ticket_secret: str | None = None
         self.pending: list[object] = []
         self.transport: asyncio.Transport | None = None
+        self.out: list[bytes] = []  # frames of this tick, written by flush()
+        self.out_bytes = 0
         self.peer = ""
         self._drain_waiter: asyncio.Future[None] | None = None
         self.opened_at = self.last_recv = self.last_sent = gateway.now_ms
@@ -97,6 +107,7 @@ class ClientProtocol(asyncio.Protocol):
             return
         to_send = feed.to_send
         if to_send and self.transport is not None:
+            self.flush()  # what handlers sent goes first
             self.transport.write(to_send)
         if feed.opened:
             self.wire = self.native.wire
@@ -109,6 +120,8 @@ class ClientProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.out = []
+        self.out_bytes = 0
         self.gateway.connection_lost(self)
         waiter = self._drain_waiter
         if waiter is not None and not waiter.done():
@@ -127,11 +140,33 @@ class ClientProtocol(asyncio.Protocol):
     # Conn
 
     def send(self, out: Outgoing) -> None:
-        transport = self.transport
-        if self.closed or transport is None:
+        if self.closed or self.transport is None:
             return
-        transport.write(out.frame(self.wire))
-        self.last_sent = self.gateway.now_ms
+        frame = out.frame(self.wire)
+        gateway = self.gateway
+        if not self.out:
+            gateway.dirty.append(self)
+            if not gateway.flush_scheduled:
+                gateway.schedule_flush()
+        self.out.append(frame)
+        self.out_bytes += len(frame)
+        gateway.frames_out += 1
+        self.last_sent = gateway.now_ms
+        if self.out_bytes >= WRITE_HIGH_WATER:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write this tick's frames in one write; drop the connection if the peer is too far behind."""
+        out = self.out
+        transport = self.transport
+        if not out or transport is None:
+            return
+        self.out = []
+        self.out_bytes = 0
+        if self.closed:
+            return
+        transport.write(out[0] if len(out) == 1 else b"".join(out))
+        self.gateway.writes += 1
         if transport.get_write_buffer_size() > self.gateway.config.send_buffer_limit:
             # A consumer this far behind would make memory grow without bound; its messages stay in the
             # store (inbox), so dropping the connection loses nothing.
@@ -144,12 +179,16 @@ class ClientProtocol(asyncio.Protocol):
         transport = self.transport
         if self.closed or transport is None:
             return
+        self.flush()  # what was sent before the close frame goes before it
+        if self.closed:  # the flush found a slow consumer and dropped it
+            return
         frame = self.native.close_frame(code, reason)
         if frame:
             transport.write(frame)
         self._shutdown()
 
     async def drained(self) -> None:
+        self.flush()  # the transport's buffer, not this tick's list, says whether the peer keeps up
         while self.paused and not self.closed:
             loop = asyncio.get_running_loop()
             self._drain_waiter = loop.create_future()
@@ -167,6 +206,7 @@ class ClientProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def _shutdown(self) -> None:
+        self.flush()
         self.closed = True
         if self.transport is not None:
             self.transport.close()

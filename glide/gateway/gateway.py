@@ -42,8 +42,9 @@ class GatewayBase:
         self.hello_data = {"server_version": "glide", "heartbeat_interval": config.heartbeat_interval_s}
 
     def transport_stats(self) -> dict[str, int]:
-        """``connections`` open now and ``slow_consumers`` dropped since start (for the metrics)."""
-        return {"connections": 0, "slow_consumers": 0}
+        """``connections`` open now, ``slow_consumers`` dropped and ``frames_out`` sent since start (for the
+        metrics)."""
+        return {"connections": 0, "slow_consumers": 0, "frames_out": 0}
 
     @property
     def now_ms(self) -> int:
@@ -76,6 +77,11 @@ class Gateway(GatewayBase):
         self.wheel = TimingWheel(TICK_MS, self._now_ms)
         self.conns: dict[int, ClientProtocol] = {}
         self.slow_consumers = 0
+        self.frames_out = 0
+        self.writes = 0  # socket writes of frames: fewer than frames_out when a tick gave a connection several
+        # Connections given frames since the last flush (each written once, at the end of the loop iteration).
+        self.dirty: list[ClientProtocol] = []
+        self.flush_scheduled = False
         self._ids = itertools.count(1)
         self._servers: list[asyncio.Server] = []
         self._ticker: asyncio.Task[None] | None = None
@@ -86,7 +92,18 @@ class Gateway(GatewayBase):
     # listeners
 
     def transport_stats(self) -> dict[str, int]:
-        return {"connections": len(self.conns), "slow_consumers": self.slow_consumers}
+        return {"connections": len(self.conns), "slow_consumers": self.slow_consumers, "frames_out": self.frames_out}
+
+    def schedule_flush(self) -> None:
+        self.flush_scheduled = True
+        asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write every connection's frames of this tick, one write each."""
+        self.flush_scheduled = False
+        dirty, self.dirty = self.dirty, []
+        for conn in dirty:
+            conn.flush()
 
     async def listen(self, kind: str, host: str, port: int) -> int:
         """Bind a listener (accepting starts with :meth:`start`); the bound port."""

@@ -181,7 +181,11 @@ class NativeGateway(GatewayBase):
             stats = self.driver.stats
         except RuntimeError:  # stopped
             return super().transport_stats()
-        return {"connections": stats["connections"], "slow_consumers": stats["slow_consumers"]}
+        return {
+            "connections": stats["connections"],
+            "slow_consumers": stats["slow_consumers"],
+            "frames_out": stats["frames_out"],
+        }
 
     async def listen(self, kind: str, host: str, port: int) -> int:
         """Bind a listener; connections are accepted at once, their events taken once :meth:`start` ran."""
