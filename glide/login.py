@@ -7,6 +7,7 @@ then close); other devices stay online, unless the operator asked for one device
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 
 from glide._native import Envelope, Outgoing
@@ -87,7 +88,8 @@ class LoginActions:
     def _bind(self, conn: Conn, uid: int, device: str, device_name: str) -> None:
         if conn.authenticated:
             return
-        conn.uid, conn.device, conn.device_name = uid, device, device_name
+        # Device ids are few ("1", "web", ...): one string each, not one per connection.
+        conn.uid, conn.device, conn.device_name = uid, sys.intern(device), device_name
         conn.authenticated = True
         conn.syncing = True  # before the session is reachable: live pushes wait for the inbox replay
         event(log, logging.INFO, "login", conn=conn.id, uid=uid, device=device)

@@ -14,7 +14,10 @@ import pytest
 from glide.config import Config
 from glide.errors import ConfigError, StorageError
 from glide.store import NewChat, SqliteStore, open_store
+from glide.store.message_checks import NO_ACKS
 from glide.store.sqlite.schema import MIGRATIONS
+
+EMPTY = ()
 
 
 async def make_user(store: SqliteStore, account: str, email: str | None = None) -> int:
@@ -145,6 +148,35 @@ async def test_a_failing_operation_fails_only_itself(tmp_path: Path) -> None:
         assert await store.messages.chat(101) is not None
         assert await store.messages.chat(102) is None  # the failed call left nothing behind
         assert [m.mid for m in await store.messages.inbox(2)] == [100, 101]
+    finally:
+        await store.close()
+
+
+async def test_receivers_acknowledging_in_order_keep_no_empty_set_or_list(tmp_path: Path) -> None:
+    """Memory per user: the writer caches each receiver's cursor; one with nothing acknowledged out of order and
+    nothing pending shares the empty state (an empty set costs 216 bytes, an empty list 56)."""
+    store = await SqliteStore.open(tmp_path / "g.db")
+    state = store.messages._state
+    try:
+        for receiver in range(100, 110):
+            [stored] = await store.messages.store_chats([NewChat(receiver, "", 1, receiver, 1, "x", 0)])
+            assert [m.mid for m in await store.messages.inbox(receiver)] == [receiver]
+            assert await store.messages.ack_inbox(receiver, [stored.message.mid])
+        assert await store.messages.inbox(200) == []  # a user with nothing at all
+        await store.messages.store_chats([NewChat(999, "", 1, 999, 1, "x", 0)])  # the cursors are saved with it
+        for uid in [*range(100, 110), 200]:
+            assert state.cursors[uid].acked is NO_ACKS
+            assert state.pending[uid] is EMPTY
+        first, second = await store.messages.store_chats(
+            [NewChat(300, "", 1, 300, 1, "x", 0), NewChat(301, "", 1, 300, 1, "y", 0)]
+        )
+        assert await store.messages.ack_inbox(300, [301])  # out of order: a set of its own
+        assert state.cursors[300].acked == {second.message.receiver_seq}
+        assert state.pending[300] == [first.message.receiver_seq]
+        assert await store.messages.ack_inbox(300, [300])
+        await store.messages.store_chats([NewChat(998, "", 1, 999, 1, "x", 0)])
+        assert await store.messages.inbox(300) == []
+        assert state.cursors[300].acked is NO_ACKS and state.pending[300] is EMPTY
     finally:
         await store.close()
 

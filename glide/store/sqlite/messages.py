@@ -92,7 +92,8 @@ class WriterState:
         self.heads: dict[int, int] = {}
         self.cursors: dict[int, InboxCursor] = {}
         # Receiver -> its pending incoming positions, ascending; absent: not tracked (too many, or not loaded).
-        self.pending: dict[int, list[int]] = {}
+        # None pending is the empty tuple, shared: an empty list would cost 56 bytes per idle receiver.
+        self.pending: dict[int, list[int] | tuple[()]] = {}
         self.conversations: set[tuple[int, int]] = set()  # (owner, peer) rows known to exist
         self.recent: dict[int, ChatMessage] = {}  # the newest messages stored, by mid: what acks mostly name
         self.unsaved: dict[int, InboxCursor] = {}  # cursors moved by acknowledgements, not yet in the file
@@ -143,8 +144,10 @@ class WriterState:
     def received(self, uid: int, seq: int) -> None:
         """A new message for ``uid`` took position ``seq`` (the largest so far)."""
         pending = self.pending.get(uid)
-        if pending is not None:
+        if isinstance(pending, list):
             pending.append(seq)
+        elif pending is not None:
+            self.pending[uid] = [seq]
 
     def cursor(self, conn: sqlite3.Connection, uid: int) -> InboxCursor:
         state = self.cursors.get(uid)
@@ -157,7 +160,7 @@ class WriterState:
             n = TRACK_LIMIT + len(state.acked)
             seqs = self.incoming(conn, uid, state.cursor, n + 1)
             if len(seqs) <= n:
-                self.pending[uid] = [seq for seq in seqs if seq not in state.acked]
+                self.pending[uid] = [seq for seq in seqs if seq not in state.acked] or ()
         return state
 
     def acknowledge(
@@ -165,9 +168,11 @@ class WriterState:
     ) -> list[ChatMessage]:
         acked = cursor.acknowledge(uid, mids, found)
         pending = self.pending.get(uid)
-        if pending is not None:
+        if isinstance(pending, list):
             for m in acked:
                 pending.remove(m.receiver_seq)  # the oldest, when acknowledged in order: found at once
+            if not pending:
+                self.pending[uid] = ()
         return acked
 
     def advance(self, conn: sqlite3.Connection, uid: int, state: InboxCursor) -> tuple[int, int, str]:

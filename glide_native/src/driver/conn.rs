@@ -248,6 +248,8 @@ pub fn write_queued(stream: &TcpStream, state: &mut State) -> io::Result<bool> {
             Err(e) => return Err(e),
         }
     }
+    // Written out: an idle connection keeps no queue capacity (the next frame allocates it again).
+    state.out = VecDeque::new();
     Ok(true)
 }
 

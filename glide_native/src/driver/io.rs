@@ -537,23 +537,49 @@ async fn serve(io: Rc<Io>, conn: Rc<Conn>) {
                 st.blocked,
             )
         };
+        // select! builds the future of every branch, enabled or not, and an idle connection's task keeps the
+        // largest set it can wait on in memory: the common waits get selects of their own, and the rare one
+        // (the socket would not take our writes) lives on the heap while it lasts.
         let throttled = read && io.shared.too_many_events(io.config.max_pending_events);
-        tokio::select! {
-            biased;
-            ready = conn.stream.writable(), if write => match ready {
-                Ok(()) => {
-                    conn.state.borrow_mut().blocked = false;
-                    io.flush(&conn);
-                }
-                Err(_) => conn.state.borrow_mut().abort(1006, "write failed"),
-            },
-            ready = conn.stream.readable(), if read && !throttled => match ready {
-                Ok(()) => io.read_ready(&conn),
-                Err(_) => conn.state.borrow_mut().abort(1006, "read failed"),
-            },
-            () = room(&io), if throttled => {}
-            () = conn.notify.notified() => {}
+        if write {
+            Box::pin(blocked(&io, &conn, read, throttled)).await;
+        } else if throttled {
+            tokio::select! {
+                () = room(&io) => {}
+                () = conn.notify.notified() => {}
+            }
+        } else if read {
+            tokio::select! {
+                biased;
+                ready = conn.stream.readable() => match ready {
+                    Ok(()) => io.read_ready(&conn),
+                    Err(_) => conn.state.borrow_mut().abort(1006, "read failed"),
+                },
+                () = conn.notify.notified() => {}
+            }
+        } else {
+            conn.notify.notified().await;
         }
     }
     io.forget(&conn);
+}
+
+/// A connection whose writes wait for the socket: writability, and reads (or room for them) meanwhile.
+async fn blocked(io: &Io, conn: &Conn, read: bool, throttled: bool) {
+    tokio::select! {
+        biased;
+        ready = conn.stream.writable() => match ready {
+            Ok(()) => {
+                conn.state.borrow_mut().blocked = false;
+                io.flush(conn);
+            }
+            Err(_) => conn.state.borrow_mut().abort(1006, "write failed"),
+        },
+        ready = conn.stream.readable(), if read && !throttled => match ready {
+            Ok(()) => io.read_ready(conn),
+            Err(_) => conn.state.borrow_mut().abort(1006, "read failed"),
+        },
+        () = room(io), if throttled => {}
+        () = conn.notify.notified() => {}
+    }
 }

@@ -88,8 +88,6 @@ pub struct WsServerConn {
     request: RequestParser,
     frames: FrameParser,
     subprotocol: Option<Subprotocol>,
-    /// Reused between feeds so parsing allocates nothing per read.
-    events: Vec<WsEvent>,
 }
 
 impl WsServerConn {
@@ -100,7 +98,6 @@ impl WsServerConn {
             request: RequestParser::new(config.max_header_size, config.path),
             frames: FrameParser::new(config.max_message_size),
             subprotocol: None,
-            events: Vec::new(),
         }
     }
 
@@ -185,12 +182,12 @@ impl WsServerConn {
     }
 
     fn read_frames(&mut self, data: &[u8], feed: &mut WsFeed) {
-        let mut events = std::mem::take(&mut self.events);
+        // A fresh list per read: kept between reads, its capacity would stay with every idle connection.
+        let mut events = Vec::new();
         let result = self.frames.feed(data, &mut events);
-        for event in events.drain(..) {
+        for event in events {
             self.on_event(event, feed);
         }
-        self.events = events;
         if let Err(e) = result {
             self.fail(e, feed);
         }
