@@ -16,25 +16,31 @@ KICKED_OUT = 4001  # application close code: another login took this (uid, devic
 
 
 class LocalHub:
-    """Sessions of this process, keyed by uid then device."""
+    """Sessions of this process, keyed by uid then device. A uid with one session (the usual case) maps to its
+    connection itself; with several, to a dict by device: an idle server keeps no dict per user."""
 
     __slots__ = ("_sessions",)
 
     def __init__(self) -> None:
-        self._sessions: dict[int, dict[str, Conn]] = {}
+        self._sessions: dict[int, Conn | dict[str, Conn]] = {}
 
     # sessions
 
     def bind(self, conn: Conn, *, single_device: bool = False) -> list[Conn]:
         """Register ``conn`` as the session ``(conn.uid, conn.device)``; returns the sessions it replaces."""
-        devices = self._sessions.setdefault(conn.uid, {})
+        entry = self._sessions.get(conn.uid)
+        if entry is None:
+            self._sessions[conn.uid] = conn
+            return []
+        devices = entry if isinstance(entry, dict) else {entry.device: entry}
         if single_device:
             replaced = [c for c in devices.values() if c is not conn]
-            devices.clear()
+            devices = {}
         else:
             old = devices.get(conn.device)
             replaced = [old] if old is not None and old is not conn else []
         devices[conn.device] = conn
+        self._sessions[conn.uid] = devices if len(devices) > 1 else conn
         return replaced
 
     async def announce(self, conn: Conn, *, single_device: bool = False, kickout: Outgoing | None = None) -> None:
@@ -43,21 +49,28 @@ class LocalHub:
 
     def unbind(self, conn: Conn) -> bool:
         """Forget ``conn`` if it is still the registered session of its (uid, device)."""
-        devices = self._sessions.get(conn.uid)
-        if devices is None or devices.get(conn.device) is not conn:
-            return False
-        del devices[conn.device]
-        if not devices:
+        entry = self._sessions.get(conn.uid)
+        if entry is conn:
             del self._sessions[conn.uid]
+            return True
+        if not isinstance(entry, dict) or entry.get(conn.device) is not conn:
+            return False
+        del entry[conn.device]
+        if len(entry) == 1:
+            self._sessions[conn.uid] = next(iter(entry.values()))
         return True
 
     def devices(self, uid: int) -> Iterable[Conn]:
-        devices = self._sessions.get(uid)
-        return () if devices is None else tuple(devices.values())
+        entry = self._sessions.get(uid)
+        if entry is None:
+            return ()
+        return tuple(entry.values()) if isinstance(entry, dict) else (entry,)
 
     def session(self, uid: int, device: str) -> Conn | None:
-        devices = self._sessions.get(uid)
-        return None if devices is None else devices.get(device)
+        entry = self._sessions.get(uid)
+        if isinstance(entry, dict):
+            return entry.get(device)
+        return entry if entry is not None and entry.device == device else None
 
     def close_session(self, uid: int, device: str | None, code: int, reason: str) -> bool:
         """Close the socket of session ``(uid, device)`` (``device`` None: every session of ``uid``) wherever it
@@ -76,10 +89,10 @@ class LocalHub:
         return {uid for uid in uids if uid in self._sessions}
 
     def online_count(self) -> int:
-        return sum(len(d) for d in self._sessions.values())
+        return sum(len(e) if isinstance(e, dict) else 1 for e in self._sessions.values())
 
     def all(self) -> list[Conn]:
-        return [c for d in self._sessions.values() for c in d.values()]
+        return [c for e in self._sessions.values() for c in (e.values() if isinstance(e, dict) else (e,))]
 
     # deliveries
 
@@ -106,11 +119,11 @@ class LocalHub:
             if_nobody()
 
     def deliver_here(self, uid: int, out: Outgoing, *, mid: int = 0, exclude: Conn | None = None) -> int:
-        devices = self._sessions.get(uid)
-        if devices is None:
+        entry = self._sessions.get(uid)
+        if entry is None:
             return 0
         sent = 0
-        for conn in devices.values():
+        for conn in entry.values() if isinstance(entry, dict) else (entry,):
             if conn is exclude or conn.closed:
                 continue
             if mid:
@@ -148,11 +161,10 @@ class LocalHub:
 
     def broadcast_here(self, out: Outgoing, *, exclude: Conn | None = None) -> int:
         sent = 0
-        for devices in self._sessions.values():
-            for conn in devices.values():
-                if conn is not exclude and not conn.closed:
-                    conn.send(out)
-                    sent += 1
+        for conn in self.all():
+            if conn is not exclude and not conn.closed:
+                conn.send(out)
+                sent += 1
         return sent
 
     # lifecycle (the cluster's connections to Redis)

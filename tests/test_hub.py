@@ -1,0 +1,52 @@
+"""The local hub's session table: a uid with one session maps to the connection itself, with several to a dict
+by device; every question about sessions answers the same across those shapes."""
+
+from __future__ import annotations
+
+from glide._native import Outgoing
+from glide.gateway.hub import LocalHub
+
+
+class _Conn:
+    """A stand-in for a connection: what the hub reads of one, and the frames sent to it."""
+
+    def __init__(self, uid: int, device: str) -> None:
+        self.uid, self.device, self.closed, self.syncing = uid, device, False, False
+        self.seen = None
+        self.held: dict[int, Outgoing] = {}
+        self.sent: list[Outgoing] = []
+
+    def send(self, out: Outgoing) -> None:
+        self.sent.append(out)
+
+
+def test_sessions_from_one_device_to_several_and_back() -> None:
+    hub = LocalHub()
+    phone, web, phone2 = _Conn(7, "phone"), _Conn(7, "web"), _Conn(7, "phone")
+    other = _Conn(8, "phone")
+    assert hub.bind(phone) == [] and hub.bind(other) == []
+    assert hub._sessions[7] is phone  # one session: no dict
+    assert hub.bind(web) == []
+    assert set(hub.devices(7)) == {phone, web} and hub.online_count() == 3
+    assert hub.session(7, "web") is web and hub.session(7, "tablet") is None
+    assert hub.bind(phone2) == [phone]  # the same device again replaces it
+    assert hub.session(7, "phone") is phone2
+    assert not hub.unbind(phone)  # no longer the registered session
+    assert hub.deliver_here(7, Outgoing("x", None)) == 2 and len(web.sent) == len(phone2.sent) == 1
+    assert hub.unbind(web)
+    assert hub._sessions[7] is phone2 and list(hub.devices(7)) == [phone2]
+    assert hub.session(7, "web") is None and hub.session(7, "phone") is phone2
+    assert set(hub.all()) == {phone2, other} and hub.is_online(7)
+    assert hub.unbind(phone2) and not hub.is_online(7) and list(hub.devices(7)) == []
+    assert hub.online_count() == 1 and hub.deliver_here(7, Outgoing("x", None)) == 0
+
+
+def test_single_device_login_replaces_every_session() -> None:
+    hub = LocalHub()
+    a, b, c = _Conn(1, "a"), _Conn(1, "b"), _Conn(1, "c")
+    hub.bind(a)
+    hub.bind(b)
+    assert set(hub.bind(c, single_device=True)) == {a, b}
+    assert hub._sessions[1] is c and hub.online_count() == 1
+    assert not hub.unbind(a) and not hub.unbind(b) and hub.unbind(c)
+    assert hub.broadcast_here(Outgoing("x", None)) == 0
