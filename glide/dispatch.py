@@ -28,6 +28,9 @@ from glide.limits import TokenBucket
 
 log = logging.getLogger("glide.dispatch")
 
+# What an idle connection has pending: one shared empty tuple (an empty list would cost 56 bytes per
+# connection); a connection gets a list of its own when it becomes busy.
+IDLE: tuple[()] = ()
 # Envelopes one connection may have waiting before we stop reading its socket: a client that sends faster
 # than the store commits is slowed down by TCP instead of growing our memory.
 MAX_PENDING = 1024
@@ -82,9 +85,12 @@ class Dispatcher:
 
     def submit(self, conn: Conn, messages: Sequence[Envelope | BadMessage]) -> None:
         """Called by a driver with every message of one socket read."""
-        pending: list[Envelope | BadMessage] = conn.pending
         if conn.busy:
-            pending.extend(messages)
+            pending = conn.pending
+            if isinstance(pending, list):
+                pending.extend(messages)
+            else:
+                pending = conn.pending = list(messages)
             if len(pending) > MAX_PENDING and not conn.reading_paused:
                 conn.pause_reading()
             return
@@ -92,7 +98,7 @@ class Dispatcher:
         for i, msg in enumerate(messages):
             known = actions.get(msg.action) if isinstance(msg, Envelope) else None
             if known is not None and known.is_async:  # admitted by the drain task, in order
-                pending.extend(messages[i:])
+                conn.pending = list(messages[i:])
                 self._start_drain(conn)
                 return
             action = self._admit(conn, msg)
@@ -198,6 +204,9 @@ class Dispatcher:
         pending = conn.pending
         if conn.closed:
             return None
+        if not isinstance(pending, list):  # nothing pending (a busy connection's list is its own)
+            conn.pending = []
+            return "", []
         actions = self._actions
         i, n = 0, len(pending)
         while i < n:
@@ -255,7 +264,7 @@ class Dispatcher:
             self._start_drain(conn)
             return
         conn.busy = False
-        conn.pending = []
+        conn.pending = IDLE
         if conn.reading_paused:
             conn.resume_reading()
 
@@ -274,7 +283,7 @@ class Dispatcher:
                     conn.resume_reading()
         finally:
             conn.busy = False
-            conn.pending = []
+            conn.pending = IDLE
             if conn.reading_paused:
                 conn.resume_reading()
 

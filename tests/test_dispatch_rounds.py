@@ -11,7 +11,7 @@ from typing import Any
 from test_limits import _Conn
 
 from glide._native import TCP_JSON, Envelope, decode_json
-from glide.dispatch import Dispatcher
+from glide.dispatch import IDLE, Dispatcher
 
 
 def frames(*specs: tuple[str, int]) -> list[Envelope]:
@@ -52,7 +52,7 @@ async def test_connections_ready_in_one_tick_share_one_call() -> None:
     gate.set()
     await d.join()
     assert calls[1] == [(1, [99])]
-    assert all(not c.busy and c.pending == [] for c in cs)
+    assert all(not c.busy and c.pending is IDLE for c in cs)  # idle: the shared empty tuple, no list each
 
 
 async def test_mixed_envelopes_drain_on_their_own_in_order() -> None:

@@ -80,7 +80,7 @@ class ClientProtocol(asyncio.Protocol):
         self.seen: RecentMids | None = None
         self.send_bucket: TokenBucket | None = None
         self.ticket_secret: str | None = None
-        self.pending: list[object] = []
+        self.pending: list[object] | tuple[()] = ()
         self.transport: asyncio.Transport | None = None
         self.out: list[bytes] = []  # frames of this tick, written by flush()
         self.out_bytes = 0

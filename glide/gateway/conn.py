@@ -58,7 +58,7 @@ class Conn(Protocol):
     syncing: bool  # replaying its inbox: live deliveries are held until the replay ends
     held: dict[int, Outgoing]  # mid -> frame pushed live while syncing, sent when the replay ends
     busy: bool  # a drain task is handling its envelopes
-    pending: list[Any]  # envelopes waiting for that task
+    pending: list[Any] | tuple[()]  # envelopes waiting for that task (the empty tuple when idle)
     inbox_replayed: int  # highest mid replayed from the inbox on login (what a bare ack.offline covers)
     seen: RecentMids | None  # on a cluster: the 1:1 messages this session got lately (glide.cluster)
     reading_paused: bool  # too many pending: the socket is not read until the task catches up

@@ -87,7 +87,7 @@ class NativeConn:
         self.seen: RecentMids | None = None
         self.send_bucket: TokenBucket | None = None
         self.ticket_secret: str | None = None
-        self.pending: list[Any] = []
+        self.pending: list[Any] | tuple[()] = ()
         self._drain_waiter: asyncio.Future[None] | None = None
         self._unwatched = 0
         self.opened_at = self.last_recv = monotonic_ms()
