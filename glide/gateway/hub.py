@@ -15,6 +15,11 @@ from glide.gateway.conn import Conn
 KICKED_OUT = 4001  # application close code: another login took this (uid, device)
 
 
+def _each(entry: Conn | dict[str, Conn]) -> Iterable[Conn]:
+    """The connections of one uid's entry in the session table."""
+    return entry.values() if isinstance(entry, dict) else (entry,)
+
+
 class LocalHub:
     """Sessions of this process, keyed by uid then device. A uid with one session (the usual case) maps to its
     connection itself; with several, to a dict by device: an idle server keeps no dict per user."""
@@ -62,9 +67,7 @@ class LocalHub:
 
     def devices(self, uid: int) -> Iterable[Conn]:
         entry = self._sessions.get(uid)
-        if entry is None:
-            return ()
-        return tuple(entry.values()) if isinstance(entry, dict) else (entry,)
+        return () if entry is None else tuple(_each(entry))
 
     def session(self, uid: int, device: str) -> Conn | None:
         entry = self._sessions.get(uid)
@@ -92,7 +95,7 @@ class LocalHub:
         return sum(len(e) if isinstance(e, dict) else 1 for e in self._sessions.values())
 
     def all(self) -> list[Conn]:
-        return [c for e in self._sessions.values() for c in (e.values() if isinstance(e, dict) else (e,))]
+        return [c for e in self._sessions.values() for c in _each(e)]
 
     # deliveries
 
@@ -123,7 +126,7 @@ class LocalHub:
         if entry is None:
             return 0
         sent = 0
-        for conn in entry.values() if isinstance(entry, dict) else (entry,):
+        for conn in _each(entry):
             if conn is exclude or conn.closed:
                 continue
             if mid:

@@ -307,11 +307,7 @@ impl Io {
                         self.on_data(conn, &buf[..n]);
                     }
                     if n < buf.len() {
-                        // The socket is drained: forget its readiness now instead of paying a read that
-                        // would only say "would block" (epoll reports the next arrival anyway).
-                        let _ = conn.stream.try_io(tokio::io::Interest::READABLE, || {
-                            Err::<(), _>(io::ErrorKind::WouldBlock.into())
-                        });
+                        super::forget_read_readiness(&conn.stream);
                         return;
                     }
                 }
@@ -551,10 +547,7 @@ async fn serve(io: Rc<Io>, conn: Rc<Conn>) {
         } else if read {
             tokio::select! {
                 biased;
-                ready = conn.stream.readable() => match ready {
-                    Ok(()) => io.read_ready(&conn),
-                    Err(_) => conn.state.borrow_mut().abort(1006, "read failed"),
-                },
+                ready = conn.stream.readable() => readable(&io, &conn, ready),
                 () = conn.notify.notified() => {}
             }
         } else {
@@ -575,11 +568,16 @@ async fn blocked(io: &Io, conn: &Conn, read: bool, throttled: bool) {
             }
             Err(_) => conn.state.borrow_mut().abort(1006, "write failed"),
         },
-        ready = conn.stream.readable(), if read && !throttled => match ready {
-            Ok(()) => io.read_ready(conn),
-            Err(_) => conn.state.borrow_mut().abort(1006, "read failed"),
-        },
+        ready = conn.stream.readable(), if read && !throttled => readable(io, conn, ready),
         () = room(io), if throttled => {}
         () = conn.notify.notified() => {}
+    }
+}
+
+/// The socket has something to read (or failed).
+fn readable(io: &Io, conn: &Conn, ready: io::Result<()>) {
+    match ready {
+        Ok(()) => io.read_ready(conn),
+        Err(_) => conn.state.borrow_mut().abort(1006, "read failed"),
     }
 }

@@ -30,6 +30,15 @@ use crate::core::fanout::{EncodedOnce, Wire};
 pub use tls::server_config as tls_server_config;
 pub use wake::Waker;
 
+/// Forget a drained socket's read readiness now, instead of paying a read that would only say "would block"
+/// on the next turn of the loop (epoll reports the next arrival anyway). For a read that returned less than
+/// the buffer could hold.
+pub fn forget_read_readiness(stream: &tokio::net::TcpStream) {
+    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
+        Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+    });
+}
+
 /// The transports a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Transport {

@@ -369,11 +369,7 @@ fn read_ready(ctx: &Ctx, stream: &TcpStream, conn: &mut Conn) -> Result<(), ErrK
                     return Ok(());
                 }
                 if !full {
-                    // Drained: forget the readiness now instead of paying a read that would only say "would
-                    // block" on the next turn of the loop (epoll reports the next arrival anyway).
-                    let _ = stream.try_io(tokio::io::Interest::READABLE, || {
-                        Err::<(), _>(std::io::Error::from(ErrorKind::WouldBlock))
-                    });
+                    crate::driver::forget_read_readiness(stream);
                     return Ok(());
                 }
             }
