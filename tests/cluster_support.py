@@ -16,28 +16,32 @@ PERSIST_NOTHING = ("--save", "", "--appendonly", "no")
 class RedisServer:
     """``redis-server`` without persistence, listening on ``<dir>/redis.sock`` only."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, password: str | None = None) -> None:
         self.dir = directory
+        self.password = password
         self.dir.mkdir(parents=True, exist_ok=True)
         self.socket = self.dir / "redis.sock"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"unix://{self.socket}"
+        auth = f":{self.password}@" if self.password else ""
+        return f"unix://{auth}{self.socket}"
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RuntimeError("redis-server is not installed (bash scripts/services installs it)")
         listen = ("--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700")
+        if self.password:
+            listen += ("--requirepass", self.password)
         self.proc = subprocess.Popen(
             [binary, *listen, *PERSIST_NOTHING, "--dir", str(self.dir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
-        client = redis.Redis(unix_socket_path=str(self.socket))
+        client = self.client()
         try:
             while True:
                 try:
@@ -60,4 +64,4 @@ class RedisServer:
         self.socket.unlink(missing_ok=True)
 
     def client(self) -> redis.Redis:
-        return redis.Redis(unix_socket_path=str(self.socket))
+        return redis.Redis(unix_socket_path=str(self.socket), password=self.password)

@@ -43,6 +43,7 @@ from glide.cluster.routes import (
     pairs,
     routes_of,
 )
+from glide.cluster.subscription import Subscription
 from glide.cluster.wire import Batch, decode, outgoing_from
 from glide.gateway.conn import Conn, RecentMids
 from glide.gateway.hub import KICKED_OUT, LocalHub
@@ -109,12 +110,14 @@ class ClusterHub(LocalHub):
         "node",
         "routes",
         "spawn",
+        "url",
     )
 
     def __init__(self, redis_url: str, node: int, *, spawn: Callable[[Awaitable[Any]], None]) -> None:
         super().__init__()
         self.node = node
         self.spawn = spawn
+        self.url = redis_url
         self.client: aioredis.Redis = aioredis.Redis.from_url(
             redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=10
         )
@@ -360,20 +363,17 @@ class ClusterHub(LocalHub):
 
     async def _listener(self) -> None:
         while self._running:
-            pubsub = self.client.pubsub()
+            sub: Subscription | None = None
             try:
-                await pubsub.subscribe(node_channel(self.node), ALL)
+                channels = (node_channel(self.node), ALL)
+                sub = await Subscription.open(self.url, channels, self._on_message, timeout=ANNOUNCE_TIMEOUT_S)
                 self._lost = True  # what was published while we were not listening: rebuild, catch up
-                async for message in pubsub.listen():
-                    if message.get("type") == "message":
-                        self._on_message(message["data"])
-            except asyncio.CancelledError:
-                raise
+                await sub.wait_lost()
             except FAILURES as e:
                 event(log, logging.WARNING, "Redis subscription lost", error=repr(e))
             finally:
-                with contextlib.suppress(*FAILURES):
-                    await pubsub.aclose()
+                if sub is not None:
+                    sub.close()
             if self._running:
                 await asyncio.sleep(RETRY_S)
 
