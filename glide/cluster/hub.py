@@ -33,6 +33,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from glide._native import Outgoing
+from glide.cluster.resp import Command, Commands
 from glide.cluster.routes import (
     ALL,
     NODE_BEAT_S,
@@ -55,6 +56,7 @@ ANNOUNCE_TIMEOUT_S = 2.0  # a login does not wait longer for Redis (its route is
 RETRY_S = 1.0  # between attempts to reach Redis again
 LATE_S = 60  # a cross-node push of a 1:1 message older than this is dropped (the inbox has it)
 CACHE_LIMIT = 1_000_000  # cached users' routes, at most (the cache starts over beyond)
+REDIS_TIMEOUT_S = 5.0  # a command not answered in this long fails (and its connection is dropped)
 FAILURES = (RedisError, OSError, asyncio.TimeoutError)
 
 
@@ -97,6 +99,7 @@ class ClusterHub(LocalHub):
 
     __slots__ = (
         "_cache",
+        "_commands",
         "_epoch",
         "_lost",
         "_ops",
@@ -119,8 +122,9 @@ class ClusterHub(LocalHub):
         self.spawn = spawn
         self.url = redis_url
         self.client: aioredis.Redis = aioredis.Redis.from_url(
-            redis_url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=10
+            redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S, health_check_interval=10
         )
+        self._commands: Commands | None = None  # the flusher's connection (glide.cluster.resp)
         self.routes = Routes(self.client, node)
         self.dead: set[int] = set()  # nodes that stopped beating: their routes are stale
         # Which sessions other nodes hold, per user (an empty dict: none); dropped when a node says the
@@ -157,6 +161,8 @@ class ClusterHub(LocalHub):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(*FAILURES):
             await asyncio.wait_for(self.routes.leave(), ANNOUNCE_TIMEOUT_S)
+        if self._commands is not None:
+            self._commands.close()
         await self.client.aclose()
 
     # sessions
@@ -277,12 +283,10 @@ class ClusterHub(LocalHub):
         if not targets and not releases:
             return
         epoch = self._epoch
-        async with self.client.pipeline(transaction=False) as pipe:
-            for r in releases:
-                self.routes.release(pipe, r.uid, r.device, r.conn_id)
-            if targets:
-                self.routes.round(pipe, list(fresh), targets)
-            results = await pipe.execute()
+        commands = [self.routes.release(r.uid, r.device, r.conn_id) for r in releases]
+        if targets:
+            commands.append(self.routes.round(list(fresh), targets))
+        results = await self._call(commands)
         if not fresh:
             return
         for uid, flat in zip(fresh, results[-1], strict=True):
@@ -290,6 +294,23 @@ class ClusterHub(LocalHub):
         for op in fresh_ops:
             if op.if_nobody is not None and not any(self._nodes_of(routes.get(uid)) for uid in op.uids):
                 op.if_nobody()
+
+    async def _call(self, commands: list[Command]) -> list[Any]:
+        """The replies of ``commands`` on the flusher's connection (opened again after a failure); the first
+        refusal is raised, as a redis-py pipeline does."""
+        conn = self._commands
+        if conn is None or conn.closed:
+            conn = self._commands = await Commands.open(self.url, timeout=REDIS_TIMEOUT_S)
+        try:
+            async with asyncio.timeout(REDIS_TIMEOUT_S):
+                results = await conn.call(commands)
+        except TimeoutError:
+            conn.close()
+            raise
+        for result in results:
+            if isinstance(result, RedisError):
+                raise result
+        return results
 
     def _segment(self, op: _Delivery, uids: list[int]) -> bytes:
         """The segment delivering ``op`` to ``uids``."""

@@ -12,17 +12,18 @@ Keys (``glide:`` prefix):
   data (a restart) and the node announces every session again
 - channels ``glide:n:{node}`` (one per node) and ``glide:all`` (every node)
 
-Scripts go with EVAL, not EVALSHA: redis-py checks every script of a pipeline with SCRIPT EXISTS first (one
-more round trip per pipeline), while a script's text costs Redis only a hash of it.
+Scripts go with EVAL, not EVALSHA: a script's text costs Redis only a hash of it, and EVAL needs no fallback
+for a Redis that restarted without the script. The round and releases go on the flusher's lean connection
+(glide.cluster.resp); everything else here through redis-py, pipelined.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 import redis.asyncio as aioredis
 
+from glide.cluster.resp import Command
 from glide.ids import wall_ms
 
 PREFIX = "glide:"
@@ -153,14 +154,14 @@ class Routes:
                 replaced.append((old[i].decode(), route))
         return replaced
 
-    def release(self, pipe: Any, uid: int, device: str, conn_id: int) -> None:
-        """Queue giving the route up on ``pipe`` (a newer login's route stays)."""
-        pipe.eval(_RELEASE, 1, route_key(uid), device, route_value(self.node, conn_id))
+    def release(self, uid: int, device: str, conn_id: int) -> Command:
+        """The command giving the route up (a newer login's route stays)."""
+        return ("EVAL", _RELEASE, 1, route_key(uid), device, route_value(self.node, conn_id))
 
-    def round(self, pipe: Any, uids: Sequence[int], targets: Sequence[bytes | str]) -> None:
-        """Queue one round (``ROUND``) on ``pipe``: its result, :meth:`routes_of` each of ``uids``, is the
-        pipeline's last. ``targets``: the pairs (target, segment) after ARGV[1]."""
-        pipe.eval(_ROUND, len(uids), *[route_key(uid) for uid in uids], self.node, *targets)
+    def round(self, uids: Sequence[int], targets: Sequence[bytes | str]) -> Command:
+        """One round's command (``ROUND``): its reply has each of ``uids``' routes, for :func:`routes_of`.
+        ``targets``: the pairs (target, segment) after ARGV[1]."""
+        return ("EVAL", _ROUND, len(uids), *[route_key(uid) for uid in uids], self.node, *targets)
 
     async def lookup(self, uids: Sequence[int]) -> list[dict[str, Route]]:
         """Every user's routes, as Redis has them now (stale ones included: callers check the node)."""

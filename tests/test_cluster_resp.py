@@ -1,7 +1,8 @@
-"""The connection a cluster node listens on (glide.cluster.subscription), against a real Redis (with and without
-a password) and against servers that misbehave: every message arrives once and in order, a refused password,
-a server that stops answering, one that sends garbage and one that goes away all end in a RedisError, never a
-hang; over TLS too."""
+"""A cluster node's lean Redis connections (glide.cluster.resp): the flusher's pipelined commands and the
+subscription it listens on, against a real Redis (with and without a password, over TLS) and against servers
+that misbehave. Replies reach their callers in order even when a caller gave up; every message arrives once
+and in order; a refused password, a server that stops answering, one that sends garbage and one that goes
+away all end in a RedisError, never a hang."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 from cluster_support import PERSIST_NOTHING, RedisServer
-from redis.exceptions import AuthenticationError, ConnectionError, RedisError
+from redis.exceptions import AuthenticationError, ConnectionError, RedisError, ResponseError
 from test_tls import self_signed
 
+from glide.cluster.resp import Commands
 from glide.cluster.subscription import Subscription
 
 CHANNELS = ("glide:n:1", "glide:all")
@@ -76,6 +78,19 @@ async def test_a_password_is_sent_and_a_wrong_one_refused(secured: RedisServer) 
         await Subscription.open(wrong, CHANNELS, got.append, timeout=5)
     with pytest.raises(AuthenticationError):  # no password at all: NOAUTH
         await Subscription.open(f"unix://{secured.socket}", CHANNELS, got.append, timeout=5)
+    commands = await Commands.open(secured.url, timeout=5)
+    try:
+        assert await commands.call([("PING",)]) == [b"PONG"]
+    finally:
+        commands.close()
+    with pytest.raises(AuthenticationError):
+        await Commands.open(wrong, timeout=5)
+    unauthenticated = await Commands.open(f"unix://{secured.socket}", timeout=5)  # nothing asked yet
+    try:
+        (refused,) = await unauthenticated.call([("GET", "k")])
+        assert isinstance(refused, AuthenticationError)
+    finally:
+        unauthenticated.close()
 
 
 async def test_losing_redis_ends_the_wait(redis_server: RedisServer) -> None:
@@ -106,11 +121,14 @@ _sockets = itertools.count()
 
 
 @contextlib.asynccontextmanager
-async def fake_redis(handler: Handler, *, confirm: bool = True) -> AsyncIterator[str]:
+async def fake_redis(handler: Handler, *, confirm: bool = True, subscribe: bool = True) -> AsyncIterator[str]:
     """A Unix-socket server that answers SUBSCRIBE as Redis does (unless not ``confirm``), then does what
-    ``handler`` says; yields its URL."""
+    ``handler`` says (at once, without ``subscribe``); yields its URL."""
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if not subscribe:
+            await handler(reader, writer)
+            return
         await reader.readuntil(b"glide:all\r\n")
         if confirm:
             writer.write(b"*3\r\n$9\r\nsubscribe\r\n$9\r\nglide:n:1\r\n:1\r\n")
@@ -193,3 +211,60 @@ async def test_over_tls_with_the_urls_ca_and_refused_without_it(tmp_path: Path) 
     finally:
         proc.kill()
         proc.wait(10)
+
+
+async def test_pipelined_calls_get_their_own_replies_in_the_urls_database(redis_server: RedisServer) -> None:
+    url = redis_server.url + "?db=3"
+    commands = await Commands.open(url, timeout=5)
+    try:
+
+        async def one(i: int) -> list[object]:
+            return await commands.call([("SET", f"k{i}", b"v%d" % i), ("GET", f"k{i}"), ("INCR", "n")])
+
+        replies = await asyncio.gather(*(one(i) for i in range(200)))
+        assert [r[:2] for r in replies] == [[b"OK", b"v%d" % i] for i in range(200)]
+        assert sorted(r[2] for r in replies) == list(range(1, 201))  # type: ignore[type-var]
+        (refused, fine) = await commands.call([("INCR", "k1"), ("GET", "k1")])
+        assert isinstance(refused, ResponseError) and fine == b"v1"  # a refusal answers its command alone
+    finally:
+        commands.close()
+    check = aioredis.Redis.from_url(url)
+    try:
+        assert await check.get("k7") == b"v7" and await check.dbsize() == 201
+    finally:
+        await check.aclose()
+
+
+async def test_a_caller_that_gave_up_does_not_shift_the_replies(redis_server: RedisServer) -> None:
+    commands = await Commands.open(redis_server.url, timeout=5)
+    try:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await commands.call([("BLPOP", "empty", "0.3")])  # answered (nil) after 0.3 s
+        assert await commands.call([("ECHO", "mine")]) == [b"mine"]
+    finally:
+        commands.close()
+
+
+async def test_losing_redis_fails_the_waiting_calls(redis_server: RedisServer) -> None:
+    commands = await Commands.open(redis_server.url, timeout=5)
+    waiting = asyncio.create_task(commands.call([("BLPOP", "empty", "0")]))
+    await asyncio.sleep(0.05)
+    await asyncio.to_thread(redis_server.stop)
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(waiting, 5)
+    assert commands.closed
+    with pytest.raises(ConnectionError):
+        await commands.call([("PING",)])
+
+
+async def test_a_reply_nobody_asked_for_closes_the_connection() -> None:
+    async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"PING\r\n")
+        writer.write(b"+PONG\r\n+EXTRA\r\n")
+        await reader.read()
+
+    async with fake_redis(chatty, subscribe=False) as url:
+        commands = await Commands.open(url, timeout=5)
+        assert await commands.call([("PING",)]) == [b"PONG"]
+        await until(lambda: commands.closed)
