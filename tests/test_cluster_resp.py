@@ -10,9 +10,11 @@ import asyncio
 import contextlib
 import itertools
 import os
+import re
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -268,3 +270,17 @@ async def test_a_reply_nobody_asked_for_closes_the_connection() -> None:
         commands = await Commands.open(url, timeout=5)
         assert await commands.call([("PING",)]) == [b"PONG"]
         await until(lambda: commands.closed)
+
+
+def test_the_benchmark_of_both_paths_runs(redis_server: RedisServer) -> None:
+    script = Path(__file__).resolve().parent.parent / "bench" / "cluster_redis.py"
+    out = subprocess.run(
+        [sys.executable, str(script), "--redis", redis_server.url, "--runs", "1", "--rounds", "50", "--messages", "20"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    names = [line.split("  ")[0].strip() for line in out.splitlines()]
+    assert names == ["round, redis-py", "round, lean", "message received, redis-py", "message received, lean"], out
+    assert all(float(re.findall(r"([\d.]+) µs CPU", line)[0]) > 0 for line in out.splitlines()), out

@@ -2,9 +2,9 @@
 subscription it listens on (glide.cluster.subscription). Everything else a node asks Redis goes through
 redis-py.
 
-redis-py's asyncio client costs ~130 µs of CPU per round trip here (a pipeline of one EVAL; ~100 µs on its
-connection directly) against ~45 µs for a protocol that writes the packed commands to the transport and
-feeds what it reads to hiredis's parser, and its ``PubSub`` ~140 µs per message arriving alone against ~37.
+redis-py's asyncio client costs ~150 µs of CPU per round trip here (a pipeline of one ROUND script) against
+~60 µs for a protocol that writes the packed commands to the transport and feeds what it reads to hiredis's
+parser, and its ``PubSub`` ~140 µs per message arriving alone against ~55 (``bench/cluster_redis.py``).
 Nothing about the wire is written here: commands are packed by ``hiredis.pack_command`` and replies parsed by
 ``hiredis.Reader`` (the packer and parser redis-py itself uses with hiredis), and a URL means what it means to
 redis-py (``redis.asyncio.connection.parse_url``: ``redis://``, ``rediss://``, ``unix://``, user, password,

@@ -1,6 +1,6 @@
 """The connection a node listens on: subscribed to its own channel and the all-nodes one, every published
 message handed to a callback straight from the read that carried it (a lean connection of
-glide.cluster.resp: redis-py's ``PubSub`` costs ~140 µs of CPU per message arriving alone, this ~37). A
+glide.cluster.resp: redis-py's ``PubSub`` costs ~140 µs of CPU per message arriving alone, this ~55). A
 connection quiet for ``health_s`` (HEALTH_S) is pinged; one that does not answer in time is dropped, as
 redis-py's health check would.
 """
