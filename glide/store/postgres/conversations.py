@@ -28,13 +28,20 @@ _CONVERSATION = (
 )
 
 # Every query, named so tests can check each one is served by an index.
-SQL_REFUSED = (
-    "SELECT p.sender, p.receiver FROM unnest($1::bigint[], $2::bigint[]) AS p(sender, receiver) "
-    "LEFT JOIN relations r ON r.owner = p.receiver AND r.other = p.sender "
-    "LEFT JOIN privacy v ON v.uid = p.receiver "
-    f"WHERE r.type = {RELATION_BLACK} "
-    f"OR (coalesce(v.whitelist_only, false) AND r.type IS DISTINCT FROM {RELATION_WHITE})"
-)
+
+
+def refusals_of(senders: str, receivers: str) -> str:
+    """The (sender, receiver) pairs of the two bigint[] parameters whose receiver refuses the sender."""
+    return (
+        f"FROM unnest({senders}::bigint[], {receivers}::bigint[]) AS p(sender, receiver) "
+        "LEFT JOIN relations r ON r.owner = p.receiver AND r.other = p.sender "
+        "LEFT JOIN privacy v ON v.uid = p.receiver "
+        f"WHERE r.type = {RELATION_BLACK} "
+        f"OR (coalesce(v.whitelist_only, false) AND r.type IS DISTINCT FROM {RELATION_WHITE})"
+    )
+
+
+SQL_REFUSED = "SELECT p.sender, p.receiver " + refusals_of("$1", "$2")
 SQL_RECENT = (
     _CONVERSATION + "WHERE c.owner = $1 ORDER BY coalesce(m.created_at, c.created_at) DESC, "
     "coalesce(m.mid, 0) DESC, c.peer DESC LIMIT $2"

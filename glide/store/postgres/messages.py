@@ -19,7 +19,7 @@ from glide.store.base import MAX_HISTORY_PAGE, MAX_INBOX_PAGE, STATUS_RECALLED, 
 from glide.store.checks import INT64_MAX, check_int, check_text, is_id
 from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
 from glide.store.postgres.codec import enc
-from glide.store.postgres.conversations import refused_pairs
+from glide.store.postgres.conversations import refusals_of
 from glide.store.postgres.engine import Conn, PgEngine, WriteConn
 from glide.store.postgres.rows import CHAT_COLUMNS, M_COLUMNS, chat_from
 
@@ -34,9 +34,18 @@ SQL_CHAT_INSERT = (
     "$9::bigint[], $10::bigint[]) AS t(mid, cli_mid, sender, receiver, type, content, send_at, s_seq, r_seq) "
     "ON CONFLICT (sender, cli_mid) WHERE cli_mid <> '' DO NOTHING RETURNING mid"
 )
-SQL_CHATS_BY_CLI_MID = (
-    f"SELECT {M_COLUMNS} FROM unnest($1::bigint[], $2::text[]) AS k(sender, cli_mid) "
+_BY_CLI_MID = (
+    "FROM unnest($1::bigint[], $2::text[]) AS k(sender, cli_mid) "
     "JOIN chat_messages m ON m.sender = k.sender AND m.cli_mid = k.cli_mid WHERE m.cli_mid <> ''"
+)
+SQL_CHATS_BY_CLI_MID = f"SELECT {M_COLUMNS} {_BY_CLI_MID}"
+# What a batch must know before it stores, in one statement: the messages its (sender, cliMid) keys stored
+# before (``refused`` false, the message's columns), and its (sender, receiver) pairs that are refused
+# (``refused`` true, the pair in the sender and receiver columns).
+SQL_STORE_CHECKS = (
+    f"SELECT false AS refused, {M_COLUMNS} {_BY_CLI_MID} UNION ALL "
+    "SELECT true, NULL, NULL, p.sender, p.receiver, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
+    + refusals_of("$3", "$4")
 )
 # Take n positions of each uid's log (ascending uid order, so concurrent batches lock heads in one order).
 SQL_HEADS_BUMP = (
@@ -53,12 +62,12 @@ SQL_CHAT_BY_MID_LOCK = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = $1
 SQL_CHATS_BY_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = ANY($1::bigint[])"
 SQL_CHAT_BY_CLI_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE sender = $1 AND cli_mid = $2 AND cli_mid <> ''"
 SQL_CURSOR = "SELECT cursor, acked FROM inbox_cursors WHERE uid = $1"
-# Cursor rows of the receivers of a batch, created when missing, locked in uid order.
-SQL_CURSORS_ENSURE = (
-    "INSERT INTO inbox_cursors (uid, cursor, acked) SELECT uid, 0, '{}' FROM unnest($1::bigint[]) AS u(uid) "
-    "ORDER BY uid ON CONFLICT DO NOTHING"
+# Cursor rows of the receivers of a batch, created when missing, locked in uid order and returned: one
+# statement (the no-op update takes the row lock of an existing row and makes RETURNING show it).
+SQL_CURSORS_TAKE = (
+    "INSERT INTO inbox_cursors AS c (uid, cursor, acked) SELECT uid, 0, '{}' FROM unnest($1::bigint[]) AS u(uid) "
+    "ORDER BY uid ON CONFLICT (uid) DO UPDATE SET cursor = c.cursor RETURNING uid, cursor, acked"
 )
-SQL_CURSORS_LOCK = "SELECT uid, cursor, acked FROM inbox_cursors WHERE uid = ANY($1::bigint[]) ORDER BY uid FOR UPDATE"
 SQL_CURSORS_SAVE = (
     "UPDATE inbox_cursors c SET cursor = t.cursor, acked = t.acked::bigint[] "
     "FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS t(uid, cursor, acked) WHERE c.uid = t.uid"
@@ -96,9 +105,7 @@ async def take_positions(conn: WriteConn, uids: Sequence[int]) -> dict[int, list
 
 
 async def lock_cursors(conn: WriteConn, uids: Sequence[int]) -> dict[int, InboxCursor]:
-    order = sorted(set(uids))
-    await conn.execute(SQL_CURSORS_ENSURE, order)
-    return {r[0]: _cursor(r, 1) for r in await conn.fetch(SQL_CURSORS_LOCK, order)}
+    return {r[0]: _cursor(r, 1) for r in await conn.fetch(SQL_CURSORS_TAKE, sorted(set(uids)))}
 
 
 async def save_cursors(conn: WriteConn, cursors: dict[int, InboxCursor]) -> None:
@@ -162,8 +169,7 @@ class PgMessageStore:
     async def _store_chats(self, conn: WriteConn, batch: list[NewChat]) -> list[StoredChat]:
         """Store ``batch`` in order (the chats of every combined call): one result per chat."""
         now = self._clock_ms()
-        earlier = await self._earlier(conn, {(c.sender, c.cli_mid) for c in batch if c.cli_mid})
-        refused = await refused_pairs(conn, [(c.sender, c.receiver) for c in batch])
+        earlier, refused = await self._checks(conn, batch)
         # Which inputs are new, in order: not stored before, not refused, not repeated in this batch.
         fresh: list[NewChat] = []
         seen: set[tuple[int, str]] = set()
@@ -192,6 +198,30 @@ class PgMessageStore:
             else:
                 out.append(StoredChat(ChatMessage(*_fields(c), now, 0, None), False, True))
         return out
+
+    async def _checks(
+        self, conn: WriteConn, batch: list[NewChat]
+    ) -> tuple[dict[tuple[int, str], ChatMessage], set[tuple[int, int]]]:
+        """The messages ``batch``'s (sender, cliMid) keys stored before, and its refused (sender, receiver)
+        pairs (glide.store.postgres.conversations.refused_pairs): one statement."""
+        keys = sorted({(c.sender, c.cli_mid) for c in batch if c.cli_mid})
+        pairs = sorted({(c.sender, c.receiver) for c in batch if c.sender != c.receiver})
+        rows = await conn.fetch(
+            SQL_STORE_CHECKS,
+            [s for s, _ in keys],
+            [enc(k) for _, k in keys],
+            [s for s, _ in pairs],
+            [r for _, r in pairs],
+        )
+        earlier: dict[tuple[int, str], ChatMessage] = {}
+        refused: set[tuple[int, int]] = set()
+        for row in rows:
+            if row[0]:
+                refused.add((row[3], row[4]))
+            else:
+                m = chat_from(row, 1)
+                earlier[(m.sender, m.cli_mid)] = m
+        return earlier, refused
 
     async def _earlier(self, conn: WriteConn, keys: set[tuple[int, str]]) -> dict[tuple[int, str], ChatMessage]:
         if not keys:
