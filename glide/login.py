@@ -50,7 +50,7 @@ class LoginActions:
             await self._require_user(claims.uid)
             self._refuse_relogin(conn, claims.uid, claims.device)
         except GlideError as e:
-            event(log, logging.INFO, "login refused", conn=conn.id, peer=_peer(conn), why=e.message)
+            event(log, logging.INFO, "login refused", conn=conn.id, peer=conn.peer, why=e.message)
             conn.send(Outgoing("api.failed", e.message, seq=env.seq))
             return
         self._bind(conn, claims.uid, claims.device, "")
@@ -69,7 +69,7 @@ class LoginActions:
             await self._require_user(creds.uid)
             self._refuse_relogin(conn, creds.uid, creds.device)
         except GlideError as e:
-            event(log, logging.INFO, "login refused", conn=conn.id, peer=_peer(conn), why=e.message)
+            event(log, logging.INFO, "login refused", conn=conn.id, peer=conn.peer, why=e.message)
             conn.send(Outgoing("notify.error", e.message, seq=env.seq))
             return
         self._bind(conn, creds.uid, creds.device, creds.device_name)
@@ -90,9 +90,11 @@ class LoginActions:
             return
         # Device ids are few ("1", "web", ...): one string each, not one per connection.
         conn.uid, conn.device, conn.device_name = uid, sys.intern(device), device_name
+        # The address goes to the login's log line; not kept by every session (memory per connection).
+        peer, conn.peer = conn.peer, ""
         conn.authenticated = True
         conn.syncing = True  # before the session is reachable: live pushes wait for the inbox replay
-        event(log, logging.INFO, "login", conn=conn.id, uid=uid, device=device)
+        event(log, logging.INFO, "login", conn=conn.id, uid=uid, device=device, peer=peer)
         kickout = Outgoing("notify.kickout", {"device_id": device, "device_name": device_name})
         for old in self.ctx.hub.bind(conn, single_device=self.ctx.config.single_device_per_uid):
             event(log, logging.INFO, "kicked out", conn=old.id, uid=old.uid, device=old.device, by=conn.id)
@@ -114,7 +116,3 @@ class LoginActions:
         """Close the socket of a session whose token was revoked over HTTP (on whichever node it is)."""
         here = self.ctx.hub.close_session(uid, device, 1000, "logged out")
         event(log, logging.INFO, "logout", uid=uid, device=device, here=here)
-
-
-def _peer(conn: Conn) -> str:
-    return str(getattr(conn, "peer", ""))

@@ -77,6 +77,9 @@ async def test_login_racing_sends_delivers_every_message_exactly_once(server: Se
         dupes = sorted({m for m in got if got.count(m) > 1})
         assert not dupes, f"round {rnd}: delivered twice: {dupes}"
         assert set(got) == acked, f"round {rnd}: missing {sorted(acked - set(got))[:5]}"
+        assert server.ctx is not None
+        sessions = server.ctx.hub.devices(b)
+        assert sessions and all(c.held is None for c in sessions)  # replay over: nothing held, no dict kept
         await receiver.close()
     await sender.close()
 

@@ -13,7 +13,7 @@ class _Conn:
     def __init__(self, uid: int, device: str) -> None:
         self.uid, self.device, self.closed, self.syncing = uid, device, False, False
         self.seen = None
-        self.held: dict[int, Outgoing] = {}
+        self.held: dict[int, Outgoing] | None = None
         self.sent: list[Outgoing] = []
 
     def send(self, out: Outgoing) -> None:

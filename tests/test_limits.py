@@ -89,7 +89,7 @@ class _Conn:
         self.authenticated, self.closed, self.syncing, self.busy = True, False, False, False
         self.reading_paused = False
         self.pending: list[Any] = []
-        self.held: dict[int, Any] = {}
+        self.held: dict[int, Any] | None = None
         self.send_bucket: Any = None
         self.ticket_secret: str | None = None
         self.inbox_replayed = 0

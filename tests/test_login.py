@@ -154,3 +154,23 @@ async def _online(server: Server) -> tuple[int, Client]:
     client = await Client.connect(server)
     await client.login(token)
     return uid, client
+
+
+async def test_logged_in_idle_sessions_keep_no_state_of_their_own(server: Server) -> None:
+    """What every idle session would hold alike is one object for all (memory per connection): the transport
+    kind's string, no dict for pushes held during an inbox replay (made only while one is held), and no
+    address string (logged at login)."""
+    clients, uids = [], []
+    for name in ("idle1", "idle2", "idle3"):
+        uid, token = await make_user(server, name)
+        client = await Client.connect(server)
+        await client.login(token)
+        clients.append(client)
+        uids.append(uid)
+    assert server.ctx is not None
+    sessions = [server.ctx.hub.devices(uid)[0] for uid in uids]
+    assert all(s.kind is sessions[0].kind for s in sessions)
+    assert all(s.held is None for s in sessions)
+    assert all(s.peer == "" for s in sessions)  # its address went to the login's log line, not kept
+    for client in clients:
+        await client.close()

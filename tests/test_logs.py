@@ -49,6 +49,7 @@ async def test_sessions_and_requests_are_logged_without_content(
         assert expected in names, names
     login = next(f for n, f in seen if n == "login")
     assert login["uid"] == a and login["device"] == "1" and login["conn"] > 0
+    assert login["peer"].startswith("127.0.0.1:")
     refused = next(f for n, f in seen if n == "login refused")
     assert refused["why"] and refused["peer"].startswith("127.0.0.1:")
     request = next(f for n, f in seen if n == "http request")

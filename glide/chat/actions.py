@@ -237,7 +237,7 @@ class ChatActions:
                 if not page:
                     break
                 for m in page:
-                    if m.mid in in_flight or (single_node and m.mid in conn.held):
+                    if m.mid in in_flight or (single_node and conn.held is not None and m.mid in conn.held):
                         continue
                     out = delivery_for(m)
                     conn.send(out)
@@ -247,7 +247,7 @@ class ChatActions:
                     await conn.drained()  # a long inbox must not overrun the send buffer limit
                 after = page[-1].receiver_seq
         finally:
-            held, conn.held = conn.held, {}
+            held, conn.held = conn.held or {}, None
             conn.syncing = False
             seen = conn.seen
             for mid, out in held.items():

@@ -46,7 +46,7 @@ from glide.cluster.routes import (
 )
 from glide.cluster.subscription import Subscription
 from glide.cluster.wire import Batch, decode, outgoing_from
-from glide.gateway.conn import Conn, RecentMids
+from glide.gateway.conn import Conn, RecentMids, hold
 from glide.gateway.hub import KICKED_OUT, LocalHub
 from glide.ids import mid_time_ms, wall_ms
 from glide.logs import event
@@ -464,7 +464,7 @@ class ClusterHub(LocalHub):
             if late or (seen is not None and seen.got(mid, out)):
                 continue
             if conn.syncing:
-                conn.held[mid] = out
+                hold(conn, mid, out)
                 continue
             if seen is not None:
                 seen.add(mid, out)

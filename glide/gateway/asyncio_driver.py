@@ -73,7 +73,7 @@ class ClientProtocol(asyncio.Protocol):
         self.closed = False
         self.busy = False
         self.syncing = False
-        self.held: dict[int, Outgoing] = {}
+        self.held: dict[int, Outgoing] | None = None
         self.paused = False
         self.reading_paused = False
         self.inbox_replayed = 0

@@ -52,11 +52,12 @@ class Conn(Protocol):
     uid: int
     device: str
     device_name: str
+    peer: str  # the client's address, for the log of a connection that never logs in ('' once logged in)
     wire: int
     authenticated: bool
     closed: bool
     syncing: bool  # replaying its inbox: live deliveries are held until the replay ends
-    held: dict[int, Outgoing]  # mid -> frame pushed live while syncing, sent when the replay ends
+    held: dict[int, Outgoing] | None  # mid -> frame pushed live while syncing, sent when the replay ends (hold)
     busy: bool  # a drain task is handling its envelopes
     pending: list[Any] | tuple[()]  # envelopes waiting for that task (the empty tuple when idle)
     inbox_replayed: int  # highest mid replayed from the inbox on login (what a bare ack.offline covers)
@@ -78,3 +79,11 @@ class Conn(Protocol):
         """Stop reading from the socket (the client is ahead of us); TCP pushes back on it."""
 
     def resume_reading(self) -> None: ...
+
+
+def hold(conn: Conn, mid: int, out: Outgoing) -> None:
+    """Keep ``out`` (about 1:1 message ``mid``) until ``conn``'s inbox replay ends (``conn.syncing``). A
+    connection holds nothing most of its life: ``held`` is None until then, not a dict of its own."""
+    if conn.held is None:
+        conn.held = {}
+    conn.held[mid] = out

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from glide._native import Outgoing
-from glide.gateway.conn import Conn
+from glide.gateway.conn import Conn, hold
 
 KICKED_OUT = 4001  # application close code: another login took this (uid, device)
 
@@ -131,7 +131,7 @@ class LocalHub:
                 continue
             if mid:
                 if conn.syncing:
-                    conn.held[mid] = out
+                    hold(conn, mid, out)
                     sent += 1
                     continue
                 if conn.seen is not None:

@@ -37,6 +37,7 @@ CLOSE_GOING_AWAY = 1001
 # The inbox replay waits for the socket to drain after this many frames (the driver keeps them otherwise):
 # 8 frames of at most max_message_size stay far below the send buffer limit.
 DRAIN_EVERY = 8
+STAMP_MS = 1000  # how fine the activity stamps (opened_at, last_recv) of app/info are
 
 
 class NativeConn:
@@ -68,7 +69,7 @@ class NativeConn:
         "wire",
     )
 
-    def __init__(self, gateway: NativeGateway, conn_id: int, kind: str, wire: int, peer: str) -> None:
+    def __init__(self, gateway: NativeGateway, conn_id: int, kind: str, wire: int, peer: str, now: int) -> None:
         self.gateway = gateway
         self.id = conn_id
         self.kind = kind
@@ -81,7 +82,7 @@ class NativeConn:
         self.closed = False
         self.busy = False
         self.syncing = False
-        self.held: dict[int, Outgoing] = {}
+        self.held: dict[int, Outgoing] | None = None
         self.reading_paused = False
         self.inbox_replayed = 0
         self.seen: RecentMids | None = None
@@ -90,7 +91,7 @@ class NativeConn:
         self.pending: list[Any] | tuple[()] = ()
         self._drain_waiter: asyncio.Future[None] | None = None
         self._unwatched = 0
-        self.opened_at = self.last_recv = monotonic_ms()
+        self.opened_at = self.last_recv = now
 
     @property
     def authenticated(self) -> bool:
@@ -172,6 +173,7 @@ class NativeGateway(GatewayBase):
             self.driver.advance(clock())  # the test clock's time, before anything is accepted
             self.driver.flush()
         self.conns: dict[int, NativeConn] = {}
+        self.stamp = 0  # the activity stamp of the current second (monotonic ms)
         self.flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reading = False
@@ -237,15 +239,21 @@ class NativeGateway(GatewayBase):
     def _on_events(self) -> None:
         conns = self.conns
         submit = self.dispatcher.submit
+        # Activity stamps are for app/info (liveness is the I/O thread's): to the second, one int object for
+        # every connection stamped within it rather than one each (memory per connection).
+        now = monotonic_ms()
+        if now - self.stamp >= STAMP_MS:
+            self.stamp = now
+        stamp = self.stamp
         for kind, conn_id, payload in self.driver.drain():
             if kind == EVENT_MESSAGES:
                 conn = conns.get(conn_id)
                 if conn is not None:
-                    conn.last_recv = monotonic_ms()
+                    conn.last_recv = stamp
                     submit(conn, payload)
             elif kind == EVENT_OPENED:
                 transport, wire, peer = payload
-                conn = conns[conn_id] = NativeConn(self, conn_id, transport, wire, peer)
+                conn = conns[conn_id] = NativeConn(self, conn_id, transport, wire, peer, stamp)
                 event(log, logging.DEBUG, "connection opened", conn=conn_id, kind=transport, peer=peer)
                 self.hello(conn)
             elif kind == EVENT_CLOSED:

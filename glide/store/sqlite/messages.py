@@ -163,6 +163,15 @@ class WriterState:
                 self.pending[uid] = [seq for seq in seqs if seq not in state.acked] or ()
         return state
 
+    def peek(self, conn: sqlite3.Connection, uid: int) -> InboxCursor:
+        """``uid``'s cursor to read by: the cached one (it may hold acknowledgements not saved yet), else the
+        row's, not cached (a user who only logs in and reads keeps no state here: memory per session)."""
+        state = self.cursors.get(uid)
+        if state is not None:
+            return state
+        row = conn.execute(SQL_CURSOR, (uid,)).fetchone()
+        return InboxCursor.decode(row[0], row[1]) if row else InboxCursor()
+
     def acknowledge(
         self, uid: int, mids: Sequence[int], found: dict[int, ChatMessage], cursor: InboxCursor
     ) -> list[ChatMessage]:
@@ -332,7 +341,7 @@ class SqliteMessageStore:
         writer = self._state
 
         def op(conn: sqlite3.Connection) -> list[ChatMessage]:
-            state = writer.cursor(conn, uid)  # the writer's: it may hold acknowledgements not saved yet
+            state = writer.peek(conn, uid)
             after = max(after_seq, state.cursor)
             return state.page(writer.log.incoming(conn, uid, after, limit + len(state.acked)), limit)
 

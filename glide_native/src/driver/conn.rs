@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use tokio::net::TcpStream;
@@ -71,7 +72,7 @@ pub struct State {
 pub struct Conn {
     pub id: u64,
     pub stream: TcpStream,
-    pub peer: String,
+    pub peer: SocketAddr, // made a string only for the Opened event
     pub state: RefCell<State>,
     /// Wakes the task: writability wanted, reading resumed, the connection ending.
     pub notify: Notify,

@@ -267,7 +267,7 @@ impl Io {
         let conn = Rc::new(Conn {
             id,
             stream,
-            peer: peer.to_string(),
+            peer,
             state: RefCell::new(state),
             notify: tokio::sync::Notify::new(),
         });
@@ -276,7 +276,7 @@ impl Io {
                 id,
                 transport,
                 wire,
-                peer: conn.peer.clone(),
+                peer: conn.peer.to_string(),
             }]);
         }
         self.conns.borrow_mut().insert(id, Rc::clone(&conn));
@@ -340,7 +340,7 @@ impl Io {
                 id: conn.id,
                 transport: st.transport,
                 wire: st.wire,
-                peer: conn.peer.clone(),
+                peer: conn.peer.to_string(),
             });
         }
         if !fed.messages.is_empty() {

@@ -4,6 +4,7 @@
 use std::net::{SocketAddr, ToSocketAddrs};
 
 use pyo3::exceptions::{PyOSError, PyRuntimeError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
@@ -186,7 +187,12 @@ impl PyDriver {
                     wire,
                     peer,
                 } => {
-                    let kind = if transport == Transport::Ws { "ws" } else { "tcp" };
+                    // One string object per kind, not one per connection (its Conn keeps it).
+                    let kind = if transport == Transport::Ws {
+                        intern!(py, "ws")
+                    } else {
+                        intern!(py, "tcp")
+                    };
                     (OPENED, id, (kind, wire_id(wire), peer)).into_pyobject(py)?.into_any()
                 }
                 Event::Messages { id, messages } => {
