@@ -205,7 +205,7 @@ class Server:
 
         from glide.cluster import ClusterHub
 
-        hub = ClusterHub(self.config.redis, node, spawn=self._spawn)
+        hub = ClusterHub(self.config.redis, node, spawn=self._spawn, send_many=self.gateway.send_many)
         try:
             await hub.start()
         except (RedisError, OSError) as e:

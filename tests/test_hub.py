@@ -50,3 +50,22 @@ def test_single_device_login_replaces_every_session() -> None:
     assert hub._sessions[1] is c and hub.online_count() == 1
     assert not hub.unbind(a) and not hub.unbind(b) and hub.unbind(c)
     assert hub.broadcast_here(Outgoing("x", None)) == 0
+
+
+def test_a_fan_out_reaches_the_driver_in_one_call() -> None:
+    """deliver_many hands the driver every live session of the uids at once (the native driver queues the one
+    frame for all of them in one call), skipping the excluded and the closed; the default sends one by one."""
+    calls: list[tuple[list[_Conn], Outgoing]] = []
+    hub = LocalHub(lambda conns, out: calls.append((conns, out)))
+    a1, a2, b, c, d = _Conn(1, "1"), _Conn(1, "2"), _Conn(2, "1"), _Conn(3, "1"), _Conn(4, "1")
+    for conn in (a1, a2, b, c, d):
+        hub.bind(conn)
+    d.closed = True
+    out = Outgoing("message.group", {"gid": 7})
+    assert hub.deliver_many([1, 2, 3, 4, 5], out, exclude=b) == 3
+    assert len(calls) == 1 and calls[0][0] == [a1, a2, c] and calls[0][1] is out
+    assert hub.deliver_many([5, 6], out) == 0 and len(calls) == 1  # nobody here: the driver is not called
+    plain = LocalHub()
+    for conn in (a1, b):
+        plain.bind(conn)
+    assert plain.deliver_many([1, 2], out) == 2 and a1.sent == [out] and b.sent == [out]

@@ -47,7 +47,7 @@ from glide.cluster.routes import (
 from glide.cluster.subscription import Subscription
 from glide.cluster.wire import Batch, decode, outgoing_from
 from glide.gateway.conn import Conn, RecentMids, hold
-from glide.gateway.hub import KICKED_OUT, LocalHub
+from glide.gateway.hub import KICKED_OUT, LocalHub, SendMany, send_each
 from glide.ids import mid_time_ms, wall_ms
 from glide.logs import event
 
@@ -116,8 +116,10 @@ class ClusterHub(LocalHub):
         "url",
     )
 
-    def __init__(self, redis_url: str, node: int, *, spawn: Callable[[Awaitable[Any]], None]) -> None:
-        super().__init__()
+    def __init__(
+        self, redis_url: str, node: int, *, spawn: Callable[[Awaitable[Any]], None], send_many: SendMany = send_each
+    ) -> None:
+        super().__init__(send_many)
         self.node = node
         self.spawn = spawn
         self.url = redis_url

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from glide._native import Outgoing, TimingWheel
 from glide.gateway.asyncio_driver import ClientProtocol
-from glide.gateway.hub import LocalHub
+from glide.gateway.hub import LocalHub, send_each
 from glide.logs import event
 
 if TYPE_CHECKING:
@@ -37,9 +37,13 @@ class GatewayBase:
 
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.hub = LocalHub()
+        self.hub = LocalHub(self.send_many)
         self.dispatcher: Dispatcher
         self.hello_data = {"server_version": "glide", "heartbeat_interval": config.heartbeat_interval_s}
+
+    def send_many(self, conns: list[Conn], out: Outgoing) -> None:
+        """``out`` to each of ``conns`` (a fan-out); a driver may do it in one call."""
+        send_each(conns, out)
 
     def transport_stats(self) -> dict[str, int]:
         """``connections`` open now, ``slow_consumers`` dropped and ``frames_out`` sent since start (for the

@@ -15,19 +15,29 @@ from glide.gateway.conn import Conn, hold
 KICKED_OUT = 4001  # application close code: another login took this (uid, device)
 
 
+SendMany = Callable[[list[Conn], Outgoing], None]
+
+
 def _each(entry: Conn | dict[str, Conn]) -> Iterable[Conn]:
     """The connections of one uid's entry in the session table."""
     return entry.values() if isinstance(entry, dict) else (entry,)
+
+
+def send_each(conns: list[Conn], out: Outgoing) -> None:
+    for conn in conns:
+        conn.send(out)
 
 
 class LocalHub:
     """Sessions of this process, keyed by uid then device. A uid with one session (the usual case) maps to its
     connection itself; with several, to a dict by device: an idle server keeps no dict per user."""
 
-    __slots__ = ("_sessions",)
+    __slots__ = ("_send_many", "_sessions")
 
-    def __init__(self) -> None:
+    def __init__(self, send_many: SendMany = send_each) -> None:
+        """``send_many``: how the driver sends one frame to many of its connections (a fan-out)."""
         self._sessions: dict[int, Conn | dict[str, Conn]] = {}
+        self._send_many = send_many
 
     # sessions
 
@@ -151,7 +161,18 @@ class LocalHub:
         """Hand ``out`` to the sessions of ``uids`` on other nodes."""
 
     def deliver_many_here(self, uids: Iterable[int], out: Outgoing, *, exclude: Conn | None = None) -> int:
-        return sum(self.deliver_here(uid, out, exclude=exclude) for uid in uids)
+        """Every session of ``uids`` here (but ``exclude``) gets ``out``, in one call to the driver."""
+        sessions = self._sessions
+        conns = [
+            conn
+            for uid in uids
+            if (entry := sessions.get(uid)) is not None
+            for conn in _each(entry)
+            if conn is not exclude and not conn.closed
+        ]
+        if conns:
+            self._send_many(conns, out)
+        return len(conns)
 
     def broadcast(self, out: Outgoing, *, exclude: Conn | None = None) -> int:
         """Send ``out`` to every session (except ``exclude``); returns how many on this node got it."""

@@ -24,7 +24,7 @@ from glide._native import (
     Outgoing,
 )
 from glide.errors import ConfigError
-from glide.gateway.conn import RecentMids
+from glide.gateway.conn import Conn, RecentMids
 from glide.gateway.gateway import GatewayBase, monotonic_ms
 from glide.limits import TokenBucket
 from glide.logs import event
@@ -218,6 +218,12 @@ class NativeGateway(GatewayBase):
             self.command(self.driver.advance, self.clock())
 
     # commands
+
+    def send_many(self, conns: list[Conn], out: Outgoing) -> None:
+        """A fan-out in one call: the I/O thread queues the one frame for each connection."""
+        self.driver.send_many([conn.id for conn in conns], out)
+        if not self.flush_scheduled:
+            self.schedule_flush()
 
     def command(self, fn: Callable[..., None], *args: Any) -> None:
         fn(*args)
