@@ -13,18 +13,18 @@ database). Errors are redis-py's: ConnectionError, AuthenticationError, Response
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import ssl
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import hiredis
 from redis.asyncio.connection import RedisSSLContext, UnixDomainSocketConnection, parse_url
 from redis.exceptions import AuthenticationError, ConnectionError, RedisError, ResponseError
 
 Command = tuple[str | bytes | int, ...]
-P = TypeVar("P", bound="RespProtocol")
 
 
 def _tls(options: dict[str, Any]) -> ssl.SSLContext:
@@ -45,9 +45,9 @@ def refusal(reply: hiredis.ReplyError) -> RedisError:
     return ResponseError(text)
 
 
-async def connect(url: str, protocol: P, *, select_db: bool) -> P:
-    """Connect ``protocol`` to the Redis of ``url`` and queue its AUTH (and SELECT with ``select_db``) as
-    the first commands; the caller waits for their replies (``protocol.setup``)."""
+async def connect(url: str, protocol: RespProtocol, *, select_db: bool) -> int:
+    """Connect ``protocol`` to the Redis of ``url`` and send its AUTH (and SELECT with ``select_db``) as the
+    first commands; returns how many were sent (their replies come first)."""
     options: dict[str, Any] = dict(parse_url(url))
     loop = asyncio.get_running_loop()
     if options.get("connection_class") is UnixDomainSocketConnection:
@@ -63,10 +63,10 @@ async def connect(url: str, protocol: P, *, select_db: bool) -> P:
     if select_db and options.get("db"):
         setup.append(("SELECT", int(options["db"])))
     protocol.send(setup)
-    return protocol
+    return len(setup)
 
 
-class RespProtocol(asyncio.Protocol):
+class RespProtocol(asyncio.Protocol, abc.ABC):
     """A connection's transport, parser and end; subclasses say what a reply is for (:meth:`on_reply`)."""
 
     def __init__(self) -> None:
@@ -93,8 +93,9 @@ class RespProtocol(asyncio.Protocol):
             self.lost.set_exception(error)
             self.lost.exception()  # retrieved: nobody may be waiting on it
 
+    @abc.abstractmethod
     def on_reply(self, reply: Any) -> None:
-        raise NotImplementedError
+        """One parsed reply, in the order Redis sent them."""
 
     # asyncio.Protocol
 
@@ -135,10 +136,10 @@ class Commands(RespProtocol):
 
     @classmethod
     async def open(cls, url: str, *, timeout: float) -> Commands:
+        conn = cls()
         async with asyncio.timeout(timeout):
-            conn = await connect(url, cls(), select_db=True)
             try:
-                if conn._calls:  # AUTH, SELECT
+                if await connect(url, conn, select_db=True):  # AUTH, SELECT: the one call queued so far
                     for reply in await conn._calls[-1].fut:
                         if isinstance(reply, RedisError):
                             raise reply

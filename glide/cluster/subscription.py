@@ -27,7 +27,7 @@ class Subscription(RespProtocol):
         self._on_message = on_message
         self._health_s = health_s
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._expected = channels  # confirmations before the subscription stands (plus AUTH's, if sent)
+        self._expected = channels  # replies before the subscription stands: one per channel, AUTH's if sent
 
     @classmethod
     async def open(
@@ -42,8 +42,8 @@ class Subscription(RespProtocol):
         """Connect, authenticate if the URL says so, subscribe to ``channels``; raises RedisError or OSError."""
         sub = cls(on_message, len(channels), health_s)
         async with asyncio.timeout(timeout):
-            await connect(url, sub, select_db=False)  # channels are not in a database
             try:
+                sub._expected += await connect(url, sub, select_db=False)  # channels are not in a database
                 sub.send([("SUBSCRIBE", *channels)])
                 await sub._ready
             except BaseException:
@@ -54,26 +54,19 @@ class Subscription(RespProtocol):
     async def wait_lost(self) -> None:
         """Until the connection is lost (raises ConnectionError); pings it when it is quiet."""
         quiet = self._health_s
+        pinged: float | None = None  # when the ping now out was sent
         while True:
             try:
                 await asyncio.wait_for(asyncio.shield(self.lost), quiet)
             except TimeoutError:
-                if self.time() - self.received < quiet:
-                    continue
-                pinged = self.time()
-                self.send([("PING",)])
-                try:
-                    await asyncio.wait_for(asyncio.shield(self.lost), quiet)
-                except TimeoutError:
-                    if self.received < pinged:
-                        error = ConnectionError("Redis did not answer a ping on the subscription")
-                        self.close(error)
-                        raise error from None
-
-    def send(self, commands: Sequence[tuple[str | bytes | int, ...]]) -> None:
-        super().send(commands)
-        if not self._ready.done():
-            self._expected += sum(c[0] == "AUTH" for c in commands)
+                if pinged is not None and self.received < pinged:
+                    error = ConnectionError("Redis did not answer a ping on the subscription")
+                    self.close(error)
+                    raise error from None
+                pinged = None
+                if self.time() - self.received >= quiet:
+                    self.send([("PING",)])
+                    pinged = self.time()
 
     def on_reply(self, reply: Any) -> None:
         if type(reply) is list and len(reply) == 3 and reply[0] == b"message":

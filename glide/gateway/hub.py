@@ -184,12 +184,10 @@ class LocalHub:
         """Hand ``out`` to every session on other nodes."""
 
     def broadcast_here(self, out: Outgoing, *, exclude: Conn | None = None) -> int:
-        sent = 0
-        for conn in self.all():
-            if conn is not exclude and not conn.closed:
-                conn.send(out)
-                sent += 1
-        return sent
+        conns = [conn for conn in self.all() if conn is not exclude and not conn.closed]
+        if conns:
+            self._send_many(conns, out)
+        return len(conns)
 
     # lifecycle (the cluster's connections to Redis)
 

@@ -155,8 +155,7 @@ class WriterState:
             if len(self.cursors) >= CACHE_LIMIT:
                 self.cursors = dict(self.unsaved)  # unsaved ones stay: they are the only copy
                 self.pending.clear()
-            row = conn.execute(SQL_CURSOR, (uid,)).fetchone()
-            state = self.cursors[uid] = InboxCursor.decode(row[0], row[1]) if row else InboxCursor()
+            state = self.cursors[uid] = self._stored_cursor(conn, uid)
             n = TRACK_LIMIT + len(state.acked)
             seqs = self.incoming(conn, uid, state.cursor, n + 1)
             if len(seqs) <= n:
@@ -167,8 +166,10 @@ class WriterState:
         """``uid``'s cursor to read by: the cached one (it may hold acknowledgements not saved yet), else the
         row's, not cached (a user who only logs in and reads keeps no state here: memory per session)."""
         state = self.cursors.get(uid)
-        if state is not None:
-            return state
+        return state if state is not None else self._stored_cursor(conn, uid)
+
+    @staticmethod
+    def _stored_cursor(conn: sqlite3.Connection, uid: int) -> InboxCursor:
         row = conn.execute(SQL_CURSOR, (uid,)).fetchone()
         return InboxCursor.decode(row[0], row[1]) if row else InboxCursor()
 
