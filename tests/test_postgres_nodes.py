@@ -143,3 +143,18 @@ async def test_crossing_contact_requests_on_two_nodes_meet(nodes: list[PostgresS
         made = [o for o in (outcomes[i], outcomes[i + len(pairs)]) if o.contacts is not None]
         assert len(made) == 1  # whichever ran second saw the first one's request
         assert await nodes[2].contacts.contact(a, b) is not None and await nodes[2].contacts.contact(b, a) is not None
+
+
+async def test_one_cli_mid_sent_through_every_node_at_once_is_stored_once(nodes: list[PostgresStore]) -> None:
+    """A client that sends one message through several nodes at once (a retry racing the first attempt) gets
+    one mid from all of them; the logs get one entry, without a gap."""
+    sender, receiver = await make_users(nodes[0], 2)
+    mids = itertools.count(1)
+    for round_ in range(5):
+        chats = [NewChat(next(mids), f"same-{round_}", sender, receiver, 1, "hi", 0) for _ in nodes]
+        results = await asyncio.gather(*(node.messages.store_chats([c]) for node, c in zip(nodes, chats, strict=True)))
+        stored = [r for [r] in results if not r.duplicate]
+        assert len(stored) == 1 and not stored[0].refused
+        assert {r.message.mid for [r] in results} == {stored[0].message.mid}
+    page = await nodes[0].conversations.timeline(receiver, limit=50)
+    assert [e.seq for e in page.entries] == [1, 2, 3, 4, 5] and page.head == 5

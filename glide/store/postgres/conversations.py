@@ -30,10 +30,11 @@ _CONVERSATION = (
 # Every query, named so tests can check each one is served by an index.
 
 
-def refusals_of(senders: str, receivers: str) -> str:
-    """The (sender, receiver) pairs of the two bigint[] parameters whose receiver refuses the sender."""
+def refusals_of(pairs: str) -> str:
+    """``FROM … WHERE …`` of the (sender, receiver) pairs of ``pairs`` (a FROM item of two bigint columns,
+    named ``p`` here) whose receiver refuses the sender."""
     return (
-        f"FROM unnest({senders}::bigint[], {receivers}::bigint[]) AS p(sender, receiver) "
+        f"FROM {pairs} AS p(sender, receiver) "
         "LEFT JOIN relations r ON r.owner = p.receiver AND r.other = p.sender "
         "LEFT JOIN privacy v ON v.uid = p.receiver "
         f"WHERE r.type = {RELATION_BLACK} "
@@ -41,7 +42,7 @@ def refusals_of(senders: str, receivers: str) -> str:
     )
 
 
-SQL_REFUSED = "SELECT p.sender, p.receiver " + refusals_of("$1", "$2")
+SQL_REFUSED = "SELECT p.sender, p.receiver " + refusals_of("unnest($1::bigint[], $2::bigint[])")
 SQL_RECENT = (
     _CONVERSATION + "WHERE c.owner = $1 ORDER BY coalesce(m.created_at, c.created_at) DESC, "
     "coalesce(m.mid, 0) DESC, c.peer DESC LIMIT $2"

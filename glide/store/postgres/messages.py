@@ -4,8 +4,9 @@ The same design as SQLite (glide.store.sqlite.messages): a message is one row ca
 sender's and the receiver's log; a receiver's inbox is a cursor over its log. Several nodes write here, so
 the positions come from ``timeline_heads``: one row per user, bumped once per batch under its row lock (in
 uid order), which makes each log contiguous and in commit order across nodes. A batch costs a fixed number
-of statements whatever its size: refusals, duplicates, heads, the rows (one ``INSERT … unnest``), new
-conversations.
+of round trips whatever its size: its chats are one statement (refusals, duplicates, heads and the rows
+together, ``SQL_STORE_CHATS``) plus one for the conversations it opens, its acknowledgements two or three
+(the messages and the locked cursors in one, the cursors' walk, their update).
 """
 
 from __future__ import annotations
@@ -26,26 +27,51 @@ from glide.store.postgres.rows import CHAT_COLUMNS, M_COLUMNS, chat_from
 KNOWN_CONVERSATIONS = 100_000  # (owner, peer) rows this node knows exist (they are never deleted)
 
 # Every query of the message path, named so tests can check each one is served by an index.
-SQL_CHAT_INSERT = (
-    f"INSERT INTO chat_messages ({CHAT_COLUMNS}, peer_lo, peer_hi) "
-    "SELECT mid, cli_mid, sender, receiver, type, content, send_at, $8, 0, NULL, s_seq, r_seq, "
-    "least(sender, receiver), greatest(sender, receiver) "
-    "FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::bigint[], "
-    "$9::bigint[], $10::bigint[]) AS t(mid, cli_mid, sender, receiver, type, content, send_at, s_seq, r_seq) "
-    "ON CONFLICT (sender, cli_mid) WHERE cli_mid <> '' DO NOTHING RETURNING mid"
+# A batch of chats in one statement: the (sender, cliMid) keys it stored before (kind 1: that message), its
+# refused (sender, receiver) pairs (kind 2), and the rows it appends (kind 0: mid and positions). The rows
+# appended are the batch's chats in order that are neither refused nor stored before nor repeated earlier
+# in the batch; each takes the next positions of its users' logs from ``timeline_heads`` (bumped once per
+# user, in uid order, so concurrent batches lock heads in one order).
+SQL_STORE_CHATS = f"""WITH t AS (
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[],
+        $7::bigint[]) WITH ORDINALITY AS t(mid, cli_mid, sender, receiver, type, content, send_at, ord)
+), earlier AS (
+    SELECT {M_COLUMNS} FROM (SELECT DISTINCT sender, cli_mid FROM t WHERE cli_mid <> '') k
+    JOIN chat_messages m ON m.sender = k.sender AND m.cli_mid = k.cli_mid WHERE m.cli_mid <> ''
+), refused AS (
+    SELECT p.sender, p.receiver {refusals_of("(SELECT DISTINCT sender, receiver FROM t WHERE sender <> receiver)")}
+), admitted AS (
+    SELECT t.*, row_number() OVER (PARTITION BY t.sender, t.cli_mid ORDER BY t.ord) AS nth FROM t
+    WHERE NOT EXISTS (SELECT FROM refused f WHERE f.sender = t.sender AND f.receiver = t.receiver)
+), fresh AS (
+    SELECT * FROM admitted a WHERE a.cli_mid = '' OR (a.nth = 1 AND NOT EXISTS (
+        SELECT FROM earlier e WHERE e.sender = a.sender AND e.cli_mid = a.cli_mid))
+), occ AS (
+    SELECT f.*, 0 AS side, f.sender AS uid FROM fresh f
+    UNION ALL SELECT f.*, 1, f.receiver FROM fresh f WHERE f.receiver <> f.sender
+), cnt AS (
+    SELECT uid, count(*) AS n FROM occ GROUP BY uid
+), heads AS (
+    INSERT INTO timeline_heads AS h (uid, head) SELECT uid, n FROM cnt ORDER BY uid
+    ON CONFLICT (uid) DO UPDATE SET head = h.head + excluded.head RETURNING uid, head
+), pos AS (
+    SELECT o.*, h.head - c.n + row_number() OVER (PARTITION BY o.uid ORDER BY o.ord, o.side) AS seq
+    FROM occ o JOIN cnt c USING (uid) JOIN heads h USING (uid)
+), paired AS (
+    SELECT p.*, lead(p.seq) OVER (PARTITION BY p.ord ORDER BY p.side) AS r_seq FROM pos p
+), ins AS (
+    INSERT INTO chat_messages ({CHAT_COLUMNS}, peer_lo, peer_hi)
+    SELECT mid, cli_mid, sender, receiver, type, content, send_at, $8, 0, NULL, seq, coalesce(r_seq, seq),
+        least(sender, receiver), greatest(sender, receiver)
+    FROM paired WHERE side = 0 ORDER BY ord
+    ON CONFLICT (sender, cli_mid) WHERE cli_mid <> '' DO NOTHING RETURNING mid, sender_seq, receiver_seq
 )
-_BY_CLI_MID = (
-    "FROM unnest($1::bigint[], $2::text[]) AS k(sender, cli_mid) "
+SELECT 0 AS kind, mid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, sender_seq, receiver_seq FROM ins
+UNION ALL SELECT 1, * FROM earlier
+UNION ALL SELECT 2, NULL, NULL, sender, receiver, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM refused"""
+SQL_CHATS_BY_CLI_MID = (
+    f"SELECT {M_COLUMNS} FROM unnest($1::bigint[], $2::text[]) AS k(sender, cli_mid) "
     "JOIN chat_messages m ON m.sender = k.sender AND m.cli_mid = k.cli_mid WHERE m.cli_mid <> ''"
-)
-SQL_CHATS_BY_CLI_MID = f"SELECT {M_COLUMNS} {_BY_CLI_MID}"
-# What a batch must know before it stores, in one statement: the messages its (sender, cliMid) keys stored
-# before (``refused`` false, the message's columns), and its (sender, receiver) pairs that are refused
-# (``refused`` true, the pair in the sender and receiver columns).
-SQL_STORE_CHECKS = (
-    f"SELECT false AS refused, {M_COLUMNS} {_BY_CLI_MID} UNION ALL "
-    "SELECT true, NULL, NULL, p.sender, p.receiver, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL "
-    + refusals_of("$3", "$4")
 )
 # Take n positions of each uid's log (ascending uid order, so concurrent batches lock heads in one order).
 SQL_HEADS_BUMP = (
@@ -59,11 +85,22 @@ SQL_CONVERSATIONS_NEW = (
 )
 SQL_CHAT_BY_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = $1"
 SQL_CHAT_BY_MID_LOCK = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = $1 FOR UPDATE"
-SQL_CHATS_BY_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = ANY($1::bigint[])"
 SQL_CHAT_BY_CLI_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE sender = $1 AND cli_mid = $2 AND cli_mid <> ''"
 SQL_CURSOR = "SELECT cursor, acked FROM inbox_cursors WHERE uid = $1"
-# Cursor rows of the receivers of a batch, created when missing, locked in uid order and returned: one
-# statement (the no-op update takes the row lock of an existing row and makes RETURNING show it).
+# What acknowledgements need, in one statement: the acknowledged messages (kind 0) and the cursor rows of
+# the receivers they belong to (kind 1: uid, cursor, acked), created when missing and locked in uid order
+# (the no-op update takes the row lock of an existing row and makes RETURNING show it).
+SQL_ACKS_TAKE = f"""WITH f AS (
+    SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = ANY($1::bigint[])
+), c AS (
+    INSERT INTO inbox_cursors AS c (uid, cursor, acked)
+    SELECT DISTINCT f.receiver, 0, '{{}}'::bigint[] FROM f
+    JOIN unnest($2::bigint[], $3::bigint[]) AS w(uid, mid) ON w.mid = f.mid AND w.uid = f.receiver
+    ORDER BY 1 ON CONFLICT (uid) DO UPDATE SET cursor = c.cursor RETURNING uid, cursor, acked
+)
+SELECT 0 AS kind, f.*, NULL, NULL, NULL FROM f
+UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, uid, cursor, acked FROM c"""
+# A receiver's cursor row, created when missing, locked and returned (a recall or a clear of one inbox).
 SQL_CURSORS_TAKE = (
     "INSERT INTO inbox_cursors AS c (uid, cursor, acked) SELECT uid, 0, '{}' FROM unnest($1::bigint[]) AS u(uid) "
     "ORDER BY uid ON CONFLICT (uid) DO UPDATE SET cursor = c.cursor RETURNING uid, cursor, acked"
@@ -129,10 +166,18 @@ async def save_cursors(conn: WriteConn, cursors: dict[int, InboxCursor]) -> None
 
 async def _ack_inboxes(conn: WriteConn, wanted: list[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
     """Acknowledge ``wanted`` (the requests of every combined call), in order: one answer per request."""
-    all_mids = sorted({mid for _, mids in wanted for mid in mids})
-    found = {m.mid: m for m in map(chat_from, await conn.fetch(SQL_CHATS_BY_MID, all_mids))}
-    receivers = [uid for uid, mids in wanted if any(found[m].receiver == uid for m in mids if m in found)]
-    cursors = await lock_cursors(conn, receivers) if receivers else {}
+    pairs = sorted({(uid, mid) for uid, mids in wanted for mid in mids})
+    found: dict[int, ChatMessage] = {}
+    cursors: dict[int, InboxCursor] = {}
+    rows = await conn.fetch(
+        SQL_ACKS_TAKE, sorted({mid for _, mid in pairs}), [uid for uid, _ in pairs], [mid for _, mid in pairs]
+    )
+    for row in rows:
+        if row[0] == 0:
+            m = chat_from(row, 1)
+            found[m.mid] = m
+        else:
+            cursors[row[13]] = _cursor(row, 14)
     answers: list[list[ChatMessage]] = []
     changed: dict[int, InboxCursor] = {}
     for uid, mids in wanted:
@@ -169,23 +214,47 @@ class PgMessageStore:
     async def _store_chats(self, conn: WriteConn, batch: list[NewChat]) -> list[StoredChat]:
         """Store ``batch`` in order (the chats of every combined call): one result per chat."""
         now = self._clock_ms()
-        earlier, refused = await self._checks(conn, batch)
-        # Which inputs are new, in order: not stored before, not refused, not repeated in this batch.
-        fresh: list[NewChat] = []
-        seen: set[tuple[int, str]] = set()
-        for c in batch:
-            key = (c.sender, c.cli_mid)
-            if c.cli_mid and (key in earlier or key in seen):
-                continue
-            if (c.sender, c.receiver) not in refused:
-                fresh.append(c)
-                if c.cli_mid:
-                    seen.add(key)
-        stored: dict[int, ChatMessage] = {}
-        if fresh:
-            stored = await self._insert(conn, fresh, now)
-            if len(stored) < len(fresh):  # another node stored one of these keys meanwhile
-                earlier |= await self._earlier(conn, {(c.sender, c.cli_mid) for c in fresh if c.mid not in stored})
+        try:
+            rows = await conn.fetch(
+                SQL_STORE_CHATS,
+                [c.mid for c in batch],
+                [enc(c.cli_mid) for c in batch],
+                [c.sender for c in batch],
+                [c.receiver for c in batch],
+                [c.type for c in batch],
+                [enc(c.content) for c in batch],
+                [c.send_at for c in batch],
+                now,
+            )
+        except asyncpg.UniqueViolationError as e:
+            raise _used_mid(e) from None
+        positions: dict[int, tuple[int, int]] = {}
+        earlier: dict[tuple[int, str], ChatMessage] = {}
+        refused: set[tuple[int, int]] = set()
+        for row in rows:
+            kind = row[0]
+            if kind == 0:
+                positions[row[1]] = (row[11], row[12])
+            elif kind == 1:
+                before = chat_from(row, 1)
+                earlier[(before.sender, before.cli_mid)] = before
+            else:
+                refused.add((row[3], row[4]))
+        stored = {c.mid: ChatMessage(*_fields(c), now, 0, None, *positions[c.mid]) for c in batch if c.mid in positions}
+        # A chat the statement meant to append that did not go in: another node stored its key meanwhile.
+        went_in = {(m.sender, m.cli_mid) for m in stored.values()}
+        lost = {
+            (c.sender, c.cli_mid)
+            for c in batch
+            if c.cli_mid
+            and c.mid not in stored
+            and (c.sender, c.receiver) not in refused
+            and (c.sender, c.cli_mid) not in earlier
+            and (c.sender, c.cli_mid) not in went_in
+        }
+        if lost:
+            earlier |= await self._earlier(conn, lost)
+        await self._new_conversations(conn, list(stored.values()))
         out: list[StoredChat] = []
         for c in batch:
             m = stored.get(c.mid)
@@ -199,69 +268,10 @@ class PgMessageStore:
                 out.append(StoredChat(ChatMessage(*_fields(c), now, 0, None), False, True))
         return out
 
-    async def _checks(
-        self, conn: WriteConn, batch: list[NewChat]
-    ) -> tuple[dict[tuple[int, str], ChatMessage], set[tuple[int, int]]]:
-        """The messages ``batch``'s (sender, cliMid) keys stored before, and its refused (sender, receiver)
-        pairs (glide.store.postgres.conversations.refused_pairs): one statement."""
-        keys = sorted({(c.sender, c.cli_mid) for c in batch if c.cli_mid})
-        pairs = sorted({(c.sender, c.receiver) for c in batch if c.sender != c.receiver})
-        rows = await conn.fetch(
-            SQL_STORE_CHECKS,
-            [s for s, _ in keys],
-            [enc(k) for _, k in keys],
-            [s for s, _ in pairs],
-            [r for _, r in pairs],
-        )
-        earlier: dict[tuple[int, str], ChatMessage] = {}
-        refused: set[tuple[int, int]] = set()
-        for row in rows:
-            if row[0]:
-                refused.add((row[3], row[4]))
-            else:
-                m = chat_from(row, 1)
-                earlier[(m.sender, m.cli_mid)] = m
-        return earlier, refused
-
     async def _earlier(self, conn: WriteConn, keys: set[tuple[int, str]]) -> dict[tuple[int, str], ChatMessage]:
-        if not keys:
-            return {}
         ordered = sorted(keys)
         rows = await conn.fetch(SQL_CHATS_BY_CLI_MID, [s for s, _ in ordered], [enc(k) for _, k in ordered])
         return {(m.sender, m.cli_mid): m for m in map(chat_from, rows)}
-
-    async def _insert(self, conn: WriteConn, fresh: list[NewChat], now: int) -> dict[int, ChatMessage]:
-        """Insert the new messages at the next positions of their logs; the ones that went in, by mid."""
-        positions = await take_positions(
-            conn, [u for c in fresh for u in ((c.sender,) if c.sender == c.receiver else (c.sender, c.receiver))]
-        )
-        taken = {uid: iter(seqs) for uid, seqs in positions.items()}
-        messages: list[ChatMessage] = []
-        for c in fresh:
-            s_seq = next(taken[c.sender])
-            r_seq = s_seq if c.receiver == c.sender else next(taken[c.receiver])
-            messages.append(ChatMessage(*_fields(c), now, 0, None, s_seq, r_seq))
-        columns = list(zip(*((*_fields(m), m.sender_seq, m.receiver_seq) for m in messages), strict=True))
-        try:
-            inserted = await conn.fetch(
-                SQL_CHAT_INSERT,
-                columns[0],
-                [enc(x) for x in columns[1]],
-                columns[2],
-                columns[3],
-                columns[4],
-                [enc(x) for x in columns[5]],
-                columns[6],
-                now,
-                columns[7],
-                columns[8],
-            )
-        except asyncpg.UniqueViolationError as e:
-            raise _used_mid(e) from None
-        went_in = {r[0] for r in inserted}
-        stored = {m.mid: m for m in messages if m.mid in went_in}
-        await self._new_conversations(conn, list(stored.values()))
-        return stored
 
     async def _new_conversations(self, conn: WriteConn, messages: list[ChatMessage]) -> None:
         known = self._conversations
