@@ -5,8 +5,8 @@ sender's and the receiver's log; a receiver's inbox is a cursor over its log. Se
 the positions come from ``timeline_heads``: one row per user, bumped once per batch under its row lock (in
 uid order), which makes each log contiguous and in commit order across nodes. A batch costs a fixed number
 of round trips whatever its size: its chats are one statement (refusals, duplicates, heads and the rows
-together, ``SQL_STORE_CHATS``) plus one for the conversations it opens, its acknowledgements two or three
-(the messages and the locked cursors in one, the cursors' walk, their update).
+together, ``SQL_STORE_CHATS``) plus one for the conversations it opens, its acknowledgements two (the
+messages and the locked cursors, then the cursors advanced and saved).
 """
 
 from __future__ import annotations
@@ -105,16 +105,26 @@ SQL_CURSORS_TAKE = (
     "INSERT INTO inbox_cursors AS c (uid, cursor, acked) SELECT uid, 0, '{}' FROM unnest($1::bigint[]) AS u(uid) "
     "ORDER BY uid ON CONFLICT (uid) DO UPDATE SET cursor = c.cursor RETURNING uid, cursor, acked"
 )
-SQL_CURSORS_SAVE = (
-    "UPDATE inbox_cursors c SET cursor = t.cursor, acked = t.acked::bigint[] "
-    "FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS t(uid, cursor, acked) WHERE c.uid = t.uid"
-)
-# For each (uid, cursor, n): the uid's next n incoming positions above its cursor.
-SQL_INCOMING_AFTER = (
-    "SELECT u.uid, m.receiver_seq FROM unnest($1::bigint[], $2::bigint[], $3::bigint[]) AS u(uid, cursor, n) "
-    "CROSS JOIN LATERAL (SELECT receiver_seq FROM chat_messages WHERE receiver = u.uid "
-    "AND receiver_seq > u.cursor ORDER BY receiver_seq LIMIT u.n) m ORDER BY u.uid, m.receiver_seq"
-)
+# Save each (uid, cursor, acked) with the cursor moved over its acknowledged prefix (InboxCursor.advance, here
+# so that the walk and the save are one round trip): the receiver's next n incoming positions above the
+# cursor (n = acked + 1) are read, the cursor moves to the last of those that begin the list and are all
+# acknowledged, and ``acked`` keeps the positions above it.
+SQL_CURSORS_SAVE = """UPDATE inbox_cursors c SET cursor = a.cursor, acked = a.acked
+FROM (
+    SELECT u.uid, coalesce(w.top, u.cursor) AS cursor,
+        array(SELECT x FROM unnest(u.acked) AS x WHERE x > coalesce(w.top, u.cursor) ORDER BY x) AS acked
+    FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS t(uid, cursor, acked)
+    CROSS JOIN LATERAL (SELECT t.uid, t.cursor, t.acked::bigint[] AS acked) u
+    LEFT JOIN LATERAL (
+        SELECT max(seq) FILTER (WHERE prefix) AS top FROM (
+            SELECT seq, bool_and(seq = ANY(u.acked)) OVER (ORDER BY seq) AS prefix FROM (
+                SELECT receiver_seq AS seq FROM chat_messages
+                WHERE receiver = u.uid AND receiver_seq > u.cursor AND cardinality(u.acked) > 0
+                ORDER BY receiver_seq LIMIT cardinality(u.acked) + 1
+            ) incoming
+        ) walk
+    ) w ON true
+) a WHERE c.uid = a.uid"""
 SQL_INBOX_PAGE = (
     f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE receiver = $1 AND receiver_seq > $2 ORDER BY receiver_seq LIMIT $3"
 )
@@ -146,15 +156,7 @@ async def lock_cursors(conn: WriteConn, uids: Sequence[int]) -> dict[int, InboxC
 
 
 async def save_cursors(conn: WriteConn, cursors: dict[int, InboxCursor]) -> None:
-    """Advance each cursor over its acknowledged prefix (one statement for all), then store them."""
-    walking = sorted(uid for uid, c in cursors.items() if c.acked)
-    if walking:
-        incoming: dict[int, list[int]] = {}
-        args = ([cursors[u].cursor for u in walking], [cursors[u].walk_limit for u in walking])
-        for r in await conn.fetch(SQL_INCOMING_AFTER, walking, *args):
-            incoming.setdefault(r[0], []).append(r[1])
-        for uid in walking:
-            cursors[uid].advance(incoming.get(uid, ()))
+    """Store the cursors, each advanced over its acknowledged prefix: one statement for all."""
     order = sorted(cursors)
     await conn.execute(
         SQL_CURSORS_SAVE,
