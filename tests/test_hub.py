@@ -3,6 +3,8 @@ by device; every question about sessions answers the same across those shapes.""
 
 from __future__ import annotations
 
+import random
+
 from glide._native import Outgoing
 from glide.gateway.hub import LocalHub
 
@@ -69,3 +71,19 @@ def test_a_fan_out_reaches_the_driver_in_one_call() -> None:
     for conn in (a1, b):
         plain.bind(conn)
     assert plain.deliver_many([1, 2], out) == 2 and a1.sent == [out] and b.sent == [out]
+
+
+def test_the_session_count_follows_every_change_of_the_table() -> None:
+    """online_count is kept as sessions come and go (app/info reads it at every login: it must not walk the
+    table); through binds of new, repeated and same-device sessions, single-device logins and unbinds of
+    current and replaced ones, it always equals the sessions the table holds."""
+    rng = random.Random(7)
+    hub = LocalHub()
+    conns = [_Conn(uid, device) for uid in range(1, 6) for device in ("a", "b", "c") for _ in range(2)]
+    for _ in range(3000):
+        conn = rng.choice(conns)
+        if rng.random() < 0.55:
+            hub.bind(conn, single_device=rng.random() < 0.15)
+        else:
+            hub.unbind(conn)
+        assert hub.online_count() == len(hub.all())

@@ -32,11 +32,12 @@ class LocalHub:
     """Sessions of this process, keyed by uid then device. A uid with one session (the usual case) maps to its
     connection itself; with several, to a dict by device: an idle server keeps no dict per user."""
 
-    __slots__ = ("_send_many", "_sessions")
+    __slots__ = ("_count", "_send_many", "_sessions")
 
     def __init__(self, send_many: SendMany = send_each) -> None:
         """``send_many``: how the driver sends one frame to many of its connections (a fan-out)."""
         self._sessions: dict[int, Conn | dict[str, Conn]] = {}
+        self._count = 0  # sessions in the table (app/info reads it at every login: no walk over the table)
         self._send_many = send_many
 
     # sessions
@@ -46,8 +47,10 @@ class LocalHub:
         entry = self._sessions.get(conn.uid)
         if entry is None:
             self._sessions[conn.uid] = conn
+            self._count += 1
             return []
         devices = entry if isinstance(entry, dict) else {entry.device: entry}
+        before = len(devices)
         if single_device:
             replaced = [c for c in devices.values() if c is not conn]
             devices = {}
@@ -56,6 +59,7 @@ class LocalHub:
             replaced = [old] if old is not None and old is not conn else []
         devices[conn.device] = conn
         self._sessions[conn.uid] = devices if len(devices) > 1 else conn
+        self._count += len(devices) - before
         return replaced
 
     async def announce(self, conn: Conn, *, single_device: bool = False, kickout: Outgoing | None = None) -> None:
@@ -67,10 +71,12 @@ class LocalHub:
         entry = self._sessions.get(conn.uid)
         if entry is conn:
             del self._sessions[conn.uid]
+            self._count -= 1
             return True
         if not isinstance(entry, dict) or entry.get(conn.device) is not conn:
             return False
         del entry[conn.device]
+        self._count -= 1
         if len(entry) == 1:
             self._sessions[conn.uid] = next(iter(entry.values()))
         return True
@@ -102,7 +108,8 @@ class LocalHub:
         return {uid for uid in uids if uid in self._sessions}
 
     def online_count(self) -> int:
-        return sum(len(e) if isinstance(e, dict) else 1 for e in self._sessions.values())
+        """Sessions on this node."""
+        return self._count
 
     def all(self) -> list[Conn]:
         return [c for e in self._sessions.values() for c in _each(e)]
