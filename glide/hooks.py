@@ -45,7 +45,7 @@ class Hooks:
         except Exception:
             log.exception("hook %r failed", hook)
             return
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):  # a plain hook returns None: no test to pay
             task = asyncio.ensure_future(result)
             self._tasks.add(task)
             task.add_done_callback(self._done)

@@ -48,6 +48,13 @@ async def test_unknown_action_before_login_too(server: Server) -> None:
         ({"content": "x"}, "abc", "to"),
         ({"content": "x"}, "-5", "to"),
         ({"content": "x"}, "99999999", "exist"),
+        ({"content": "x"}, "\u00b2", "to"),  # a digit to str.isdigit, not to int(): once an internal error
+        ({"content": "x"}, "\u0663", "to"),  # ARABIC-INDIC THREE: int() made it uid 3
+        ({"content": "x"}, "000", "to"),
+        ({"content": "x"}, "9" * 19, "to"),
+        ({"content": "x", "type": True}, "TO", "type"),
+        ({"content": "x", "sendAt": 2**63}, "TO", "sendAt"),
+        ({"content": "x", "sendAt": 1.5}, "TO", "sendAt"),
         ("a string", "TO", "data"),
         (None, "TO", "data"),
         ([1, 2], "TO", "data"),
@@ -84,6 +91,21 @@ async def test_bad_message_in_a_batch_does_not_sink_the_others(server: Server) -
     assert by_seq == {1: "ack.message", 2: "notify.error", 3: "ack.message"}
     contents = [(await bob.expect("message.chat"))["data"]["content"] for _ in range(2)]
     assert contents == ["one", "two"]
+
+
+async def test_a_receipt_nested_past_the_parser_does_not_sink_the_others(server: Server) -> None:
+    alice_uid, alice = await online(server, "alice")
+    bob_uid, bob = await online(server, "bob")
+    await alice.chat(bob_uid, "hi", "n1")
+    mid = (await bob.expect("message.chat"))["data"]["mid"]
+    nested = '{"m":' * 5_000 + "1" + "}" * 5_000  # Gen-1's recall JSON, deeper than json.loads goes (1,000)
+    await bob.ws.send(json.dumps({"action": "ack.request", "seq": 7, "data": {"content": nested}}))
+    await bob.ws.send(json.dumps({"action": "ack.request", "seq": 8, "data": {"mid": mid, "from": str(alice_uid)}}))
+    err = await bob.expect("notify.error")
+    assert err["seq"] == 7 and "mid" in err["data"], err
+    notify = await alice.expect("ack.notify")  # the good receipt of the same tick still went through
+    assert notify["data"]["mid"] == mid
+    await bob.nothing(0.2)
 
 
 async def test_case_insensitive_keys_and_unknown_keys(server: Server) -> None:

@@ -112,6 +112,11 @@ async def test_content_is_stored_faithfully(store: Store, content: str) -> None:
         (NewChat(1, "c", ALICE, BOB, 1, "x", 2**63), "send_at"),
         (NewChat(1, "c", ALICE, BOB, 1, None, 0), "content"),  # type: ignore[arg-type]
         (NewChat(True, "c", ALICE, BOB, 1, "x", 0), "mid"),
+        (NewChat(1, "c", ALICE, 2**63, 1, "x", 0), "receiver"),
+        (NewChat(1, "c", ALICE, BOB, -(2**63) - 1, "x", 0), "type"),
+        (NewChat(1, "c", ALICE, BOB, 1, "x", False), "send_at"),
+        (NewChat(1, "c", ALICE, BOB, 1.0, "x", 0), "type"),  # type: ignore[arg-type]
+        (NewChat(1, b"c", ALICE, BOB, 1, "x", 0), "cli_mid"),  # type: ignore[arg-type]
     ],
 )
 async def test_bad_input_is_rejected_and_nothing_is_stored(store: Store, bad: NewChat, field: str) -> None:

@@ -223,7 +223,7 @@ def _reject_constant(name: str) -> Any:
 async def read_body(request: Request) -> Body:
     """The JSON object of the request (an empty body is an empty object). Capped at 1 MiB."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
         raise BadRequest(f"request body too large (limit {MAX_BODY} bytes)", http_status=413)
     chunks: list[bytes] = []
     size = 0

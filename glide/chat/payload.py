@@ -30,7 +30,7 @@ def parse_uid(value: Any, name: str) -> int:
         raise BadRequest(f"{name}: expected a user id")
     if isinstance(value, int):
         uid = value
-    elif isinstance(value, str) and value.isdigit() and len(value) <= 19:
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:  # "²" is a digit too
         uid = int(value)
     else:
         raise BadRequest(f"{name}: expected a user id, got {value!r:.40}")
@@ -60,22 +60,29 @@ def parse_chat(env: Envelope, sender: int, mid: int, now_ms: int) -> NewChat:
     data = _object(env)
     to_value: Any = env.to or field(data, "to")
     receiver = parse_uid(to_value, "to")
-    content = field(data, "content")
+    # Every field looked up by its exact name first (what GlideIM's clients send), then case-insensitively.
+    content = data["content"] if "content" in data else field(data, "content")
     if not isinstance(content, str):
         raise BadRequest("data.content: expected a string")
-    cli_mid = field(data, "cliMid")
+    cli_mid = data["cliMid"] if "cliMid" in data else field(data, "cliMid")
     if cli_mid is None:
         cli_mid = ""
     if not isinstance(cli_mid, str) or len(cli_mid) > MAX_CLI_MID:
         raise BadRequest(f"data.cliMid: expected a string of at most {MAX_CLI_MID} characters")
+    kind = data.get("type")
+    if type(kind) is not int or not -(2**63) <= kind < 2**63:  # absent, another spelling, or wrong: the long way
+        kind = _int(data, "type", 1)
+    send_at = data.get("sendAt")
+    if type(send_at) is not int or not -(2**63) <= send_at < 2**63:
+        send_at = _int(data, "sendAt", now_ms)
     return NewChat(
         mid=mid,
         cli_mid=cli_mid,
         sender=sender,
         receiver=receiver,
-        type=_int(data, "type", 1),
+        type=kind,
         content=content,
-        send_at=_int(data, "sendAt", now_ms) or now_ms,
+        send_at=send_at or now_ms,
     )
 
 
@@ -90,7 +97,7 @@ def parse_mid_ref(env: Envelope) -> tuple[int, str]:
         if isinstance(content, str) and content.startswith("{"):
             try:
                 inner = json.loads(content)
-            except ValueError:
+            except (ValueError, RecursionError):  # nested past the parser's depth: not a recall reference either
                 inner = None
             if isinstance(inner, dict):
                 mid = _int(inner, "mid", 0)
