@@ -83,6 +83,10 @@ class Dispatcher:
     def has(self, action: str) -> bool:
         return action in self._actions
 
+    def actions(self) -> list[str]:
+        """The registered action names."""
+        return list(self._actions)
+
     def submit(self, conn: Conn, messages: Sequence[Envelope | BadMessage]) -> None:
         """Called by a driver with every message of one socket read."""
         if conn.busy:

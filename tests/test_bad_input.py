@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 
 import pytest
 import websockets
@@ -182,3 +183,47 @@ async def test_garbage_flood_does_not_grow_the_server(server: Server) -> None:
     # nothing is left running (bob's login may still be replaying his empty inbox: that ends too)
     await asyncio.wait_for(server.dispatcher.join(), 5)
     assert len(server.dispatcher._tasks) == 0
+
+
+# Values that have broken a parser before (a digit int() refuses, a JSON nested past json.loads' depth) and the
+# usual wrong types and ranges, under the keys the actions read.
+HOSTILE_VALUES: list[object] = [
+    None, True, 1.5, -1, 0, 2**70, "\u00b2", "\u0663", "", "x" * 70, [], {}, [1], '{"m":' * 3000 + "1" + "}" * 3000,
+    "9" * 25, "-5", " 5 ",
+]  # fmt: skip
+HOSTILE_KEYS = [
+    "to", "gid", "mid", "uid", "uids", "cliMid", "content", "type", "seq", "id", "device", "token", "sendAt",
+    "remark", "account", "password", "nickname", "name", "avatar", "members", "peer", "from", "after", "limit",
+    "beforeMid", "lastSeq", "seqs", "count", "flag", "enabled", "data", "ticket", "role", "status",
+]  # fmt: skip
+LOGGING_OUT = {"api.user.logout"}  # would end the session under test
+
+
+async def test_no_action_answers_hostile_payloads_with_an_internal_error(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every registered action gets each hostile value under each key (and as the whole ``data``, and in ``to``):
+    each request is answered with a clear error or a result, never "internal error", nothing fails in the
+    background (an error logged per hostile request is a log an attacker writes), and the socket stays up."""
+    assert server.dispatcher is not None
+    _, alice = await online(server, "alice")
+    bob_uid, _ = await online(server, "bob")
+    payloads: list[object] = [v for v in HOSTILE_VALUES if v is not None]
+    payloads += [{k: v} for k in HOSTILE_KEYS for v in HOSTILE_VALUES]
+    payloads += [{k: v for k in HOSTILE_KEYS} for v in HOSTILE_VALUES[:-4]]  # the nested one is too big 34 times
+    internal: list[tuple[str, object]] = []
+    for action in sorted(set(server.dispatcher.actions()) - LOGGING_OUT):
+        requests = [(p, to) for p in payloads for to in (None, "\u00b2", str(bob_uid))]
+        for at in range(0, len(requests), 60):  # read the answers as we go: a reader this slow is not dropped
+            for data, to in requests[at : at + 60]:
+                await alice.send(action, data, to=to)
+            # Envelopes are handled in order: once this one is answered, every request before it was.
+            sentinel = await alice.send("no.such.action", {})
+            while True:
+                frame = await alice.recv()
+                if "internal error" in json.dumps(frame.get("data")):
+                    internal.append((action, frame))
+                if frame["action"] == "notify.unknown.action" and frame["seq"] == sentinel:
+                    break
+    assert internal == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -15,6 +15,7 @@ from glide.errors import GlideError, NotAllowed, NotFound
 from glide.gateway.conn import Conn
 from glide.ids import wall_ms
 from glide.store.base import ChatMessage, NewChat
+from glide.store.checks import INT64_MAX
 
 INBOX_PAGE = 200
 RECALL_TYPE = 200
@@ -210,8 +211,8 @@ class ChatActions:
     def on_ack_offline(self, conn: Conn, env: Envelope) -> None:
         data = env.data()
         up_to = data.get("mid") if isinstance(data, dict) else None
-        if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to <= 0:
-            up_to = conn.inbox_replayed
+        if not isinstance(up_to, int) or isinstance(up_to, bool) or not 0 < up_to <= INT64_MAX:
+            up_to = conn.inbox_replayed  # (a mid past int64 names nothing: the store would refuse it, in the log)
         if up_to:
             self.ctx.spawn(self.messages.clear_inbox(conn.uid, up_to))
 
