@@ -15,6 +15,7 @@ from glide.config import Config
 from glide.errors import ConfigError, StorageError
 from glide.store import NewChat, SqliteStore, open_store
 from glide.store.message_checks import NO_ACKS
+from glide.store.sqlite.messages import CHUNK, padded_chunks
 from glide.store.sqlite.schema import MIGRATIONS
 
 EMPTY = ()
@@ -293,3 +294,14 @@ async def test_cancelled_caller_does_not_break_the_batch(tmp_path: Path) -> None
         assert ok.duplicate and ok.message.mid == 1
     finally:
         await store.close()
+
+
+def test_padded_chunks_come_in_a_few_lengths_and_keep_every_item() -> None:
+    lengths: set[int] = set()
+    for n in range(1, 3 * CHUNK + 7):
+        items = list(range(n))
+        got = list(padded_chunks(items))
+        lengths.update(len(c) for c in got)
+        assert [x for c in got for x in dict.fromkeys(c)] == items  # in order; a pad repeats its chunk's last item
+        assert all(c[len(set(c)) :] == [c[len(set(c)) - 1]] * (len(c) - len(set(c))) for c in got)
+    assert lengths == {1 << k for k in range(CHUNK.bit_length()) if 1 << k < CHUNK} | {CHUNK}

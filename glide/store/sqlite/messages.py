@@ -79,6 +79,18 @@ def chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[i : i + size]
 
 
+def padded_chunks(items: Sequence[T]) -> Iterator[list[T]]:
+    """Chunks of at most CHUNK items, each padded to a power of two (or CHUNK) by repeating its last item.
+
+    A query over a chunk then comes in a dozen lengths, which SQLite's statement cache keeps prepared; with a
+    length per batch size it compiled a VALUES list of up to CHUNK tuples again and again. The repeats change
+    no answer that is gathered into a set or a dict, as every caller's is."""
+    for chunk in chunks(items):
+        n = len(chunk)
+        size = min(1 << (n - 1).bit_length(), CHUNK)
+        yield [*chunk, *[chunk[-1]] * (size - n)]
+
+
 class WriterState:
     """What the writer thread remembers between batches: each user's log head, each receiver's inbox cursor
     and, for a receiver with few pending messages, their positions (so that acknowledging needs no query).
@@ -137,7 +149,7 @@ class WriterState:
         recent = self.recent
         found = {mid: m for mid in mids if (m := recent.get(mid)) is not None}
         missing = [mid for mid in mids if mid not in found]
-        for chunk in chunks(missing):
+        for chunk in padded_chunks(missing):
             found.update((r[0], chat_row(r)) for r in conn.execute(sql_by_mids(len(chunk)), chunk))
         return found
 
@@ -219,7 +231,7 @@ def _refused(conn: sqlite3.Connection, pairs: set[tuple[int, int]]) -> set[tuple
         sender, receiver = wanted[0]
         return set(wanted) if refuses(conn, sender, receiver) else set()
     refused: set[tuple[int, int]] = set()
-    for chunk in chunks(wanted):
+    for chunk in padded_chunks(wanted):
         params = [x for pair in chunk for x in pair]
         refused.update((r[0], r[1]) for r in conn.execute(sql_refused(len(chunk)), params))
     return refused
@@ -236,7 +248,7 @@ def _duplicates(
     if len(keys) == 1:
         m = log.by_cli_mid(conn, *keys[0])
         return {**found, keys[0]: m} if m else found
-    for chunk in chunks(keys):
+    for chunk in padded_chunks(keys):
         params: list[object] = [x for key in chunk for x in key]
         for row in conn.execute(sql_duplicates(len(chunk)), params):
             m = chat_row(row)
