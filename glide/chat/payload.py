@@ -40,6 +40,9 @@ def parse_uid(value: Any, name: str) -> int:
 
 
 def _int(data: dict[str, Any], name: str, default: int) -> int:
+    value = data.get(name)
+    if type(value) is int and -(2**63) <= value < 2**63:  # the usual case: the exact key, a plain int
+        return value
     value = field(data, name)
     if value is None:
         return default
@@ -60,29 +63,22 @@ def parse_chat(env: Envelope, sender: int, mid: int, now_ms: int) -> NewChat:
     data = _object(env)
     to_value: Any = env.to or field(data, "to")
     receiver = parse_uid(to_value, "to")
-    # Every field looked up by its exact name first (what GlideIM's clients send), then case-insensitively.
-    content = data["content"] if "content" in data else field(data, "content")
+    content = field(data, "content")
     if not isinstance(content, str):
         raise BadRequest("data.content: expected a string")
-    cli_mid = data["cliMid"] if "cliMid" in data else field(data, "cliMid")
+    cli_mid = field(data, "cliMid")
     if cli_mid is None:
         cli_mid = ""
     if not isinstance(cli_mid, str) or len(cli_mid) > MAX_CLI_MID:
         raise BadRequest(f"data.cliMid: expected a string of at most {MAX_CLI_MID} characters")
-    kind = data.get("type")
-    if type(kind) is not int or not -(2**63) <= kind < 2**63:  # absent, another spelling, or wrong: the long way
-        kind = _int(data, "type", 1)
-    send_at = data.get("sendAt")
-    if type(send_at) is not int or not -(2**63) <= send_at < 2**63:
-        send_at = _int(data, "sendAt", now_ms)
     return NewChat(
         mid=mid,
         cli_mid=cli_mid,
         sender=sender,
         receiver=receiver,
-        type=kind,
+        type=_int(data, "type", 1),
         content=content,
-        send_at=send_at or now_ms,
+        send_at=_int(data, "sendAt", now_ms) or now_ms,
     )
 
 

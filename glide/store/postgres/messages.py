@@ -246,13 +246,12 @@ class PgMessageStore:
         # A chat the statement meant to append that did not go in: another node stored its key meanwhile.
         went_in = {(m.sender, m.cli_mid) for m in stored.values()}
         lost = {
-            (c.sender, c.cli_mid)
+            key
             for c in batch
             if c.cli_mid
-            and c.mid not in stored
+            and (key := (c.sender, c.cli_mid)) not in went_in
+            and key not in earlier
             and (c.sender, c.receiver) not in refused
-            and (c.sender, c.cli_mid) not in earlier
-            and (c.sender, c.cli_mid) not in went_in
         }
         if lost:
             earlier |= await self._earlier(conn, lost)
