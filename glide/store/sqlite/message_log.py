@@ -6,8 +6,10 @@ four index tables — by (sender, cli_mid), by (receiver, receiver_seq), by (sen
 conversation's pair and mid. Maintaining those in place costs a dirty page per message per index per
 commit (their keys are scattered over every user); instead the writer keeps the rows written since the
 last indexing in memory (the *tail*, with a view per user and per pair) and, once the tail is big or old
-enough, writes the index entries of that *epoch* sorted by key, a slice per index per transaction: entries
-of one user land together, so a page takes many entries at once, and no transaction does much of it.
+enough, writes the index entries of that *epoch* sorted by key, one index after the other: SQLite sorts the
+index's entries into a temporary table in one transaction, then copies a slice of them per transaction.
+Entries of one user land together, so a page takes many entries at once; no transaction does much of it;
+and no entry passes through Python.
 
 Reads combine both: the index tables for positions up to ``indexed`` (the last completed epoch) and the
 tail's views above it. ``indexed`` is saved with the epoch's last slice; after a crash the rows above it are
@@ -19,7 +21,7 @@ from __future__ import annotations
 import heapq
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from glide.store.base import ChatMessage
@@ -30,7 +32,7 @@ COLUMNS = (
 M_COLUMNS = ", ".join("m." + c.strip() for c in COLUMNS.split(","))
 EPOCH_ROWS = 8192  # a tail this long is indexed...
 EPOCH_AGE_S = 2.0  # ...and so is an older one
-SLICE = 256  # index entries per index per transaction while an epoch is written
+SLICE = 1024  # index entries per transaction while an epoch is written
 
 # Every query, named so tests can check each one is served by an index. The index tables are read up to the
 # indexed position only: entries of an epoch being written are also in the tail.
@@ -44,10 +46,8 @@ SQL_BY_CLI_MID = (
 SQL_TAIL = f"SELECT pos, {COLUMNS} FROM chat_messages WHERE pos > ? ORDER BY pos"
 SQL_INDEXED = "SELECT pos FROM chat_indexed WHERE id = 1"
 SQL_INDEXED_SAVE = "UPDATE chat_indexed SET pos = ? WHERE id = 1"
-SQL_INDEX_CLI_MID = "INSERT OR REPLACE INTO chat_by_cli_mid (sender, cli_mid, pos) VALUES (?, ?, ?)"
 SQL_INDEX_RECEIVER = "INSERT OR REPLACE INTO chat_by_receiver (receiver, seq, pos) VALUES (?, ?, ?)"
 SQL_INDEX_SENDER = "INSERT OR REPLACE INTO chat_by_sender (sender, seq, pos) VALUES (?, ?, ?)"
-SQL_INDEX_PAIR = "INSERT OR REPLACE INTO chat_by_pair (peer_lo, peer_hi, mid, sender, pos) VALUES (?, ?, ?, ?, ?)"
 SQL_UNINDEX_RECEIVER = "DELETE FROM chat_by_receiver WHERE receiver = ? AND seq = ?"
 SQL_UNINDEX_SENDER = "DELETE FROM chat_by_sender WHERE sender = ? AND seq = ?"
 SQL_MOVE = "UPDATE chat_messages SET status = ?, recalled_by = ?, sender_seq = ?, receiver_seq = ? WHERE pos = ?"
@@ -89,6 +89,48 @@ SQL_PAIR_STATE = (
 )
 
 
+@dataclass(frozen=True)
+class EpochIndex:
+    """How an epoch writes one index table: its entries are copied by SQLite from the log's rows into a
+    temporary table (row ids from 1, in key order), then from there a range of row ids per transaction. No
+    Python per entry, and no statement holds the writer long."""
+
+    table: str
+    create: str
+    clear: str
+    fill: str  # ?1 < pos <= ?2: the epoch's rows
+    copy: str  # ?1 < rowid <= ?2: one slice
+    drop_pos: str  # the entries of one position (a recall moved it)
+
+
+def _epoch_index(table: str, columns: str, source: str, key: str, where: str = "") -> EpochIndex:
+    temp = f"epoch_{table}"
+    rows = f"FROM chat_messages WHERE pos > ?1 AND pos <= ?2{where} ORDER BY {key}"
+    slice_ = "WHERE rowid > ?1 AND rowid <= ?2"
+    return EpochIndex(
+        table=table,
+        create=f"CREATE TEMP TABLE IF NOT EXISTS {temp} ({columns})",
+        clear=f"DELETE FROM temp.{temp}",
+        fill=f"INSERT INTO temp.{temp} SELECT {source} {rows}",
+        copy=f"INSERT OR REPLACE INTO {table} ({columns}) SELECT {columns} FROM temp.{temp} {slice_}",
+        drop_pos=f"DELETE FROM temp.{temp} WHERE pos = ?",
+    )
+
+
+EPOCH_CLI_MID = _epoch_index(
+    "chat_by_cli_mid", "sender, cli_mid, pos", "sender, cli_mid, pos", "1, 2", " AND cli_mid <> ''"
+)
+EPOCH_RECEIVER = _epoch_index("chat_by_receiver", "receiver, seq, pos", "receiver, receiver_seq, pos", "1, 2")
+EPOCH_SENDER = _epoch_index("chat_by_sender", "sender, seq, pos", "sender, sender_seq, pos", "1, 2")
+EPOCH_PAIR = _epoch_index(
+    "chat_by_pair",
+    "peer_lo, peer_hi, mid, sender, pos",
+    "min(sender, receiver), max(sender, receiver), mid, sender, pos",
+    "1, 2, 3",
+)
+EPOCH_INDEXES = (EPOCH_CLI_MID, EPOCH_RECEIVER, EPOCH_SENDER, EPOCH_PAIR)
+
+
 def chat_row(row: tuple[object, ...]) -> ChatMessage:
     return ChatMessage(*row)  # type: ignore[arg-type]
 
@@ -105,31 +147,40 @@ def _pair(m: ChatMessage) -> tuple[int, int]:
 
 @dataclass
 class Epoch:
-    """The index entries of the tail up to ``last``, sorted by key, written a slice per transaction."""
+    """The index entries of the log up to ``last``, written one index after the other: the index's entries
+    sorted into its temporary table in one transaction, then a slice of its row ids per transaction."""
 
     last: int
-    cli_mids: list[tuple[int, str, int]]
-    receivers: list[tuple[int, int, int]]
-    senders: list[tuple[int, int, int]]
-    pairs: list[tuple[int, int, int, int, int]]
-    done: int = 0  # entries of each list written so far
+    index: int = 0  # of EPOCH_INDEXES
+    entries: int = -1  # rows in the index's temporary table (-1: not filled yet)
+    done: int = 0  # of them written
 
     def finished(self) -> bool:
-        return self.done >= max(len(self.cli_mids), len(self.receivers), len(self.senders), len(self.pairs))
+        return self.index >= len(EPOCH_INDEXES)
 
 
-class Tail:
-    """The messages above the indexed position, with the views reads need: by key, by receiver and by sender
-    (ascending log position), by pair (ascending mid)."""
+class Generation:
+    """Messages of the tail with the views reads need: by key, by receiver and by sender (ascending log
+    position), by pair (ascending mid)."""
 
     __slots__ = ("by_key", "by_pair", "by_receiver", "by_sender", "rows")
 
-    def __init__(self) -> None:
-        self.rows: dict[int, ChatMessage] = {}  # position -> message, in position order
+    def __init__(self, rows: Iterable[tuple[int, ChatMessage]] = ()) -> None:
+        """From rows in position order (the views are then sorted: a recall may have moved some)."""
+        self.rows: dict[int, ChatMessage] = {}  # position -> message
         self.by_key: dict[tuple[int, str], ChatMessage] = {}
         self.by_receiver: dict[int, list[ChatMessage]] = {}
         self.by_sender: dict[int, list[ChatMessage]] = {}
         self.by_pair: dict[tuple[int, int], list[ChatMessage]] = {}
+        for pos, m in rows:
+            self.add(pos, m)
+        if self.rows:
+            for received in self.by_receiver.values():
+                received.sort(key=_r_seq)
+            for sent in self.by_sender.values():
+                sent.sort(key=_s_seq)
+            for messages in self.by_pair.values():
+                messages.sort(key=_mid)
 
     def add(self, pos: int, m: ChatMessage) -> None:
         self.rows[pos] = m
@@ -139,23 +190,84 @@ class Tail:
         self.by_sender.setdefault(m.sender, []).append(m)
         self.by_pair.setdefault(_pair(m), []).append(m)
 
-    def rebuild(self, rows: Iterable[tuple[int, ChatMessage]]) -> None:
-        """From rows in position order (the views are then sorted: a recall may have moved some)."""
-        self.__init__()  # type: ignore[misc]
-        for pos, m in rows:
-            self.add(pos, m)
-        for received in self.by_receiver.values():
-            received.sort(key=_r_seq)
-        for sent in self.by_sender.values():
-            sent.sort(key=_s_seq)
-        for messages in self.by_pair.values():
-            messages.sort(key=_mid)
-
     def head(self, uid: int) -> int:
-        """``uid``'s newest position in the tail (0: none)."""
+        """``uid``'s newest position here (0: none)."""
         received = self.by_receiver.get(uid)
         sent = self.by_sender.get(uid)
         return max(received[-1].receiver_seq if received else 0, sent[-1].sender_seq if sent else 0)
+
+
+class Tail:
+    """The messages above the indexed position: those of the epoch being indexed (``frozen``) and those
+    appended since (``live``). An epoch freezes the live generation and, once indexed, drops it: neither
+    walks the messages. Frozen-then-live is ascending in each user's log; a frozen message that a recall moves
+    to the end of its users' logs moves to the live generation so that it stays so (``moved``: dropped from
+    there when its epoch is indexed)."""
+
+    __slots__ = ("frozen", "live", "moved")
+
+    def __init__(self, rows: Iterable[tuple[int, ChatMessage]] = ()) -> None:
+        self.live = Generation(rows)
+        self.frozen = EMPTY
+        self.moved: set[int] = set()
+
+    def __contains__(self, pos: int) -> bool:
+        return pos in self.live.rows or pos in self.frozen.rows
+
+    def positions(self) -> list[int]:
+        return sorted([*self.frozen.rows, *self.live.rows])
+
+    def keyed(self, key: tuple[int, str]) -> ChatMessage | None:
+        m = self.live.by_key.get(key)
+        return self.frozen.by_key.get(key) if m is None else m
+
+    def received(self, uid: int) -> Sequence[ChatMessage]:
+        """``uid``'s incoming messages here, ascending."""
+        return _joined(self.frozen.by_receiver.get(uid), self.live.by_receiver.get(uid))
+
+    def sent(self, uid: int) -> Sequence[ChatMessage]:
+        return _joined(self.frozen.by_sender.get(uid), self.live.by_sender.get(uid))
+
+    def paired(self, pair: tuple[int, int]) -> Sequence[ChatMessage]:
+        """The pair's messages here, by ascending mid (a moved message's mid is older than the frozen ones)."""
+        frozen, live = self.frozen.by_pair.get(pair), self.live.by_pair.get(pair)
+        return sorted([*frozen, *live], key=_mid) if frozen and live else frozen or live or ()
+
+    def head(self, uid: int) -> int:
+        """``uid``'s newest position in the tail (0: none)."""
+        return max(self.live.head(uid), self.frozen.head(uid))
+
+    def freeze(self) -> None:
+        """An epoch starts: what is here now is what it indexes."""
+        self.frozen, self.live = self.live, Generation()
+
+    def indexed(self, last: int) -> None:
+        """The frozen messages (positions up to ``last``) are in the index tables now."""
+        self.frozen = EMPTY
+        if self.moved:
+            self.live = Generation((pos, m) for pos, m in self.live.rows.items() if pos > last)
+            self.moved.clear()
+
+    def move(self, pos: int, m: ChatMessage) -> bool:
+        """A recall gave the message at ``pos`` new positions; whether it is here."""
+        if pos in self.live.rows:
+            self.live = Generation({**self.live.rows, pos: m}.items())
+        elif pos in self.frozen.rows:
+            self.frozen = Generation((p, f) for p, f in self.frozen.rows.items() if p != pos)
+            self.live = Generation([*self.live.rows.items(), (pos, m)])
+            self.moved.add(pos)
+        else:
+            return False
+        return True
+
+
+EMPTY = Generation()  # never added to: a Tail's frozen generation while no epoch runs
+
+
+def _joined(a: list[ChatMessage] | None, b: list[ChatMessage] | None) -> Sequence[ChatMessage]:
+    if a and b:
+        return a + b
+    return a or b or ()
 
 
 class MessageLog:
@@ -169,31 +281,29 @@ class MessageLog:
         self.tail = Tail()
         self.tail_since = 0.0
         self.epoch: Epoch | None = None
-        self.recalled: set[int] = set()  # positions of the running epoch a recall has re-indexed itself
 
     def forget(self) -> None:
         self.loaded = False
         self.tail = Tail()
         self.epoch = None
-        self.recalled.clear()
 
     def load(self, conn: sqlite3.Connection) -> None:
         if self.loaded:
             return
         self.indexed = int(conn.execute(SQL_INDEXED).fetchone()[0])
-        self.tail.rebuild((int(r[0]), chat_row(r[1:])) for r in conn.execute(SQL_TAIL, (self.indexed,)))
-        self.next_pos = max(self.tail.rows, default=self.indexed) + 1
+        self.tail = Tail((int(r[0]), chat_row(r[1:])) for r in conn.execute(SQL_TAIL, (self.indexed,)))
+        self.next_pos = max(self.tail.live.rows, default=self.indexed) + 1
         self.tail_since = time.monotonic()
         self.loaded = True
 
     def append(self, conn: sqlite3.Connection, messages: list[ChatMessage]) -> list[tuple[object, ...]]:
         """Positions for new messages: their rows (for SQL_INSERT); they join the tail."""
         self.load(conn)
-        if not self.tail.rows:
+        if not self.tail.live.rows:
             self.tail_since = time.monotonic()
         rows: list[tuple[object, ...]] = []
         pos = self.next_pos
-        add = self.tail.add
+        add = self.tail.live.add
         for m in messages:
             add(pos, m)
             rows.append(_row(pos, m))
@@ -205,7 +315,7 @@ class MessageLog:
 
     def by_cli_mid(self, conn: sqlite3.Connection, sender: int, cli_mid: str) -> ChatMessage | None:
         self.load(conn)
-        m = self.tail.by_key.get((sender, cli_mid))
+        m = self.tail.keyed((sender, cli_mid))
         if m is None:
             row = conn.execute(SQL_BY_CLI_MID, (sender, cli_mid)).fetchone()
             m = chat_row(row) if row else None
@@ -219,39 +329,35 @@ class MessageLog:
         """``uid``'s incoming messages above position ``after``, in log order, at most ``limit``."""
         self.load(conn)
         indexed = [chat_row(r) for r in conn.execute(SQL_INCOMING, (uid, after, self.indexed, limit))]
-        tail = [m for m in self.tail.by_receiver.get(uid, ()) if m.receiver_seq > after]
+        tail = [m for m in self.tail.received(uid) if m.receiver_seq > after]
         return (indexed + tail)[:limit] if not indexed or not tail else _merged(indexed, tail, limit, _r_seq)
 
     def incoming_seqs(self, conn: sqlite3.Connection, uid: int, after: int, limit: int) -> list[int]:
         self.load(conn)
         seqs = [r[0] for r in conn.execute(SQL_INCOMING_SEQS, (uid, after, self.indexed, limit))]
-        seqs += [m.receiver_seq for m in self.tail.by_receiver.get(uid, ()) if m.receiver_seq > after]
+        seqs += [m.receiver_seq for m in self.tail.received(uid) if m.receiver_seq > after]
         seqs.sort()
         return seqs[:limit]
 
     def incoming_up_to_mid(self, conn: sqlite3.Connection, uid: int, after: int, mid: int) -> list[int]:
         self.load(conn)
         seqs = [r[0] for r in conn.execute(SQL_INCOMING_UP_TO_MID, (uid, after, self.indexed, mid))]
-        tail = self.tail.by_receiver.get(uid, ())
+        tail = self.tail.received(uid)
         return seqs + [m.receiver_seq for m in tail if m.receiver_seq > after and m.mid <= mid]
 
     def log(self, conn: sqlite3.Connection, uid: int, after: int, limit: int) -> list[tuple[int, ChatMessage]]:
         """``uid``'s log above position ``after`` (both directions), ascending, at most ``limit``."""
         self.load(conn)
         entries = [(int(r[0]), chat_row(r[1:])) for r in conn.execute(SQL_LOG, (uid, after, self.indexed, limit))]
-        sent = [(m.sender_seq, m) for m in self.tail.by_sender.get(uid, ()) if m.sender_seq > after]
-        received = [
-            (m.receiver_seq, m)
-            for m in self.tail.by_receiver.get(uid, ())
-            if m.receiver_seq > after and m.sender != uid
-        ]
+        sent = [(m.sender_seq, m) for m in self.tail.sent(uid) if m.sender_seq > after]
+        received = [(m.receiver_seq, m) for m in self.tail.received(uid) if m.receiver_seq > after and m.sender != uid]
         return list(heapq.merge(entries, sent, received, key=lambda e: e[0]))[:limit]
 
     def history(self, conn: sqlite3.Connection, lo: int, hi: int, before: int, limit: int) -> list[ChatMessage]:
         """The pair's messages with mid below ``before``, newest first, at most ``limit``."""
         self.load(conn)
         indexed = [chat_row(r) for r in conn.execute(SQL_HISTORY, (lo, hi, self.indexed, before, limit))]
-        tail = [m for m in reversed(self.tail.by_pair.get((lo, hi), ())) if m.mid < before]
+        tail = [m for m in reversed(self.tail.paired((lo, hi))) if m.mid < before]
         return _merged(indexed, tail, limit, lambda m: -m.mid)
 
     def pair_state(self, conn: sqlite3.Connection, owner: int, peer: int, read_mid: int) -> tuple[int, int]:
@@ -259,7 +365,7 @@ class MessageLog:
         self.load(conn)
         lo, hi = (owner, peer) if owner <= peer else (peer, owner)
         last, unread = conn.execute(SQL_PAIR_STATE, (lo, hi, self.indexed, read_mid, peer)).fetchone()
-        tail = self.tail.by_pair.get((lo, hi), ())
+        tail = self.tail.paired((lo, hi))
         if tail:
             last = max(last, tail[-1].mid)
             unread += sum(1 for m in tail if m.sender == peer and m.mid > read_mid)
@@ -271,66 +377,53 @@ class MessageLog:
         """Whether the tail should be indexed now (or an epoch is under way)."""
         if self.epoch is not None:
             return True
-        rows = self.tail.rows
+        rows = self.tail.live.rows
         return bool(rows) and (len(rows) >= EPOCH_ROWS or time.monotonic() - self.tail_since >= EPOCH_AGE_S)
 
     def index_slice(self, conn: sqlite3.Connection, *, now: bool = False) -> bool:
-        """Write the next slice of the epoch (starting one if due, or ``now`` if there is a tail); True while
+        """Write the next step of the epoch (starting one if due, or ``now`` if there is a tail); True while
         more remains."""
         self.load(conn)
         epoch = self.epoch
         if epoch is None:
-            if not (self.due() or (now and self.tail.rows)):
+            if not (self.due() or (now and self.tail.live.rows)):
                 return False
-            epoch = self.epoch = self._start()
-            self.recalled.clear()
-        lo, hi = epoch.done, epoch.done + SLICE
-        skip = self.recalled
-        for sql, entries in (
-            (SQL_INDEX_CLI_MID, epoch.cli_mids),
-            (SQL_INDEX_RECEIVER, epoch.receivers),
-            (SQL_INDEX_SENDER, epoch.senders),
-            (SQL_INDEX_PAIR, epoch.pairs),
-        ):
-            part = entries[lo:hi]
-            if part:
-                conn.executemany(sql, [e for e in part if e[-1] not in skip] if skip else part)
-        epoch.done = hi
+            epoch = self.epoch = Epoch(self.next_pos - 1)
+            self.tail.freeze()
+        index = EPOCH_INDEXES[epoch.index]
+        if epoch.entries < 0:  # emptied first: a rolled-back or an earlier epoch may have left rows there
+            conn.execute(index.create)
+            conn.execute(index.clear)
+            epoch.entries = conn.execute(index.fill, (self.indexed, epoch.last)).rowcount
+            return True
+        conn.execute(index.copy, (epoch.done, epoch.done + SLICE))
+        epoch.done += SLICE
+        if epoch.done >= epoch.entries:
+            epoch.index, epoch.entries, epoch.done = epoch.index + 1, -1, 0
         if not epoch.finished():
             return True
         conn.execute(SQL_INDEXED_SAVE, (epoch.last,))
         self.indexed = epoch.last
-        self.tail.rebuild((pos, m) for pos, m in self.tail.rows.items() if pos > epoch.last)
-        self.tail_since = time.monotonic()
+        self.tail.indexed(epoch.last)
         self.epoch = None
-        self.recalled.clear()
-        return self.due() or (now and bool(self.tail.rows))
-
-    def _start(self) -> Epoch:
-        messages = list(self.tail.rows.items())
-        return Epoch(
-            last=messages[-1][0],
-            cli_mids=sorted((m.sender, m.cli_mid, pos) for pos, m in messages if m.cli_mid),
-            receivers=sorted((m.receiver, m.receiver_seq, pos) for pos, m in messages),
-            senders=sorted((m.sender, m.sender_seq, pos) for pos, m in messages),
-            pairs=sorted((*_pair(m), m.mid, m.sender, pos) for pos, m in messages),
-        )
+        return self.due() or (now and bool(self.tail.live.rows))
 
     def move(self, conn: sqlite3.Connection, old: ChatMessage, new: ChatMessage) -> None:
-        """A recall: the row gets its new status and positions, and its log entries follow at once."""
+        """A recall: the row gets its new status and positions, and its log entries follow at once (its key
+        in the other indexes stays: sender, cli_mid, pair and mid do not change)."""
         self.load(conn)
         pos = int(conn.execute(SQL_POS_BY_MID, (old.mid,)).fetchone()[0])
         conn.execute(SQL_MOVE, (new.status, new.recalled_by, new.sender_seq, new.receiver_seq, pos))
-        if pos in self.tail.rows:
-            rows = dict(self.tail.rows)
-            rows[pos] = new
-            self.tail.rebuild(rows.items())
-            if self.epoch is None or pos > self.epoch.last:
-                return  # the epoch that indexes it will see its new positions
-            self.recalled.add(pos)  # the running epoch has its old ones: this one is indexed here instead
-            conn.execute(SQL_INDEX_PAIR, (*_pair(new), new.mid, new.sender, pos))
-            if new.cli_mid:
-                conn.execute(SQL_INDEX_CLI_MID, (new.sender, new.cli_mid, pos))
+        if self.tail.move(pos, new):
+            epoch = self.epoch
+            if epoch is None or pos > epoch.last:
+                return  # the epoch that indexes it will read its new positions
+            # An index of the running epoch is written from the row as it was when its turn came: after this
+            # move, from the new row; before it, the entries written are unindexed below, and those not
+            # written yet must not be.
+            index = EPOCH_INDEXES[epoch.index]
+            if epoch.entries >= 0 and (index is EPOCH_RECEIVER or index is EPOCH_SENDER):
+                conn.execute(index.drop_pos, (pos,))
         conn.execute(SQL_UNINDEX_SENDER, (old.sender, old.sender_seq))
         conn.execute(SQL_UNINDEX_RECEIVER, (old.receiver, old.receiver_seq))
         conn.execute(SQL_INDEX_SENDER, (new.sender, new.sender_seq, pos))

@@ -242,8 +242,8 @@ def _duplicates(
 ) -> dict[tuple[int, str], ChatMessage]:
     """The stored messages with these (sender, cli_mid) keys: the tail's from memory, the others indexed."""
     log.load(conn)
-    tail = log.tail.by_key
-    found = {key: m for key in keys if (m := tail.get(key)) is not None}
+    keyed = log.tail.keyed
+    found = {key: m for key in keys if (m := keyed(key)) is not None}
     keys = [key for key in keys if key not in found]
     if len(keys) == 1:
         m = log.by_cli_mid(conn, *keys[0])
