@@ -25,6 +25,7 @@ class Hooks:
         self.login: list[LoginHook] = []
         self.logout: list[LoginHook] = []
         self.message: list[MessageHook] = []
+        self.messages_stored = 0  # 1:1 messages stored since start (app/info, metrics): no hook per message
         self._tasks: set[asyncio.Future[Any]] = set()
 
     def logged_in(self, conn: Conn) -> None:
@@ -36,6 +37,7 @@ class Hooks:
             self._run(hook, conn)
 
     def message_stored(self, conn: Conn, message: ChatMessage) -> None:
+        self.messages_stored += 1
         for hook in self.message:
             self._run(hook, conn, message)
 

@@ -15,7 +15,6 @@ from glide.errors import NotFound
 from glide.gateway.conn import Conn
 from glide.hooks import Hooks
 from glide.ids import wall_ms
-from glide.store.base import ChatMessage
 
 if TYPE_CHECKING:
     from glide.gateway.gateway import GatewayBase
@@ -38,24 +37,25 @@ def installed_at() -> int:
 
 
 class NodeStats:
-    """Counts what ``app/info`` reports, fed by the server's own hooks (no cost on the message path beyond
-    one increment). ``snapshot`` is the provider ``build_api(stats=…)`` takes."""
+    """Counts what ``app/info`` reports: logins by the server's own hook, stored messages by the hooks'
+    counter (no hook per message). ``snapshot`` is the provider ``build_api(stats=…)`` takes."""
 
     def __init__(self, gateway: GatewayBase, hooks: Hooks) -> None:
         self.gateway = gateway
         self.started_at = wall_ms()
         self.max_online = 0
-        self.messages = 0
         self.logins = 0
+        self.hooks = hooks
         hooks.login.append(self._logged_in)
-        hooks.message.append(self._stored)
 
     def _logged_in(self, conn: Conn) -> None:
         self.logins += 1
         self.max_online = max(self.max_online, self.gateway.hub.online_count())
 
-    def _stored(self, conn: Conn, message: ChatMessage) -> None:
-        self.messages += 1
+    @property
+    def messages(self) -> int:
+        """1:1 messages stored since start."""
+        return self.hooks.messages_stored
 
     def snapshot(self) -> dict[str, Any]:
         """GlideIM's ``{Online, MaxOnline, MessageSent, StartAt, OnlineCli}``; times in Unix seconds, as GlideIM
