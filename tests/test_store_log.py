@@ -142,3 +142,35 @@ async def test_a_recall_moves_a_message_in_every_state(
         assert await snapshot(store) == before  # no old entry of a moved message was left in the index
     finally:
         await store.close()
+
+
+async def test_a_step_rolled_back_starts_the_epoch_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transaction that fails while an epoch is under way takes its step with it (the temporary table's rows
+    too); the log forgets what it held, reads the file again and indexes the same rows from the start."""
+    monkeypatch.setattr(message_log, "EPOCH_AGE_S", 3600.0)
+    monkeypatch.setattr(message_log, "SLICE", 2)
+    store = await SqliteStore.open(tmp_path / "a.db")
+    try:
+        await fill(store)
+        await store.engine.write(lambda conn: None)  # bob's acknowledgements reach the file (they wait otherwise)
+        expected = await snapshot(store)
+        log = store.messages.log
+        conn = store.engine._conn
+        assert conn is not None
+        monkeypatch.setattr(message_log, "EPOCH_ROWS", 1)
+        conn.execute("BEGIN")
+        for _ in range(8):  # cli_mid's entries sorted and written, the receivers' sorted, some written
+            assert log.index_slice(conn)
+        conn.execute("COMMIT")
+        assert log.epoch is not None and log.epoch.index == 1
+        conn.execute("BEGIN")
+        assert log.index_slice(conn)
+        conn.execute("ROLLBACK")
+        store.engine._rolled_back()
+        assert log.epoch is None and not log.loaded
+        assert await snapshot(store) == expected
+        index_all(log, store)
+        assert log.indexed == 10 and log.tail.positions() == []
+        assert await snapshot(store) == expected
+    finally:
+        await store.close()
