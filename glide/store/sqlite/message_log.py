@@ -211,10 +211,8 @@ class Tail:
         self.frozen = EMPTY
         self.moved: set[int] = set()
 
-    def __contains__(self, pos: int) -> bool:
-        return pos in self.live.rows or pos in self.frozen.rows
-
     def positions(self) -> list[int]:
+        """Every position here, ascending."""
         return sorted([*self.frozen.rows, *self.live.rows])
 
     def keyed(self, key: tuple[int, str]) -> ChatMessage | None:
