@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from glide.records import quick_init
 from glide.store.groups import GroupStore
 
 if TYPE_CHECKING:  # they import the records above
@@ -35,6 +36,7 @@ class User:
     created_at: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class NewChat:
     """A 1:1 message to store; ``mid`` was proposed by the MidGenerator."""
@@ -48,6 +50,7 @@ class NewChat:
     send_at: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ChatMessage:
     """A stored 1:1 message. ``status`` 0 normal, 1 recalled.
@@ -70,6 +73,7 @@ class ChatMessage:
     receiver_seq: int = 0
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StoredChat:
     """Result of storing one NewChat. ``duplicate``: (sender, cli_mid) existed; ``message`` is that earlier row.

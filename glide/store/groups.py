@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from glide.errors import AlreadyExists, NotFound
+from glide.records import quick_init
 
 ROLE_OWNER = 1
 ROLE_ADMIN = 2
@@ -137,6 +138,7 @@ class JoinRequest:
     created_at: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class NewGroupMessage:
     """A chat message to a group; ``mid`` was proposed by the MidGenerator."""
@@ -150,6 +152,7 @@ class NewGroupMessage:
     send_at: int
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class GroupMessage:
     """An entry of a group's seq stream: a chat message (``kind`` 0) or a notice (``kind`` 1).
@@ -171,6 +174,7 @@ class GroupMessage:
     recalled_by: int | None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class StoredGroupMessage:
     """Result of storing one NewGroupMessage. ``duplicate``: (gid, sender, cli_mid) existed; ``message`` is
