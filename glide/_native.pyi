@@ -57,6 +57,11 @@ class Envelope:
         """``data`` as JSON text, byte-exact as received (JSON) or converted (protobuf); None when absent."""
     def data(self) -> Any:
         """``data`` parsed into Python objects (dict, list, str, int, float, bool, None)."""
+    def chat_fields(self) -> tuple[int, str, str, int, int] | None:
+        """``(receiver, cli_mid, content, type, send_at)`` of a ``message.chat`` of the plain shape (``send_at``
+        0: not given), read without building ``data``; None for any other shape (``parse_chat`` reads it)."""
+    def mid_ref(self) -> tuple[int, str] | None:
+        """``(mid, cli_mid)`` of a request naming a message by a positive ``mid``; None for any other shape."""
 
 @final
 class BadMessage:

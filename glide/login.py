@@ -11,7 +11,7 @@ import sys
 from collections.abc import Awaitable, Callable
 
 from glide._native import Envelope, Outgoing
-from glide.chat.payload import field
+from glide.chat.payload import envelope_data, field
 from glide.context import Context
 from glide.dispatch import Dispatcher
 from glide.errors import GlideError
@@ -41,9 +41,9 @@ class LoginActions:
         """Receiving any frame already refreshed the connection's liveness."""
 
     async def on_api_auth(self, conn: Conn, env: Envelope) -> None:
-        data = env.data()
-        token = field(data, "token") if isinstance(data, dict) else None
         try:
+            data = envelope_data(env)
+            token = field(data, "token") if isinstance(data, dict) else None
             if not isinstance(token, str) or not token:
                 raise GlideError("data.Token: expected the JWT from the HTTP login")
             claims = await self.ctx.tokens.authenticate(token)
@@ -58,9 +58,9 @@ class LoginActions:
         await self._after(conn, Outgoing("api.success", reply, seq=env.seq))
 
     async def on_authenticate(self, conn: Conn, env: Envelope) -> None:
-        data = env.data()
-        credential = field(data, "credential") if isinstance(data, dict) else None
         try:
+            data = envelope_data(env)
+            credential = field(data, "credential") if isinstance(data, dict) else None
             if not isinstance(credential, str) or not credential:
                 raise GlideError("data.credential: expected the credential from the HTTP login")
             creds = self.ctx.credentials.open(credential)

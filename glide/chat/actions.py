@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from glide._native import Envelope, Outgoing
-from glide.chat.payload import parse_chat, parse_mid_ref, parse_uid
+from glide.chat.payload import envelope_data, parse_chat, parse_mid_ref, parse_uid
 from glide.config import recall_not_before_ms
 from glide.context import Context
 from glide.dispatch import Dispatcher, error_frame
@@ -209,7 +209,7 @@ class ChatActions:
                 self.hub.deliver(m.sender, Outgoing("ack.notify", {"mid": m.mid, "from": str(m.sender)}))
 
     def on_ack_offline(self, conn: Conn, env: Envelope) -> None:
-        data = env.data()
+        data = envelope_data(env)
         up_to = data.get("mid") if isinstance(data, dict) else None
         if not isinstance(up_to, int) or isinstance(up_to, bool) or not 0 < up_to <= INT64_MAX:
             up_to = conn.inbox_replayed  # (a mid past int64 names nothing: the store would refuse it, in the log)

@@ -51,8 +51,18 @@ def _int(data: dict[str, Any], name: str, default: int) -> int:
     return value
 
 
-def _object(env: Envelope) -> dict[str, Any]:
-    data = env.data()
+def envelope_data(env: Envelope) -> Any:
+    """``env.data()``. JSON the decoder accepts but Python cannot hold (a lone surrogate escape, a number past
+    the double range) is the client's error, not a failure of the handler."""
+    try:
+        return env.data()
+    except ValueError as e:
+        raise BadRequest(f"data: not valid JSON: {e}") from None
+
+
+def data_object(env: Envelope) -> dict[str, Any]:
+    """``data``, which must be a JSON object."""
+    data = envelope_data(env)
     if not isinstance(data, dict):
         raise BadRequest("data: expected an object")
     return data
@@ -60,7 +70,17 @@ def _object(env: Envelope) -> dict[str, Any]:
 
 def parse_chat(env: Envelope, sender: int, mid: int, now_ms: int) -> NewChat:
     """A ``message.chat`` request as a message to store; the receiver is the envelope's ``to``."""
-    data = _object(env)
+    plain = env.chat_fields()  # the usual shape, read by the extension without building ``data``
+    if plain is not None:
+        receiver, cli_mid, content, type_, send_at = plain
+        return NewChat(mid, cli_mid, sender, receiver, type_, content, send_at or now_ms)
+    return parse_chat_data(env, sender, mid, now_ms)
+
+
+def parse_chat_data(env: Envelope, sender: int, mid: int, now_ms: int) -> NewChat:
+    """:func:`parse_chat` of any shape, from ``data`` as Python objects: the reference the extension's reading
+    of the plain shape agrees with (GlideIM's case-insensitive keys, every type check and its message)."""
+    data = data_object(env)
     to_value: Any = env.to or field(data, "to")
     receiver = parse_uid(to_value, "to")
     content = field(data, "content")
@@ -85,7 +105,15 @@ def parse_chat(env: Envelope, sender: int, mid: int, now_ms: int) -> NewChat:
 def parse_mid_ref(env: Envelope) -> tuple[int, str]:
     """``(mid, cliMid)`` naming an existing message: ``data.mid``, or ``cliMid``, or Gen-1's recall JSON
     in ``data.content``."""
-    data = _object(env)
+    plain = env.mid_ref()  # a positive ``mid``, read by the extension without building ``data``
+    if plain is not None:
+        return plain
+    return parse_mid_ref_data(env)
+
+
+def parse_mid_ref_data(env: Envelope) -> tuple[int, str]:
+    """:func:`parse_mid_ref` of any shape, from ``data`` as Python objects (the reference, as above)."""
+    data = data_object(env)
     mid = _int(data, "mid", 0)
     cli_mid = field(data, "cliMid")
     if not mid:

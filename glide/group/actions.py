@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from glide._native import Envelope, Outgoing
-from glide.chat.payload import field
+from glide.chat.payload import data_object, field
 from glide.context import Context
 from glide.dispatch import Dispatcher, error_frame
 from glide.errors import BadRequest, GlideError
@@ -30,16 +30,6 @@ from glide.store.groups import MAX_GROUP_CONTENT, WORLD_GID, GroupNotFound, NewG
 
 MAX_CLI_MID = 64
 log = logging.getLogger("glide.group")
-
-
-def _object(env: Envelope) -> dict[str, Any]:
-    try:
-        data = env.data()
-    except ValueError as e:
-        raise BadRequest(f"data: not valid JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise BadRequest("data: expected an object")
-    return data
 
 
 def _int(data: dict[str, Any], name: str, default: int, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
@@ -64,7 +54,7 @@ def _gid(env: Envelope, data: dict[str, Any]) -> int:
 
 def parse_group_message(env: Envelope, sender: int, mid: int, now_ms: int) -> NewGroupMessage:
     """A ``message.group`` request as a message to store; the group is the envelope's ``to``."""
-    data = _object(env)
+    data = data_object(env)
     gid = _gid(env, data)
     content = field(data, "content")
     if not isinstance(content, str):
@@ -133,7 +123,7 @@ class GroupActions:
     async def on_recall(self, conn: Conn, env: Envelope) -> None:
         """``{gid, mid}`` (gid may also be the envelope's ``to``): the author or an admin/owner recalls.
         Replied ``ack.message {gid, mid, seq}`` where seq is the recall notice's (0 if already recalled)."""
-        data = _object(env)
+        data = data_object(env)
         gid = _gid(env, data)
         mid = _int(data, "mid", 0, 1)
         if not mid:
@@ -145,7 +135,7 @@ class GroupActions:
     async def on_ack(self, conn: Conn, env: Envelope) -> None:
         """``{gid, seq}``: the member has read the group up to seq (GlideIM's AckGroupMessage; mid ignored).
         No reply on success, as in GlideIM; ``notify.error`` with the request's seq otherwise."""
-        data = _object(env)
+        data = data_object(env)
         gid = _gid(env, data)
         seq = _int(data, "seq", -1, 0)
         if seq < 0:

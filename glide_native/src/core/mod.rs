@@ -7,6 +7,7 @@ pub(crate) mod json_escape;
 mod json_scan;
 mod json_to_proto;
 mod proto_value;
+pub mod request_fields;
 pub mod tcp;
 pub mod wheel;
 pub mod ws;

@@ -8,7 +8,7 @@ use pyo3::types::{PyBytes, PyInt, PyString};
 
 use super::convert::{json_to_py, new_str, StrCache};
 use crate::core::envelope::Envelope;
-use crate::core::{codec_json, codec_proto};
+use crate::core::{codec_json, codec_proto, request_fields};
 
 /// One decoded client envelope `{ver, seq, action, from, to, data, ticket, extra}`.
 #[pyclass(frozen, name = "Envelope", module = "glide._native")]
@@ -67,6 +67,43 @@ impl PyEnvelope {
             Some(raw) => json_to_py(py, raw.get()),
             None => Ok(py.None().into_bound(py)),
         }
+    }
+    /// `(receiver, cli_mid, content, type, send_at)` of a `message.chat` of the plain shape (`send_at` 0:
+    /// not given), read from the JSON text without building `data`; None for any other shape, which
+    /// `glide.chat.payload.parse_chat` then reads (or says what is wrong with it).
+    #[allow(clippy::type_complexity)]
+    fn chat_fields<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<Option<(i64, Bound<'py, PyString>, Bound<'py, PyString>, i64, i64)>> {
+        let Some(chat) = self
+            .inner
+            .data
+            .as_ref()
+            .and_then(|raw| request_fields::chat(&self.inner.to, raw.get()))
+        else {
+            return Ok(None);
+        };
+        Ok(Some((
+            chat.receiver,
+            new_str(py, &chat.cli_mid)?,
+            new_str(py, &chat.content)?,
+            chat.kind,
+            chat.send_at,
+        )))
+    }
+    /// `(mid, cli_mid)` of a request naming a message by a positive `mid` (an `ack.request`), or None for
+    /// any other shape (`glide.chat.payload.parse_mid_ref` reads those).
+    fn mid_ref<'py>(&self, py: Python<'py>) -> PyResult<Option<(i64, Bound<'py, PyString>)>> {
+        let Some((mid, cli_mid)) = self
+            .inner
+            .data
+            .as_ref()
+            .and_then(|raw| request_fields::mid_ref(raw.get()))
+        else {
+            return Ok(None);
+        };
+        Ok(Some((mid, new_str(py, &cli_mid)?)))
     }
     fn __repr__(&self) -> String {
         format!("<Envelope action={:?} seq={}>", self.inner.action, self.inner.seq)
