@@ -1,14 +1,16 @@
-"""The store's message path, this tree against an older one, side by side (the ratios of RESULTS.md).
+"""A message-path workload, this tree against an older one, side by side (the ratios of RESULTS.md).
 
-Checks the older revision out into a temporary git worktree, then runs ``store_workload.py`` alternately on
+Checks the older revision out into a temporary git worktree, then runs the workload (``store_workload.py``,
+the store alone, by default; ``--workload message_path.py``: the whole path without sockets) alternately on
 both trees (each run a fresh process and a fresh database), several times per batch size, and prints the
 medians and the ratio new / old:
 
     python bench/store_compare.py --old 98fffcd --batches 1,16,128 --runs 5
     python bench/store_compare.py --old 98fffcd --store postgresql://postgres:postgres@127.0.0.1:55432/bench
+    python bench/store_compare.py --old 07408ae --workload message_path.py
 
-The older tree is imported with this tree's compiled ``glide._native`` (the store does not use it; the
-package imports it).
+The older tree is imported with this tree's compiled ``glide._native`` (a newer extension keeps what older
+Python code calls).
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def run(tree: Path, batch: int, rounds: int, store: str, users: int) -> tuple[float, float]:
-    command = [sys.executable, str(HERE / "store_workload.py"), "--batch", str(batch), "--rounds", str(rounds)]
+def run(tree: Path, workload: str, batch: int, rounds: int, store: str, users: int) -> tuple[float, float]:
+    command = [sys.executable, str(HERE / workload), "--batch", str(batch), "--rounds", str(rounds)]
     command += ["--users", str(users)]
     if store:
         command += ["--store", store]
@@ -59,6 +61,7 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=0, help="rounds per run (default: about 4,000 messages)")
     p.add_argument("--users", type=int, default=200, help="senders, each writing to one peer")
     p.add_argument("--store", default="", help="a postgresql:// URL of a database to use (emptied every run)")
+    p.add_argument("--workload", default="store_workload.py", choices=["store_workload.py", "message_path.py"])
     args = p.parse_args()
     native = next((ROOT / "glide").glob("_native*.so"))
     with tempfile.TemporaryDirectory(prefix="glide-old-") as tmp:
@@ -66,7 +69,8 @@ def main() -> None:
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(old), args.old], check=True)
         try:
             shutil.copy(native, old / "glide" / native.name)
-            print(f"medians of {args.runs} runs, µs per message: CPU (all threads), wall")
+            what = "the loop thread" if args.workload == "message_path.py" else "all threads"
+            print(f"{args.workload}, medians of {args.runs} runs, µs per message: CPU ({what}), wall")
             columns = ("old CPU", "new CPU", "new/old", "old wall", "new wall", "new/old")
             print(f"{'batch':>5} " + " ".join(f"{c:>9}" for c in columns))
             for batch in (int(b) for b in args.batches.split(",")):
@@ -74,9 +78,9 @@ def main() -> None:
                 olds, news = [], []
                 for _ in range(args.runs):  # interleaved, so both trees see the same machine
                     reset(args.store)
-                    olds.append(run(old, batch, rounds, args.store, args.users))
+                    olds.append(run(old, args.workload, batch, rounds, args.store, args.users))
                     reset(args.store)
-                    news.append(run(ROOT, batch, rounds, args.store, args.users))
+                    news.append(run(ROOT, args.workload, batch, rounds, args.store, args.users))
                 oc, nc = statistics.median(c for c, _ in olds), statistics.median(c for c, _ in news)
                 ow, nw = statistics.median(w for _, w in olds), statistics.median(w for _, w in news)
                 print(

@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,17 +76,18 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
     }
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def workload_main(measure: Callable[..., Awaitable[dict[str, Any]]], doc: str | None, run: Any = asyncio.run) -> None:
+    """The command line of a workload (``store_compare.py`` runs each so): one line of JSON on stdout."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--rounds", type=int, default=200)
     p.add_argument("--users", type=int, default=USERS, help=f"senders, each writing to one peer (default {USERS})")
     p.add_argument("--store", default="", help="a postgresql:// URL (default: SQLite in a temporary directory)")
     args = p.parse_args()
-    result = asyncio.run(measure(args.batch, args.rounds, store_url=args.store, users=args.users))
+    result = run(measure(args.batch, args.rounds, store_url=args.store, users=args.users))
     json.dump(result, sys.stdout)
     print()
 
 
 if __name__ == "__main__":
-    main()
+    workload_main(measure, __doc__)
