@@ -19,6 +19,7 @@ __all__ = [
     "LoadGen",
     "NativeDriver",
     "Outgoing",
+    "OutgoingShape",
     "TimingWheel",
     "decode_json",
     "decode_proto",
@@ -136,6 +137,18 @@ class Outgoing:
     def frame(self, wire: int) -> bytes: ...
     def frames(self, wires: Sequence[int]) -> list[bytes]:
         """One frame per recipient wire, identical variants sharing one bytes object."""
+
+@final
+class OutgoingShape:
+    """A server envelope whose ``data`` is an object with fixed keys: ``shape(values, seq=…)`` builds what
+    ``Outgoing(action, dict(zip(keys, values)), seq=…)`` builds, byte for byte, without the dict."""
+
+    def __new__(cls, action: str, keys: Sequence[str]) -> Self: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def keys(self) -> list[str]: ...
+    def __call__(self, values: tuple[Any, ...], *, seq: int = 0) -> Outgoing: ...
 
 @final
 class TimingWheel:

@@ -26,7 +26,16 @@ from wsproto.events import (
     TextMessage,
 )
 
-from glide._native import TCP_PROTO, BadMessage, Connection, Envelope, Outgoing, decode_json, decode_proto
+from glide._native import (
+    TCP_PROTO,
+    BadMessage,
+    Connection,
+    Envelope,
+    Outgoing,
+    OutgoingShape,
+    decode_json,
+    decode_proto,
+)
 
 UPGRADE = (
     b"GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -294,3 +303,31 @@ def test_decode_errors_are_values_not_crashes(tmp_path: Path) -> None:
     for bad in [b"", b"{", b"[]", b'{"action":1}', b'{"seq":1.5,"action":"a"}', b"\xff"]:
         with pytest.raises(ValueError):
             decode_json(bad)
+
+
+# OutgoingShape: a dict's frames without the dict
+
+shape_values = json_values | st.sampled_from(["a<b>&c", "\u2028\u2029", 2**64, -(2**70), {"<k>": [1]}, {"a&": {}}])
+shape_keys = st.sampled_from(["cliMid", "mid", "from", "to", "k", "\u00e9", ""])
+
+
+@given(st.lists(st.tuples(shape_keys, shape_values), max_size=8))
+def test_outgoing_shape_frames_equal_the_dicts(pairs: list[tuple[str, Any]]) -> None:
+    pairs = list(dict(pairs).items())  # a dict's keys are unique
+    keys, values = [k for k, _ in pairs], tuple(v for _, v in pairs)
+    shape = OutgoingShape("message.chat", keys)
+    built, plain = shape(values, seq=9), Outgoing("message.chat", dict(pairs), seq=9)
+    assert [built.frame(w) for w in range(4)] == [plain.frame(w) for w in range(4)]
+
+
+def test_outgoing_shape_refuses_what_a_dict_would_not_give() -> None:
+    shape = OutgoingShape("ack.notify", ["mid", "from"])
+    with pytest.raises(ValueError, match="expected 2 values"):
+        shape((1,))
+    with pytest.raises(ValueError, match="not JSON-serialisable"):
+        shape((1, object()))
+    with pytest.raises(ValueError, match="NaN"):
+        shape((1, float("nan")))
+    with pytest.raises(ValueError, match="Go"):
+        OutgoingShape("x", ["a<b"])
+    assert shape.action == "ack.notify" and shape.keys == ["mid", "from"]

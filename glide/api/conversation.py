@@ -17,7 +17,7 @@ from glide.api.envelope import ApiContext, Body, as_uid
 from glide.api.msg import HISTORY_ITEM, history_item
 from glide.api.registry import Registry
 from glide.api.schema import BOOL, EMPTY, ID_OUT, NULL, UID, UIDS, array, integer, obj, out
-from glide.chat.actions import recall_data
+from glide.chat.actions import ACK_NOTIFY, recall_data
 from glide.config import recall_not_before_ms
 from glide.errors import BadRequest, NotAllowed, NotFound, UserNotFound
 from glide.group import wire as group_wire
@@ -238,7 +238,7 @@ async def offline_ack(ctx: ApiContext, uid: int, device: str, body: Body) -> Any
     if 0 in mids:
         raise BadRequest("mid: expected message ids (positive integers)")
     for m in await ctx.store.messages.ack_inbox(uid, mids):
-        ctx.hub.deliver(m.sender, Outgoing("ack.notify", {"mid": m.mid, "from": str(m.sender)}))
+        ctx.hub.deliver(m.sender, ACK_NOTIFY((m.mid, str(m.sender))))
     return ""
 
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from glide._native import Envelope, Outgoing
+from glide._native import Envelope, Outgoing, OutgoingShape
 from glide.chat.payload import envelope_data, parse_chat, parse_mid_ref, parse_uid
 from glide.config import recall_not_before_ms
 from glide.context import Context
@@ -22,17 +22,16 @@ RECALL_TYPE = 200
 REFUSED = "message refused: the receiver does not accept messages from you"
 
 
-def chat_data(m: ChatMessage) -> dict[str, Any]:
-    """The ``message.chat`` payload, in GlideIM's field order."""
-    return {
-        "cliMid": m.cli_mid,
-        "mid": m.mid,
-        "from": str(m.sender),
-        "to": str(m.receiver),
-        "type": m.type,
-        "content": m.content,
-        "sendAt": m.send_at,
-    }
+# The frames every message brings, built from tuples of values (no dict per frame): the push in GlideIM's
+# field order, the sender's acknowledgement, the receipt.
+CHAT_FRAME = OutgoingShape("message.chat", ("cliMid", "mid", "from", "to", "type", "content", "sendAt"))
+ACK_MESSAGE = OutgoingShape("ack.message", ("cliMid", "mid"))
+ACK_NOTIFY = OutgoingShape("ack.notify", ("mid", "from"))
+
+
+def chat_values(m: ChatMessage) -> tuple[str, int, str, str, int, str, int]:
+    """The ``message.chat`` payload's values, in :data:`CHAT_FRAME`'s order."""
+    return m.cli_mid, m.mid, str(m.sender), str(m.receiver), m.type, m.content, m.send_at
 
 
 def recall_data(m: ChatMessage) -> dict[str, Any]:
@@ -52,7 +51,7 @@ def recall_data(m: ChatMessage) -> dict[str, Any]:
 def delivery_for(m: ChatMessage) -> Outgoing:
     if m.status == 1:
         return Outgoing("message.chat.recall", recall_data(m))
-    return Outgoing("message.chat", chat_data(m))
+    return CHAT_FRAME(chat_values(m))
 
 
 class ChatActions:
@@ -123,7 +122,7 @@ class ChatActions:
                 if result.refused:  # blacklist / whitelist-only (glide.store.contacts): nothing was stored
                     conn.send(error_frame(env.seq, REFUSED))
                     continue
-                conn.send(Outgoing("ack.message", {"cliMid": m.cli_mid, "mid": m.mid}, seq=env.seq))
+                conn.send(ACK_MESSAGE((m.cli_mid, m.mid), seq=env.seq))
                 if result.duplicate:
                     continue  # already delivered (or waiting in the inbox): never twice
                 self._deliver(conn, m)
@@ -147,7 +146,7 @@ class ChatActions:
         if m is None:
             await self.on_chat(conn, [env])
             return
-        conn.send(Outgoing("ack.message", {"cliMid": m.cli_mid, "mid": m.mid}, seq=env.seq))
+        conn.send(ACK_MESSAGE((m.cli_mid, m.mid), seq=env.seq))
         self._deliver(conn, m)
 
     async def on_recall(self, conn: Conn, env: Envelope) -> None:
@@ -157,7 +156,7 @@ class ChatActions:
             raise NotFound("message not found")
         not_before = recall_not_before_ms(self.ctx.config.recall_window_s, wall_ms())
         m = await self.messages.recall(target.mid, conn.uid, not_before_ms=not_before)
-        conn.send(Outgoing("ack.message", {"cliMid": _cli_mid_of(env), "mid": m.mid}, seq=env.seq))
+        conn.send(ACK_MESSAGE((_cli_mid_of(env), m.mid), seq=env.seq))
         notice = Outgoing("message.chat.recall", recall_data(m))
         self.hub.deliver(m.receiver, notice, mid=m.mid)
         self.hub.deliver(conn.uid, notice, mid=m.mid, exclude=conn)
@@ -206,7 +205,7 @@ class ChatActions:
             return
         for messages in acked:
             for m in messages:
-                self.hub.deliver(m.sender, Outgoing("ack.notify", {"mid": m.mid, "from": str(m.sender)}))
+                self.hub.deliver(m.sender, ACK_NOTIFY((m.mid, str(m.sender))))
 
     def on_ack_offline(self, conn: Conn, env: Envelope) -> None:
         data = envelope_data(env)

@@ -20,7 +20,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 
 mod to_json;
 
-pub use to_json::py_to_json;
+pub use to_json::{needs_go_escaping, pairs_to_json, py_to_json};
 
 /// Parses JSON text into Python objects (dict, list, str, int, float, bool, None).
 pub fn json_to_py<'py>(py: Python<'py>, raw: &str) -> PyResult<Bound<'py, PyAny>> {

@@ -41,6 +41,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<conn::Feed>()?;
     m.add_class::<conn::Connection>()?;
     m.add_class::<outgoing::Outgoing>()?;
+    m.add_class::<outgoing::OutgoingShape>()?;
     m.add_class::<wheel::PyTimingWheel>()?;
     m.add_class::<loadgen::LoadGen>()?;
     driver::register(m)?;

@@ -6,10 +6,10 @@ use std::sync::{Arc, OnceLock};
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyInt, PyList};
+use pyo3::types::{PyBytes, PyInt, PyList, PyTuple};
 use serde_json::value::RawValue;
 
-use super::convert::py_to_json;
+use super::convert::{needs_go_escaping, pairs_to_json, py_to_json};
 use super::wire_from_id;
 use crate::core::envelope::Envelope;
 use crate::core::fanout::EncodedOnce;
@@ -137,6 +137,24 @@ impl Outgoing {
 }
 
 impl Outgoing {
+    /// A server envelope with `data` already JSON.
+    fn with_data(action: &str, data: Box<RawValue>, seq: i64) -> Self {
+        let env = Envelope {
+            ver: 1,
+            seq,
+            action: action.to_owned(),
+            from: String::new(),
+            to: String::new(),
+            data: Some(data),
+            ticket: String::new(),
+            extra: None,
+        };
+        Self {
+            shared: Arc::new(EncodedOnce::new(env)),
+            frames: Default::default(),
+        }
+    }
+
     /// The common fan-out, every recipient on one wire variant: `list.count(first)` (a C loop comparing by
     /// identity first, and CPython's small ints are singletons) confirms it, and CPython fills the result
     /// list. `None` when the list is short, mixed, or does not start with an int.
@@ -160,6 +178,55 @@ impl Outgoing {
         // `[frame] * len`, CPython's own fill loop.
         let repeated = PyList::new(py, [frame])?.as_sequence().repeat(len)?;
         Ok(Some(repeated.cast_into::<PyList>()?))
+    }
+}
+
+/// A server envelope whose `data` is an object with fixed keys, built from a tuple of values: what
+/// `Outgoing(action, dict(zip(keys, values)), seq=seq)` builds, byte for byte, without the dict (the
+/// message path's pushes and acknowledgements, several per message).
+#[pyclass(frozen, module = "glide._native")]
+pub struct OutgoingShape {
+    action: String,
+    keys: Vec<String>,
+}
+
+#[pymethods]
+impl OutgoingShape {
+    #[new]
+    fn new(action: &str, keys: Vec<String>) -> PyResult<Self> {
+        if let Some(key) = keys.iter().find(|k| needs_go_escaping(k)) {
+            return Err(PyValueError::new_err(format!(
+                "key {key:?}: not one Go writes as serde does"
+            )));
+        }
+        Ok(Self {
+            action: action.to_owned(),
+            keys,
+        })
+    }
+
+    #[getter]
+    fn action(&self) -> &str {
+        &self.action
+    }
+
+    #[getter]
+    fn keys(&self) -> Vec<String> {
+        self.keys.clone()
+    }
+
+    /// The envelope with these values, one per key, in order.
+    #[pyo3(signature = (values, *, seq=0))]
+    fn __call__(&self, values: &Bound<'_, PyTuple>, seq: i64) -> PyResult<Outgoing> {
+        Ok(Outgoing::with_data(
+            &self.action,
+            pairs_to_json(&self.keys, values)?,
+            seq,
+        ))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<OutgoingShape action={:?} keys={:?}>", self.action, self.keys)
     }
 }
 

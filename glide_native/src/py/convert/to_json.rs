@@ -50,6 +50,43 @@ pub fn py_to_json(obj: &Bound<'_, PyAny>) -> PyResult<Box<RawValue>> {
     }
 }
 
+/// `{keys[i]: values[i], …}` as compact JSON: what [`py_to_json`] gives for that dict, without building it.
+/// The caller checked once that no key needs Go's own escaping ([`needs_go_escaping`]).
+pub fn pairs_to_json(keys: &[String], values: &Bound<'_, PyTuple>) -> PyResult<Box<RawValue>> {
+    if keys.len() != values.len() {
+        return Err(PyValueError::new_err(format!(
+            "expected {} values, got {}",
+            keys.len(),
+            values.len()
+        )));
+    }
+    let state = State {
+        err: Cell::new(None),
+        escaped_key: Cell::new(false),
+    };
+    match serde_json::value::to_raw_value(&Pairs {
+        keys,
+        values,
+        state: &state,
+    }) {
+        Ok(raw) => Ok(raw),
+        // A dict among the values has a key Go escapes: the dict of the pairs takes the plain writer.
+        Err(_) if state.escaped_key.get() => {
+            let dict = PyDict::new(values.py());
+            for (key, value) in keys.iter().zip(values.iter()) {
+                dict.set_item(key, value)?;
+            }
+            py_to_json(dict.as_any())
+        }
+        Err(e) => Err(state.err.take().unwrap_or_else(|| PyValueError::new_err(e.to_string()))),
+    }
+}
+
+/// Whether a key would be escaped differently by Go than by serde_json.
+pub fn needs_go_escaping(key: &str) -> bool {
+    go_escapes_more(key)
+}
+
 /// Scratch buffers above this capacity are not kept between calls.
 const SCRATCH_KEEP: usize = 64 * 1024;
 
@@ -215,6 +252,30 @@ impl Serialize for Json<'_, '_> {
             Kind::List(l) => self.seq(serializer, l.len(), l.iter()),
             Kind::Tuple(t) => self.seq(serializer, t.len(), t.iter()),
         }
+    }
+}
+
+/// Keys and values side by side, serialised as one object.
+struct Pairs<'a, 'py> {
+    keys: &'a [String],
+    values: &'a Bound<'py, PyTuple>,
+    state: &'a State,
+}
+
+impl Serialize for Pairs<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.keys.len()))?;
+        for (key, value) in self.keys.iter().zip(self.values.iter()) {
+            map.serialize_entry(
+                key.as_str(),
+                &Json {
+                    obj: &value,
+                    depth: 1,
+                    state: self.state,
+                },
+            )?;
+        }
+        map.end()
     }
 }
 
