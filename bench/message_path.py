@@ -3,8 +3,9 @@ from the envelopes a driver hands over to the frames it is handed back, by messa
 
 A real ``glide.Server`` (SQLite in a temporary directory, or ``--store``) runs on this loop with its HTTP API
 off; its dispatcher is given in-memory connections in place of sockets, logged in as ``--users`` guest users,
-each writing to one peer. One round is what the server does for B messages that arrive in one loop tick
-(B = ``--batch``): B ``message.chat`` envelopes decoded from the bytes a client sends (``decode_json``) and
+each writing to one peer. One round, 3 ms after the last, is what the server does for B messages that
+arrive in one loop tick (B = ``--batch``): B ``message.chat`` envelopes decoded from the bytes a client sends
+(``decode_json``) and
 submitted at once; the senders' ``ack.message`` and the receivers' pushes; the receivers' ``ack.request``
 envelopes, submitted at once; the senders' ``ack.notify``. Every frame handed to a connection is encoded
 (``Outgoing.frame``), as a driver would. The figure is the thread CPU time of all measured rounds per
@@ -25,11 +26,14 @@ import asyncio
 import gc
 import random
 import statistics
+import sys
 import tempfile
 import time
 from typing import Any
 
 from store_workload import USERS, workload_main
+
+PAUSE_S = 0.003  # between rounds (unmeasured): more than the SQLite engine's commit gap of 1 ms
 
 
 class MemoryConn:
@@ -80,9 +84,13 @@ class MemoryConn:
         self.reading_paused = False
 
 
-async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7, users: int = USERS) -> dict[str, Any]:
+async def measure(
+    batch: int, rounds: int, *, store_url: str = "", seed: int = 7, users: int = USERS, calls: bool = False
+) -> dict[str, Any]:
     """Start a server, log the users in, warm up, run ``rounds`` rounds; CPU µs per message over all rounds
-    and the median wall time per message over rounds."""
+    and the median wall time per message over rounds. ``calls``: also count the Python functions and the C
+    functions called from Python per message (exact, the same in every run, unlike the times; counting
+    slows the rounds, so the times of such a run mean nothing)."""
     from glide import Config, Server
     from glide._native import decode_json
 
@@ -122,6 +130,12 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
                 woken[0] = waiter
                 await waiter
 
+            events: dict[str, int] = {"call": 0, "c_call": 0}
+
+            def counted(frame: Any, event: str, arg: Any) -> None:
+                if event in events:
+                    events[event] += 1
+
             sent = 0
             cpu = 0.0
             wall: list[float] = []
@@ -139,7 +153,12 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
                             % (sent, peers[sender], sent),
                         )
                     )
+                # Rounds start apart, as a load's ticks do: a round that began within the store's commit gap of
+                # the last commit would wait for it, and runs would fall into one phase or the other by chance.
+                await asyncio.sleep(PAUSE_S)
                 start, start_cpu = time.perf_counter(), time.thread_time()
+                if calls and i >= warmup:
+                    sys.setprofile(counted)
                 del mids[:]
                 for conn, frame in frames:
                     server.dispatcher.submit(conn, [decode_json(frame)])  # type: ignore[arg-type]
@@ -149,6 +168,7 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
                     ack = b'{"action":"ack.request","seq":0,"data":{"mid":%d,"from":"%d"}}' % (mid, receiver)
                     server.dispatcher.submit(conns[receiver], [decode_json(ack)])  # type: ignore[arg-type]
                 await until("ack.notify", sent)
+                sys.setprofile(None)
                 if i >= warmup:
                     cpu += time.thread_time() - start_cpu
                     wall.append((time.perf_counter() - start) / batch * 1e6)
@@ -157,12 +177,16 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
             gc.unfreeze()
             gc.set_threshold(*threshold)
             await server.stop()
-    return {
+    result = {
         "batch": batch,
         "rounds": rounds,
         "cpu_us": cpu / (rounds * batch) * 1e6,
         "wall_median_us": statistics.median(wall),
     }
+    if calls:
+        result["python_calls"] = events["call"] / (rounds * batch)
+        result["c_calls"] = events["c_call"] / (rounds * batch)
+    return result
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ def main() -> None:
     p.add_argument("--old", required=True, help="the git revision to compare with")
     p.add_argument("--batches", default="1,16,128")
     p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--rounds", type=int, default=0, help="rounds per run (default: about 4,000 messages)")
+    p.add_argument("--messages", type=int, default=4000, help="messages per run (rounds = messages / batch)")
     p.add_argument("--users", type=int, default=200, help="senders, each writing to one peer")
     p.add_argument("--store", default="", help="a postgresql:// URL of a database to use (emptied every run)")
     p.add_argument("--workload", default="store_workload.py", choices=["store_workload.py", "message_path.py"])
@@ -74,7 +74,7 @@ def main() -> None:
             columns = ("old CPU", "new CPU", "new/old", "old wall", "new wall", "new/old")
             print(f"{'batch':>5} " + " ".join(f"{c:>9}" for c in columns))
             for batch in (int(b) for b in args.batches.split(",")):
-                rounds = args.rounds or max(20, 4000 // batch)
+                rounds = max(20, args.messages // batch)
                 olds, news = [], []
                 for _ in range(args.runs):  # interleaved, so both trees see the same machine
                     reset(args.store)

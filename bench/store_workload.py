@@ -83,8 +83,10 @@ def workload_main(measure: Callable[..., Awaitable[dict[str, Any]]], doc: str | 
     p.add_argument("--rounds", type=int, default=200)
     p.add_argument("--users", type=int, default=USERS, help=f"senders, each writing to one peer (default {USERS})")
     p.add_argument("--store", default="", help="a postgresql:// URL (default: SQLite in a temporary directory)")
+    p.add_argument("--calls", action="store_true", help="message_path.py: count the calls per message as well")
     args = p.parse_args()
-    result = run(measure(args.batch, args.rounds, store_url=args.store, users=args.users))
+    counting = {"calls": True} if args.calls else {}
+    result = run(measure(args.batch, args.rounds, store_url=args.store, users=args.users, **counting))
     json.dump(result, sys.stdout)
     print()
 
