@@ -52,6 +52,9 @@ scalars = (
     | st.just([])
     | st.just({"mid": 5})
     | st.just('{"mid": 5}')
+    | st.sampled_from(
+        ["\ud800", "a\udc00b", ["\udbff"], {"\ud800": 1}]
+    )  # json.dumps escapes them; Python's data() refuses
 )
 
 
@@ -84,6 +87,7 @@ def envelope(action: str, to: str, data: str) -> Envelope:
 @example("", [("to", "7"), ("content", "a"), ("content", 5)])
 @example("2", [("content", "a"), ("Content", "b")])
 @example("2", [("content", "a"), ("T\u212aPE", 3), ("type", None)])
+@example("2", [("content", "a"), ("x", "\ud800")])
 def test_chat_fields_agree_with_the_general_reader(to: str, pairs: list[tuple[str, Any]]) -> None:
     env = envelope("message.chat", to, data_text(pairs))
     assert outcome(parse_chat, env, 1, 99, 1000) == outcome(parse_chat_data, env, 1, 99, 1000)
@@ -95,6 +99,7 @@ def test_chat_fields_agree_with_the_general_reader(to: str, pairs: list[tuple[st
 @example([("mid", 5), ("MID", 6)])
 @example([("mid", 0), ("content", '{"mid": 9}')])
 @example([("cliMid", "c"), ("mid", -3)])
+@example([("mid", 5), ("x", ["\udbff"])])
 def test_mid_ref_agrees_with_the_general_reader(pairs: list[tuple[str, Any]]) -> None:
     env = envelope("ack.request", "", data_text(pairs))
     assert outcome(parse_mid_ref, env) == outcome(parse_mid_ref_data, env)
@@ -109,6 +114,9 @@ def test_mid_ref_agrees_with_the_general_reader(pairs: list[tuple[str, Any]]) ->
         b'{"content":"\\ud800"}',
         b'{"content":"a","type":1e400}',
         b'{"content":"a","type":123456789012345678901234567890}',
+        b'{"content":"a","x":"\\ud800"}',
+        b'{"content":"a","mid":5,"x":[1e400]}',
+        b'{"content":"a","mid":5,"x":{"\\udfff":0}}',
     ],
 )
 def test_text_only_the_general_reader_takes_is_left_to_it(data: bytes) -> None:

@@ -31,6 +31,11 @@ fn reads_the_plain_chat() {
         chat("9", r#"{"x":[1,{"a":[]}],"content":"a","y":{"to":1}}"#),
         plain(9, "", "a", 1, 0)
     );
+    // Numbers past 64 bits are still numbers to Python (an exact int): no reason to decline.
+    assert_eq!(
+        chat("9", r#"{"content":"a","x":123456789012345678901234567890}"#),
+        plain(9, "", "a", 1, 0)
+    );
     let long = "é".repeat(MAX_CLI_MID);
     assert_eq!(
         chat("9", &format!(r#"{{"content":"a","cliMid":"{long}"}}"#)),
@@ -91,6 +96,12 @@ fn leaves_everything_else_to_the_general_path() {
         ("", r#"{"content":"a","to":true}"#),
         ("", r#"{"content":"a","to":"x"}"#),
         ("", r#"{"content":"a","to":1.5}"#),
+        // Text Python's reading of data refuses, in a value the fields do not use: the general path says so.
+        ("1", r#"{"content":"a","x":"\ud800"}"#),
+        ("1", r#"{"content":"a","x":{"y":["\udc00"]}}"#),
+        ("1", r#"{"content":"a","x":{"\ud800":1}}"#),
+        ("1", r#"{"content":"a","x":1e400}"#),
+        ("1", r#"{"content":"a","x":[-1e999]}"#),
     ];
     for (to, data) in none {
         assert_eq!(chat(to, data), None, "{to:?} {data}");
@@ -120,6 +131,8 @@ fn reads_the_plain_mid_ref() {
         r#"{"mid":5,"climid":"c"}"#,
         r#"{"mid":9223372036854775808}"#,
         r#"[5]"#,
+        r#"{"mid":5,"x":"\ud800"}"#,
+        r#"{"mid":5,"x":[1e400]}"#,
     ] {
         assert_eq!(mid_ref(data), None, "{data}");
     }
