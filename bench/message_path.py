@@ -5,13 +5,14 @@ A real ``glide.Server`` (SQLite in a temporary directory, or ``--store``) runs o
 off; its dispatcher is given in-memory connections in place of sockets, logged in as ``--users`` guest users,
 each writing to one peer. One round, 3 ms after the last, is what the server does for B messages that
 arrive in one loop tick (B = ``--batch``): B ``message.chat`` envelopes decoded from the bytes a client sends
-(``decode_json``) and
-submitted at once; the senders' ``ack.message`` and the receivers' pushes; the receivers' ``ack.request``
-envelopes, submitted at once; the senders' ``ack.notify``. Every frame handed to a connection is encoded
-(``Outgoing.frame``), as a driver would. The figure is the thread CPU time of all measured rounds per
-message: dispatch, validation, the store's transactions, delivery and encoding, without the kernel's socket
-work or a load generator's noise, so that a change to the message path shows in tenths of a microsecond.
-What the harness itself adds (building request bytes, counting frames) is in it, the same for every tree.
+(``decode_json``) and submitted at once; the senders' ``ack.message`` and the receivers' pushes; the
+receivers' ``ack.request`` envelopes, submitted at once; the senders' ``ack.notify``. Every frame handed to a
+connection is encoded (``Outgoing.frame``), as a driver would. The figure is the thread CPU time of all
+measured rounds per message: dispatch, validation, the store's transactions, delivery and encoding, without
+the kernel's socket work or a load generator. On a shared machine it still moves by ±15 % between runs of
+one build (compare medians of alternating runs); ``--calls`` counts the Python and C calls per message,
+which are exact. What the harness itself adds (building request bytes, counting frames) is in it, the same
+for every tree.
 
 It uses only what every glide version since the message log has (``Server``, ``Dispatcher.submit``, the
 ``Conn`` attributes, ``on_message``), so ``bench/store_compare.py --workload message_path.py`` runs it on an
