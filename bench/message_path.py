@@ -94,6 +94,7 @@ async def measure(
     slows the rounds, so the times of such a run mean nothing)."""
     from glide import Config, Server
     from glide._native import decode_json
+    from glide.cli import tune_gc
 
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="glide-path-bench-") as tmp:
@@ -119,8 +120,6 @@ async def measure(
             mids: list[tuple[int, int]] = []  # (receiver, mid) of each message stored, in order
             server.on_message(lambda conn, m: mids.append((m.receiver, m.mid)))
             loop = asyncio.get_running_loop()
-            from glide.cli import tune_gc
-
             tune_gc()  # the collector's settings of `glide serve` (undone below: a test may call this)
 
             async def until(action: str, total: int) -> None:

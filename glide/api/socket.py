@@ -15,6 +15,7 @@ from typing import Any
 from glide._native import Envelope, Outgoing
 from glide.api.envelope import ApiContext, Body
 from glide.api.registry import ApiRoute, Registry, call
+from glide.chat.payload import envelope_data
 from glide.dispatch import Dispatcher
 from glide.errors import BadRequest, GlideError
 from glide.gateway.conn import Conn
@@ -26,10 +27,7 @@ SocketHandler = Callable[[Conn, Envelope], Awaitable[None]]
 
 def request_body(env: Envelope) -> Body:
     """The envelope's ``data`` as a request object (absent/null = empty)."""
-    try:
-        data: Any = env.data()
-    except ValueError as e:
-        raise BadRequest(f"data: not valid JSON: {e}") from None
+    data: Any = envelope_data(env)
     if data is None:
         return Body({})
     if not isinstance(data, dict):
