@@ -53,6 +53,15 @@ class NodeCollector(Collector):
         yield CounterMetricFamily(
             "glide_frames_sent", "Frames sent to clients (envelopes, heartbeats)", value=transport["frames_out"]
         )
+        hub = self.gateway.hub
+        rounds, from_nodes = getattr(hub, "rounds", None), getattr(hub, "received", None)
+        if rounds is not None and from_nodes is not None:  # a node of a cluster (glide.cluster.hub)
+            yield CounterMetricFamily(
+                "glide_cluster_rounds", "Round trips to Redis carrying deliveries to other nodes", value=rounds
+            )
+            yield CounterMetricFamily(
+                "glide_cluster_messages_received", "Messages received from other nodes through Redis", value=from_nodes
+            )
         yield CounterMetricFamily(
             "glide_slow_consumers_dropped",
             "Connections dropped for reading too slowly (send buffer over send_buffer_limit)",

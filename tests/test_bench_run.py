@@ -134,6 +134,12 @@ def test_cluster_prices_a_cross_node_message_against_a_same_node_one(
         assert_clean_delivery(p["load"], 10 * 3)
         assert p["load"]["acked"] == p["load"]["receipts"] == 30
         assert [n["pid"] for n in p["server_process"]["nodes"]] == [n["pid"] for n in r["server_process"]["nodes"]]
+        # what the nodes count per delivered message: every message was stored, woke a node
+        assert p["derived"]["store_transactions_per_delivered"] > 0
+        assert p["derived"]["redis_rounds_per_delivered"] > 0
+        assert p["derived"]["wakeups_per_delivered"] > 0
+    # every cross-node message and its receipt reach the other node through Redis
+    assert r["phases"]["cross_node"]["derived"]["node_messages_received_per_delivered"] > 0
     d = r["derived"]
     assert d["same_node_cpu_us_per_delivered"] == r["phases"]["same_node"]["derived"]["server_cpu_us_per_delivered"]
     assert d["cross_node_cpu_us_per_delivered"] == r["phases"]["cross_node"]["derived"]["server_cpu_us_per_delivered"]

@@ -19,6 +19,7 @@ import pytest
 from cluster_support import RedisServer
 from group_support import GClient
 from helpers import make_config
+from prometheus_client.parser import text_string_to_metric_families
 from serve_process import ServeProcess
 from websockets.exceptions import ConnectionClosed
 
@@ -146,6 +147,32 @@ async def test_chat_across_nodes_with_both_acks(cluster: list[Node]) -> None:
     # and back, node 1 to node 0
     back = await chat(bob, a, "hi from node 1")
     assert (await alice.take(chat_from(b, "hi from node 1")))["data"]["mid"] == back["data"]["mid"]
+
+
+async def cluster_counts(node: Node) -> tuple[float, float]:
+    """The node's (glide_cluster_rounds, glide_cluster_messages_received) from its /metrics."""
+    admin = {"Authorization": f"Bearer {SECRETS['admin_token']}"}
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{node.http_port}", timeout=10) as http:
+        r = await http.get("/metrics", headers=admin)
+    samples = {s.name: s.value for f in text_string_to_metric_families(r.text) for s in f.samples}
+    return samples["glide_cluster_rounds_total"], samples["glide_cluster_messages_received_total"]
+
+
+async def test_metrics_count_round_trips_and_messages_between_nodes(cluster: list[Node]) -> None:
+    a, b = await user(cluster[0]), await user(cluster[0])
+    alice, bob = await online(cluster[0], a), await online(cluster[1], b)
+    (rounds0, received0), (_, received1) = await cluster_counts(cluster[0]), await cluster_counts(cluster[1])
+    await chat(alice, b, "counted")
+    got = await bob.take(chat_from(a, "counted"))
+    await bob.send("ack.request", {"mid": got["data"]["mid"], "from": str(a)})
+    await alice.push("ack.notify")
+    (rounds0_after, received0_after), (_, received1_after) = (
+        await cluster_counts(cluster[0]),
+        await cluster_counts(cluster[1]),
+    )
+    assert rounds0_after > rounds0  # the chat went out in a round
+    assert received1_after > received1  # and came in on node 1
+    assert received0_after > received0  # its ack.notify came back
 
 
 async def test_an_offline_receiver_is_told_at_once_and_gets_it_on_login_elsewhere(cluster: list[Node]) -> None:

@@ -58,5 +58,6 @@ async def test_metrics_follow_what_clients_do(server: Server, http: httpx.AsyncC
     assert m[("glide_chat_messages_stored_total", ())] == 3
     assert m[("glide_store_transactions_total", ())] > before[("glide_store_transactions_total", ())]
     assert m[("glide_slow_consumers_dropped_total", ())] == 0
+    assert not [name for name, _ in m if name.startswith("glide_cluster_")]  # a single node has no cluster counts
     # hello and api.success each, 3 ack.message, 3 pushes, the two error frames
     assert m[("glide_frames_sent_total", ())] - before[("glide_frames_sent_total", ())] >= 2 + 2 + 3 + 3 + 2

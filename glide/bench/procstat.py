@@ -36,6 +36,24 @@ def read_proc(pid: int) -> ProcSample | None:
     return ProcSample(time.monotonic(), cpu, _status_kb(status, "VmRSS"))
 
 
+def wakeups(pid: int) -> int:
+    """How often the threads of ``pid`` went to sleep and were woken (their voluntary context switches so far);
+    0 once the process is gone."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                m = re.search(r"^voluntary_ctxt_switches:\s+(\d+)", f.read(), re.MULTILINE)
+        except OSError:
+            continue  # a thread that ended meanwhile
+        total += int(m.group(1)) if m else 0
+    return total
+
+
 def peak_rss_kb(pid: int) -> int:
     """The process's high-water mark of resident memory (VmHWM, KiB); 0 if unknown."""
     try:

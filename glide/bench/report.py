@@ -28,6 +28,14 @@ def _fmt(v: Any, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+CLUSTER_COUNTS = (  # glide.bench.cluster's counts per delivered message, summed over the nodes
+    ("store_transactions_per_delivered", "store transactions"),
+    ("redis_rounds_per_delivered", "Redis round trips"),
+    ("node_messages_received_per_delivered", "messages between nodes"),
+    ("wakeups_per_delivered", "node wake-ups"),
+)
+
+
 def summary_table(result: dict[str, Any]) -> Table:
     """The figures of one run."""
     load = result.get("load", {})
@@ -67,6 +75,11 @@ def summary_table(result: dict[str, Any]) -> Table:
         rows.append(("same-node: server CPU / msg", d["same_node_cpu_us_per_delivered"], "µs"))
         rows.append(("cross-node: server CPU / msg", d["cross_node_cpu_us_per_delivered"], "µs"))
         rows.append(("cross-node / same-node", d["cross_over_same"], "times"))
+        phases = result.get("phases", {})
+        for key, what in CLUSTER_COUNTS:
+            same, cross = (phases.get(p, {}).get("derived", {}).get(key) for p in ("same_node", "cross_node"))
+            if same is not None and cross is not None:
+                rows.append((f"{what} / msg, same → cross", f"{same:.2f} → {cross:.2f}", ""))
     if "max_held_rate_per_s" in d:
         rows.append(("highest rate that held", d["max_held_rate_per_s"], "msg/s"))
     for name, value, unit in rows:

@@ -111,6 +111,8 @@ class ClusterHub(LocalHub):
         "client",
         "dead",
         "node",
+        "received",
+        "rounds",
         "routes",
         "spawn",
         "url",
@@ -129,6 +131,8 @@ class ClusterHub(LocalHub):
         self._commands: Commands | None = None  # the flusher's connection (glide.cluster.resp)
         self.routes = Routes(self.client, node)
         self.dead: set[int] = set()  # nodes that stopped beating: their routes are stale
+        self.rounds = 0  # round trips of the flusher to Redis (glide_cluster_rounds)
+        self.received = 0  # messages from other nodes (glide_cluster_messages_received)
         # Which sessions other nodes hold, per user (an empty dict: none); dropped when a node says the
         # user's routes changed. A lookup made across an invalidation is not cached (``_touched``).
         self._cache: dict[int, dict[str, Route]] = {}
@@ -305,6 +309,7 @@ class ClusterHub(LocalHub):
             conn = self._commands = await Commands.open(self.url, timeout=REDIS_TIMEOUT_S)
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
+                self.rounds += 1
                 results = await conn.call(commands)
         except TimeoutError:
             conn.close()
@@ -401,6 +406,7 @@ class ClusterHub(LocalHub):
                 await asyncio.sleep(RETRY_S)
 
     def _on_message(self, payload: bytes) -> None:
+        self.received += 1
         try:
             segments = decode(payload)
         except (ValueError, TypeError) as e:
