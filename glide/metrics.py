@@ -57,7 +57,9 @@ class NodeCollector(Collector):
         rounds, from_nodes = getattr(hub, "rounds", None), getattr(hub, "received", None)
         if rounds is not None and from_nodes is not None:  # a node of a cluster (glide.cluster.hub)
             yield CounterMetricFamily(
-                "glide_cluster_rounds", "Round trips to Redis carrying deliveries to other nodes", value=rounds
+                "glide_cluster_rounds",
+                "The flusher's round trips to Redis (what goes to other nodes, route releases)",
+                value=rounds,
             )
             yield CounterMetricFamily(
                 "glide_cluster_messages_received", "Messages received from other nodes through Redis", value=from_nodes

@@ -183,3 +183,30 @@ def test_load_generator_refuses_bad_configs() -> None:
     with pytest.raises(RuntimeError):
         gen.join()
     assert gen.poll() is None and not gen.finished
+
+
+def test_wakeups_count_the_threads_sleeps_and_a_node_that_does_not_answer_gives_no_counts() -> None:
+    import threading
+
+    from glide.bench.cluster import NodeWatch, node_counts, per_delivered
+
+    before = procstat.wakeups(os.getpid())
+    never, waited, leave = threading.Event(), threading.Event(), threading.Event()
+
+    def sleeper() -> None:
+        for _ in range(20):
+            never.wait(0.001)
+        waited.set()
+        leave.wait()
+
+    waiter = threading.Thread(target=sleeper)
+    waiter.start()
+    waited.wait()
+    assert procstat.wakeups(os.getpid()) >= before + 20  # each wait slept and was woken
+    leave.set()
+    waiter.join()
+    assert procstat.wakeups(2**22 + 1) == 0  # no such process
+    assert node_counts([NodeWatch("http://127.0.0.1:1/metrics", "token", os.getpid())]) is None
+    counts = per_delivered({"redis_rounds": 10.0, "wakeups": 5.0}, {"redis_rounds": 30.0, "wakeups": 45.0}, 40)
+    assert counts == {"redis_rounds_per_delivered": 0.5, "wakeups_per_delivered": 1.0}
+    assert per_delivered({"wakeups": 0.0}, {"wakeups": 3.0}, 0) == {"wakeups_per_delivered": None}

@@ -45,13 +45,17 @@ class NodeWatch:
     pid: int
 
 
-def node_counts(watches: list[NodeWatch]) -> dict[str, float]:
-    """The nodes' counters now, summed: COUNTED's and ``wakeups``."""
+def node_counts(watches: list[NodeWatch]) -> dict[str, float] | None:
+    """The nodes' counters now, summed: COUNTED's and ``wakeups``; None when a node does not answer (the phase
+    then reports its figures without the counts)."""
     totals = dict.fromkeys([*COUNTED.values(), "wakeups"], 0.0)
     with httpx.Client(timeout=10) as client:
         for w in watches:
-            r = client.get(w.metrics_url, headers={"Authorization": f"Bearer {w.admin_token}"})
-            r.raise_for_status()
+            try:
+                r = client.get(w.metrics_url, headers={"Authorization": f"Bearer {w.admin_token}"})
+                r.raise_for_status()
+            except httpx.HTTPError:
+                return None
             for family in text_string_to_metric_families(r.text):
                 for sample in family.samples:
                     if sample.name in COUNTED:
@@ -116,8 +120,9 @@ def run_cluster(profile: Profile, opts: Options, console: Console, scale: float)
             before = node_counts(watches) if watches else None
             m = measure(cfg, ep.pids, console, opts.quiet, label)
             derived = derive(m, profile.clients)
-            if before is not None:
-                derived.update(per_delivered(before, node_counts(watches), m.load.get("delivered", 0)))
+            after = node_counts(watches) if before is not None else None
+            if before is not None and after is not None:
+                derived.update(per_delivered(before, after, m.load.get("delivered", 0)))
             phases[phase] = {"load": m.load, "server_process": m.server, "derived": derived, "wall_s": m.wall_s}
         same = phases["same_node"]["derived"].get("server_cpu_us_per_delivered")
         cross_cost = phases["cross_node"]["derived"].get("server_cpu_us_per_delivered")

@@ -37,8 +37,8 @@ def read_proc(pid: int) -> ProcSample | None:
 
 
 def wakeups(pid: int) -> int:
-    """How often the threads of ``pid`` went to sleep and were woken (their voluntary context switches so far);
-    0 once the process is gone."""
+    """How often the threads of ``pid`` went to sleep and were woken (the voluntary context switches so far of
+    the threads alive now); 0 once the process is gone."""
     total = 0
     try:
         tasks = os.listdir(f"/proc/{pid}/task")

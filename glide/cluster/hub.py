@@ -131,7 +131,7 @@ class ClusterHub(LocalHub):
         self._commands: Commands | None = None  # the flusher's connection (glide.cluster.resp)
         self.routes = Routes(self.client, node)
         self.dead: set[int] = set()  # nodes that stopped beating: their routes are stale
-        self.rounds = 0  # round trips of the flusher to Redis (glide_cluster_rounds)
+        self.rounds = 0  # the flusher's round trips to Redis (glide_cluster_rounds)
         self.received = 0  # messages from other nodes (glide_cluster_messages_received)
         # Which sessions other nodes hold, per user (an empty dict: none); dropped when a node says the
         # user's routes changed. A lookup made across an invalidation is not cached (``_touched``).
