@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -104,3 +105,11 @@ async def test_second_login_kicks_the_first_out(baseline: ServerProcess) -> None
     assert (await recv(second))["data"]["cliMid"] == "K"
     await second.close()
     await other.close()
+
+
+def test_a_started_server_shares_the_bench_session_in_a_process_group_of_its_own(baseline: ServerProcess) -> None:
+    # Its own group: a Ctrl-C at the terminal reaches the bench, which stops it. The bench's session: with the
+    # kernel's autogroup scheduling a session of its own would make it a scheduling group of its own, and its
+    # CPU would be balanced against the bench's as a group (glide.bench.servers.start_server).
+    assert os.getpgid(baseline.pid) == baseline.pid != os.getpgid(0)
+    assert os.getsid(baseline.pid) == os.getsid(0)
