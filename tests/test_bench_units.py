@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from glide.auth.credential import CredentialService
 from glide.auth.ticket import ticket
 from glide.bench import procstat, report
 from glide.bench.cli import passed
+from glide.bench.cluster import NodeWatch, node_counts, per_delivered
 from glide.bench.compare import ratios
 from glide.bench.loadgen import new_loadgen
 from glide.bench.profiles import PROFILES, saturate_step
@@ -186,10 +188,6 @@ def test_load_generator_refuses_bad_configs() -> None:
 
 
 def test_wakeups_count_the_threads_sleeps_and_a_node_that_does_not_answer_gives_no_counts() -> None:
-    import threading
-
-    from glide.bench.cluster import NodeWatch, node_counts, per_delivered
-
     before = procstat.wakeups(os.getpid())
     never, waited, leave = threading.Event(), threading.Event(), threading.Event()
 

@@ -33,7 +33,7 @@ def read_proc(pid: int) -> ProcSample | None:
     # The command name may contain spaces and parentheses: fields start after the last ')'.
     fields = stat[stat.rfind(")") + 2 :].split()
     cpu = (int(fields[11]) + int(fields[12])) / _TICK
-    return ProcSample(time.monotonic(), cpu, _status_kb(status, "VmRSS"))
+    return ProcSample(time.monotonic(), cpu, _status_field(status, "VmRSS"))
 
 
 def wakeups(pid: int) -> int:
@@ -47,10 +47,9 @@ def wakeups(pid: int) -> int:
     for tid in tasks:
         try:
             with open(f"/proc/{pid}/task/{tid}/status") as f:
-                m = re.search(r"^voluntary_ctxt_switches:\s+(\d+)", f.read(), re.MULTILINE)
+                total += _status_field(f.read(), "voluntary_ctxt_switches")
         except OSError:
             continue  # a thread that ended meanwhile
-        total += int(m.group(1)) if m else 0
     return total
 
 
@@ -58,13 +57,14 @@ def peak_rss_kb(pid: int) -> int:
     """The process's high-water mark of resident memory (VmHWM, KiB); 0 if unknown."""
     try:
         with open(f"/proc/{pid}/status") as f:
-            return _status_kb(f.read(), "VmHWM")
+            return _status_field(f.read(), "VmHWM")
     except OSError:
         return 0
 
 
-def _status_kb(status: str, key: str) -> int:
-    m = re.search(rf"^{key}:\s+(\d+)\s+kB", status, re.MULTILINE)
+def _status_field(status: str, key: str) -> int:
+    """A number of a /proc status text (``VmRSS:  1234 kB``: 1234, in its unit); 0 if absent."""
+    m = re.search(rf"^{key}:\s+(\d+)", status, re.MULTILINE)
     return int(m.group(1)) if m else 0
 
 
@@ -135,7 +135,7 @@ def machine() -> dict[str, object]:
         if m:
             info["cpu_model"] = m.group(1).strip()
         with open("/proc/meminfo") as f:
-            info["mem_total_kb"] = _status_kb(f.read(), "MemTotal")
+            info["mem_total_kb"] = _status_field(f.read(), "MemTotal")
         info["load_avg"] = list(os.getloadavg())
     except OSError:
         pass

@@ -307,9 +307,9 @@ class ClusterHub(LocalHub):
         conn = self._commands
         if conn is None or conn.closed:
             conn = self._commands = await Commands.open(self.url, timeout=REDIS_TIMEOUT_S)
+        self.rounds += 1
         try:
             async with asyncio.timeout(REDIS_TIMEOUT_S):
-                self.rounds += 1
                 results = await conn.call(commands)
         except TimeoutError:
             conn.close()
