@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from glide.errors import NotAllowed
+from glide.errors import NotAllowed, StorageError
 from glide.ids import MidGenerator
 from glide.store import NewChat
 from glide.store.groups import JOIN_OPEN, KIND_MESSAGE, NewGroupMessage
 from glide.store.postgres import PostgresStore
+from glide.store.postgres import engine as pg_engine
 from glide.store.postgres.engine import WriteConn
 
 NODES = 3
@@ -158,3 +159,81 @@ async def test_one_cli_mid_sent_through_every_node_at_once_is_stored_once(nodes:
         assert {r.message.mid for [r] in results} == {stored[0].message.mid}
     page = await nodes[0].conversations.timeline(receiver, limit=50)
     assert [e.seq for e in page.entries] == [1, 2, 3, 4, 5] and page.head == 5
+
+
+async def nothing(conn: WriteConn) -> None:
+    await conn.execute("SELECT 1")
+
+
+async def test_acknowledgements_on_two_nodes_are_saved_deferred_and_merged(
+    nodes: list[PostgresStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A receiver's acknowledgements count at once on the node that took them and reach the database later
+    (here: when the node closes), merged with what other nodes saved (one receiver on two devices, two nodes):
+    none is lost, and the cursor moves over the acknowledged prefix."""
+    monkeypatch.setattr(pg_engine, "DEFERRED_S", 3600.0)  # saved at close only
+    sender, receiver = await make_users(nodes[0], 2)
+    stored = await nodes[0].messages.store_chats([NewChat(m, "", sender, receiver, 1, "hi", 0) for m in range(1, 6)])
+    m1, m2, m3, m4, m5 = [s.message for s in stored]
+    [acked] = await nodes[0].messages.ack_inboxes([(receiver, [m2.mid, m4.mid])])
+    assert [m.mid for m in acked] == [2, 4]
+    assert [m.mid for m in await nodes[1].messages.ack_inbox(receiver, [m1.mid])] == [1]
+    await nodes[0].engine.write(nothing)  # a transaction of the node's own does not wait for them
+    # Each node sees its own acknowledgements at once, and what another saved once it is saved.
+    assert [m.mid for m in await nodes[0].messages.inbox(receiver)] == [1, 3, 5]
+    assert [m.mid for m in await nodes[1].messages.inbox(receiver)] == [2, 3, 4, 5]
+    assert [m.mid for m in await nodes[2].messages.inbox(receiver)] == [1, 2, 3, 4, 5]
+    await nodes[0].close()
+    assert [m.mid for m in await nodes[2].messages.inbox(receiver)] == [1, 3, 5]
+    assert [m.mid for m in await nodes[1].messages.inbox(receiver)] == [3, 5]  # its own and the saved ones
+    await nodes[1].close()
+    assert [m.mid for m in await nodes[2].messages.inbox(receiver)] == [3, 5]
+    # Acknowledged again elsewhere: not pending there any more, so nothing to notify.
+    assert await nodes[2].messages.ack_inbox(receiver, [m2.mid]) == []
+    assert [m.mid for m in await nodes[2].messages.ack_inbox(receiver, [m3.mid, m5.mid])] == [3, 5]
+    assert await nodes[2].messages.inbox(receiver) == []
+    row = await nodes[2].engine.fetchrow("SELECT cursor, acked FROM inbox_cursors WHERE uid = $1", receiver)
+    assert row is not None and (row[0], list(row[1])) == (m2.receiver_seq, [m4.receiver_seq])  # 1, 2 moved it
+    await nodes[2].close()
+    again = await PostgresStore.open(nodes[2].engine.url)
+    try:
+        assert await again.messages.inbox(receiver) == []
+        row = await again.engine.fetchrow("SELECT cursor, acked FROM inbox_cursors WHERE uid = $1", receiver)
+        assert row is not None and (row[0], list(row[1])) == (m5.receiver_seq, [])
+    finally:
+        await again.close()
+
+
+async def test_a_deferred_acknowledgement_outlives_a_failed_batch_and_is_saved_at_close(
+    nodes: list[PostgresStore], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pg_engine, "DEFERRED_S", 3600.0)  # due when the test says so (its timer's callback)
+    sender, receiver = await make_users(nodes[0], 2)
+    [s1, s2] = await nodes[0].messages.store_chats([NewChat(m, "", sender, receiver, 1, "hi", 0) for m in (1, 2)])
+    await nodes[0].messages.ack_inbox(receiver, [s1.message.mid])
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held(conn: WriteConn) -> None:
+        started.set()
+        await release.wait()
+
+    async def killed(conn: WriteConn) -> None:
+        await conn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    hold = asyncio.ensure_future(nodes[0].engine.write(held))
+    await started.wait()  # the writer is in a transaction: what comes now waits for the next one
+    nodes[0].engine._deferred_ready()  # the save is due: it joins the next transaction...
+    failing = asyncio.ensure_future(nodes[0].engine.write(killed))
+    release.set()
+    await hold
+    with pytest.raises(StorageError, match="nothing of this batch was stored"):
+        await failing  # ... which the lost connection fails whole: the save is deferred again
+    assert [m.mid for m in await nodes[1].messages.inbox(receiver)] == [1, 2]
+    assert [m.mid for m in await nodes[0].messages.inbox(receiver)] == [2]  # still acknowledged on its node
+    nodes[0].engine._deferred_ready()
+    await nodes[0].engine.write(nothing)
+    assert [m.mid for m in await nodes[1].messages.inbox(receiver)] == [2]
+    # Closing a node saves what it acknowledged since.
+    await nodes[1].messages.ack_inbox(receiver, [s2.message.mid])
+    await nodes[1].close()
+    assert await nodes[2].messages.inbox(receiver) == []

@@ -20,6 +20,7 @@ from glide.config import Config
 from glide.errors import ConfigError, StorageError
 from glide.store import NewChat, open_store
 from glide.store.postgres import MIGRATIONS, PostgresStore, contacts, conversations, group_ops, messages, users
+from glide.store.postgres import engine as pg_engine
 from glide.store.postgres.codec import ESC, dec, enc
 from glide.store.postgres.engine import WriteConn, redact
 
@@ -351,3 +352,23 @@ async def test_calls_queued_together_run_as_one_operation(pg: PostgresStore) -> 
     assert all(not r[0].duplicate for r in stored[:20])
     assert [(r[0].message.mid, r[0].duplicate) for r in stored[20:]] == [(m, True) for m in range(10, 30)]
     assert [[m.mid for m in a[0]] for a in acked] == [[1], [], [], [], []]  # acknowledged once, by the first
+
+
+async def test_acknowledgements_alone_take_no_transaction(pg: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An acknowledgement reads in the writer's queue and writes nothing then (its cursor is saved later,
+    deferred): a batch of acknowledgements alone runs without a transaction; the save comes when due."""
+    monkeypatch.setattr(pg_engine, "DEFERRED_S", 3600.0)
+    await pg.messages.store_chats([chat(1), chat(2), chat(3)])
+    before = pg.engine.batches_committed
+    acked = await asyncio.gather(pg.messages.ack_inbox(2, [2]), pg.messages.ack_inbox(2, [1, 2]))
+    assert [[m.mid for m in a] for a in acked] == [[2], [1]]
+    assert [m.mid for m in await pg.messages.inbox(2)] == [3]
+    assert pg.engine.batches_committed == before  # not a transaction yet
+    saved = await pg.engine.fetchrow("SELECT cursor, acked FROM inbox_cursors WHERE uid = 2")
+    assert saved is None or saved[0] == 0
+    pg.engine._deferred_ready()
+    await pg.messages.store_chats([chat(4)])  # the next transaction takes the save
+    assert pg.engine.batches_committed == before + 1
+    saved = await pg.engine.fetchrow("SELECT cursor, acked FROM inbox_cursors WHERE uid = 2")
+    assert saved is not None and (saved[0], list(saved[1])) == (2, [])
+    assert [m.mid for m in await pg.messages.inbox(2)] == [3, 4]

@@ -89,6 +89,13 @@ class InboxCursor:
     def encode(self) -> str:
         return " ".join(map(str, sorted(self.acked)))
 
+    def union(self, other: InboxCursor) -> InboxCursor:
+        """What either acknowledged (two nodes' views of one receiver: each only ever grows)."""
+        return InboxCursor(max(self.cursor, other.cursor), (*self.acked, *other.acked))
+
+    def copy(self) -> InboxCursor:
+        return InboxCursor(self.cursor, self.acked)
+
     def is_pending(self, seq: int) -> bool:
         return seq > self.cursor and seq not in self.acked
 

@@ -4,8 +4,10 @@ Writes are async closures queued to the writer task. It takes everything pending
 its own SAVEPOINT within ONE transaction on its own connection (a failing closure rolls back only itself),
 commits once (``synchronous_commit=on``: the commit is durable when it returns), then resolves the batch's
 futures. A closure that loses a deadlock against another node's transaction is rolled back to its savepoint
-and re-run in the next batch, once the locks this batch holds are released. Reads use a connection pool and
-see every write whose future has resolved.
+and re-run in the next batch, once the locks this batch holds are released. A batch of nothing but single
+reading statements queued behind the writes (what acknowledgements need) runs without a transaction; writes
+that may wait (the cursors those acknowledgements moved) are deferred and saved a few times a second, with
+whatever else is written then. Reads use a connection pool and see every write whose future has resolved.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ log = logging.getLogger("glide.store")
 # writer that started one just now waits the rest of the gap, so each transaction, and its fixed statements,
 # serves more writes; a quiet one starts at once.
 COMMIT_GAP_S = 0.002
+DEFERRED_S = 0.1  # how long a deferred write (acknowledgements) may wait for the next transaction
 MAX_BATCH = 256  # ops per transaction: each is a subtransaction, and many of them slow other sessions down
 MAX_RETRIES = 5  # re-runs of an op that lost a deadlock or a serialization race
 CONNECT_TIMEOUT_S = 10.0
@@ -60,6 +63,13 @@ def begin_locked(keys: list[int]) -> str:
 
 
 _STOP = object()
+_DEFERRED = object()  # wakes the writer when deferred writes are due and nothing else comes
+
+
+async def _keep_session(conn: Conn) -> None:
+    """The pool's reset of a connection it gets back: nothing (asyncpg's default is a query, a round trip per
+    read). Reads only read: no SET, LISTEN, cursor or session lock to undo; an open transaction is rolled back
+    by asyncpg before this is called."""
 
 
 def redact(url: str) -> str:
@@ -129,6 +139,7 @@ class _Op:
     keys: Sequence[int] = ()
     attempts: int = field(default=0)
     combined: _Combined | None = None
+    reads: bool = False  # one statement that only reads: alone, it needs no transaction
 
 
 RunMany: TypeAlias = Callable[[WriteConn, list[Any]], Awaitable[list[Any]]]
@@ -166,6 +177,25 @@ class _BatchAborted(Exception):
     """The transaction is gone (connection lost, COMMIT failed): no operation of the batch survives."""
 
 
+@dataclass(eq=False)
+class DeferredWrite:
+    """A deferred write (:meth:`PgEngine.defer`): ``fn`` runs in a transaction with the advisory locks of
+    ``keys`` (as :meth:`PgEngine.write`); ``settled`` gets None once it is committed, or the error that failed
+    it (its batch failed: nothing of it was stored)."""
+
+    fn: Callable[[WriteConn], Awaitable[Any]]
+    keys: Sequence[int]
+    settled: Callable[[BaseException | None], None]
+
+    def done(self, fut: asyncio.Future[Any]) -> None:
+        if fut.cancelled():
+            return
+        error = fut.exception()
+        if error is not None:
+            log.warning("a deferred write failed (it is deferred again): %s", error)
+        self.settled(error)
+
+
 def _resolve(fut: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
     if fut.done():  # the caller was cancelled; the write happened anyway
         return
@@ -196,6 +226,11 @@ class PgEngine:
         self._writer: asyncio.Task[None] | None = None
         self._node_conn: WriteConn | None = None
         self._node_id = AUTO_NODE
+        # Writes that may wait a little (acknowledgements): the first transaction DEFERRED_S after the first of
+        # them takes them all (one started for them when nothing else comes); each made when it is taken.
+        self._deferred: dict[object, Callable[[], DeferredWrite]] = {}
+        self._deferred_timer: asyncio.TimerHandle | None = None
+        self._deferred_due = False  # DEFERRED_S passed since the first of them: the next transaction takes them
 
     @classmethod
     async def open(cls, url: str, migrations: Sequence[Migration], *, pool_size: int = POOL_SIZE) -> PgEngine:
@@ -205,7 +240,12 @@ class PgEngine:
         try:
             await migrate(conn, migrations, where)
             pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=pool_size, timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS
+                url,
+                min_size=1,
+                max_size=pool_size,
+                timeout=CONNECT_TIMEOUT_S,
+                server_settings=SERVER_SETTINGS,
+                reset=_keep_session,
             )
         except BaseException as e:
             await conn.close()
@@ -231,11 +271,17 @@ class PgEngine:
         self._queue.put_nowait(_Op(fn, fut, keys))
         return await fut
 
-    async def write_many(self, kind: str, items: Sequence[Any], run: RunMany, *, keys: Sequence[int] = ()) -> list[Any]:
+    async def write_many(
+        self, kind: str, items: Sequence[Any], run: RunMany, *, keys: Sequence[int] = (), reads: bool = False
+    ) -> list[Any]:
         """:meth:`write` for calls that combine: ``await run(conn, items)`` returns one result per item, and
         the calls of one ``kind`` queued while the writer is busy run as one op over all their items, in
         order (so a tick's worth of small calls costs the statements of one). If that op fails, each call
-        runs again alone: one call's failure fails only that call."""
+        runs again alone: one call's failure fails only that call.
+
+        ``reads``: ``run`` is one statement that only reads, queued here to see every write committed before
+        it and to be answered with the writes of its batch; a batch of nothing else runs it without a
+        transaction (one round trip)."""
         if self._closed:
             raise StorageError("store is closed")
         loop = asyncio.get_running_loop()
@@ -245,13 +291,25 @@ class PgEngine:
             done: asyncio.Future[list[Any]] = loop.create_future()
             done.add_done_callback(combined.settle)
             c = combined
-            self._queue.put_nowait(_Op(lambda conn: c.run(conn, c.items), done, c.keys, combined=c))
+            self._queue.put_nowait(_Op(lambda conn: c.run(conn, c.items), done, c.keys, combined=c, reads=reads))
         fut: asyncio.Future[list[Any]] = loop.create_future()
         start = len(combined.items)
         combined.items.extend(items)
         combined.keys.extend(keys)
         combined.calls.append((start, len(combined.items), fut))
         return await fut
+
+    def defer(self, key: object, take: Callable[[], DeferredWrite]) -> None:
+        """Run the write ``take()`` makes in a transaction DEFERRED_S from now (once per ``key``: what is deferred
+        meanwhile joins it; ``take`` runs when the writer takes it), with whatever else is written then. Not
+        durable until then, and nobody awaits it: for writes whose loss in a crash only means doing something
+        again (an acknowledgement: the message is delivered once more), and which are cheaper saved a few
+        times a second than in every transaction."""
+        if self._closed:
+            return
+        self._deferred[key] = take
+        if self._deferred_timer is None and not self._deferred_due:
+            self._deferred_timer = asyncio.get_running_loop().call_later(DEFERRED_S, self._deferred_ready)
 
     async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         """Run ``await fn(conn)`` on a pooled connection (each statement sees the latest commits)."""
@@ -345,6 +403,8 @@ class PgEngine:
             return
         self._closed = True
         if self._writer is not None:
+            if self._deferred:
+                self._queue.put_nowait(_DEFERRED)
             self._queue.put_nowait(_STOP)
             await asyncio.shield(self._writer)
         if self._node_conn is not None:
@@ -376,13 +436,15 @@ class PgEngine:
                     wait = self._last_batch + COMMIT_GAP_S - loop.time()
                     if wait > 0:
                         await asyncio.sleep(wait)  # not taken yet: calls of its kind still join it
-                    batch.append(self._taken(item))
+                    self._take(item, batch)
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is _STOP:
                     stopping = True
                 else:
-                    batch.append(self._taken(item))
+                    self._take(item, batch)
+            if self._deferred and (self._deferred_due or stopping):
+                batch.extend(self._take_deferred())
             if not batch:
                 continue
             self._last_batch = loop.time()
@@ -392,6 +454,30 @@ class PgEngine:
                 log.exception("postgres writer failed on a batch of %d writes", len(batch))
                 for op in batch:
                     _resolve(op.fut, None, storage_error(e))
+
+    def _take(self, item: Any, batch: list[_Op]) -> None:
+        if item is not _DEFERRED:  # (a wake-up: the deferred writes are taken with the batch)
+            batch.append(self._taken(item))
+
+    def _deferred_ready(self) -> None:
+        self._deferred_timer = None
+        self._deferred_due = True
+        self._queue.put_nowait(_DEFERRED)
+
+    def _take_deferred(self) -> list[_Op]:
+        if self._deferred_timer is not None:
+            self._deferred_timer.cancel()
+            self._deferred_timer = None
+        self._deferred_due = False
+        deferred, self._deferred = self._deferred, {}
+        loop = asyncio.get_running_loop()
+        ops = []
+        for take in deferred.values():
+            write = take()
+            fut: asyncio.Future[Any] = loop.create_future()
+            fut.add_done_callback(write.done)  # nobody awaits it
+            ops.append(_Op(write.fn, fut, write.keys))
+        return ops
 
     def _taken(self, op: _Op) -> _Op:
         """An op the writer takes: a combined one takes no more calls (its keys are final before they lock)."""
@@ -418,6 +504,8 @@ class PgEngine:
             for op in ops:
                 _resolve(op.fut, None, StorageError(f"storage failure, nothing of this batch was stored: {e}"))
             return []
+        if all(op.reads for op in ops):
+            return await self._run_reads(conn, ops)
         keys = sorted({k for op in ops for k in op.keys})
         try:
             await conn.execute(begin_locked(keys))
@@ -436,6 +524,20 @@ class PgEngine:
             await self._fail(conn, ops, e)
             return []
         for op, value in zip(ops, values, strict=True):
+            _resolve(op.fut, value, None)
+        return []
+
+    async def _run_reads(self, conn: WriteConn, ops: list[_Op]) -> list[_Op]:
+        """A batch of single reading statements: each on its own, no transaction."""
+        for i, op in enumerate(ops):
+            try:
+                value = await op.fn(conn)
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
+                if conn.is_closed():
+                    await self._fail(conn, ops[i:], e)
+                    return []
+                _resolve(op.fut, None, storage_error(e))
+                continue
             _resolve(op.fut, value, None)
         return []
 

@@ -1,12 +1,15 @@
 """1:1 messages on PostgreSQL (the semantics of glide.store.base.MessageStore): an append-only log.
 
 The same design as SQLite (glide.store.sqlite.messages): a message is one row carrying its positions in the
-sender's and the receiver's log; a receiver's inbox is a cursor over its log. Several nodes write here, so
-the positions come from ``timeline_heads``: one row per user, bumped once per batch under its row lock (in
-uid order), which makes each log contiguous and in commit order across nodes. A batch costs a fixed number
-of round trips whatever its size: its chats are one statement (refusals, duplicates, heads and the rows
-together, ``SQL_STORE_CHATS``) plus one for the conversations it opens, its acknowledgements two (the
-messages and the locked cursors, then the cursors advanced and saved).
+sender's and the receiver's log; a receiver's inbox is a cursor over its log, acknowledged at once in the
+node's memory and saved with a later transaction (within DEFERRED_S, merged with what other nodes saved).
+Several nodes write here, so the positions come from ``timeline_heads``: one row per user, bumped once per
+batch under its row lock (in uid order), which makes each log contiguous and in commit order across nodes.
+A batch costs a fixed number of round trips whatever its size: its chats are one statement (refusals,
+duplicates, heads and the rows together, ``SQL_STORE_CHATS``) plus one for the conversations it opens; its
+acknowledgements are one read (the messages and the saved cursors; without a transaction when the batch has
+nothing else) and no write: what the node acknowledged since the last save joins a transaction DEFERRED_S
+later as two statements (the cursors locked, then merged, advanced, saved).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from glide.store.checks import INT64_MAX, check_int, check_text, is_id
 from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
 from glide.store.postgres.codec import enc
 from glide.store.postgres.conversations import refusals_of
-from glide.store.postgres.engine import Conn, PgEngine, WriteConn
+from glide.store.postgres.engine import Conn, DeferredWrite, PgEngine, WriteConn
 from glide.store.postgres.rows import CHAT_COLUMNS, M_COLUMNS, chat_from
 
 KNOWN_CONVERSATIONS = 100_000  # (owner, peer) rows this node knows exist (they are never deleted)
@@ -87,19 +90,11 @@ SQL_CHAT_BY_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = $1"
 SQL_CHAT_BY_MID_LOCK = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = $1 FOR UPDATE"
 SQL_CHAT_BY_CLI_MID = f"SELECT {CHAT_COLUMNS} FROM chat_messages WHERE sender = $1 AND cli_mid = $2 AND cli_mid <> ''"
 SQL_CURSOR = "SELECT cursor, acked FROM inbox_cursors WHERE uid = $1"
-# What acknowledgements need, in one statement: the acknowledged messages (kind 0) and the cursor rows of
-# the receivers they belong to (kind 1: uid, cursor, acked), created when missing and locked in uid order
-# (the no-op update takes the row lock of an existing row and makes RETURNING show it).
-SQL_ACKS_TAKE = f"""WITH f AS (
-    SELECT {CHAT_COLUMNS} FROM chat_messages WHERE mid = ANY($1::bigint[])
-), c AS (
-    INSERT INTO inbox_cursors AS c (uid, cursor, acked)
-    SELECT DISTINCT f.receiver, 0, '{{}}'::bigint[] FROM f
-    JOIN unnest($2::bigint[], $3::bigint[]) AS w(uid, mid) ON w.mid = f.mid AND w.uid = f.receiver
-    ORDER BY 1 ON CONFLICT (uid) DO UPDATE SET cursor = c.cursor RETURNING uid, cursor, acked
-)
-SELECT 0 AS kind, f.*, NULL, NULL, NULL FROM f
-UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, uid, cursor, acked FROM c"""
+# What acknowledgements need, in one statement and no lock (the cursors are saved later, deferred): the
+# acknowledged messages (kind 0) and the saved cursors of the receivers (kind 1: uid, cursor, acked).
+SQL_ACKS_READ = f"""SELECT 0 AS kind, {CHAT_COLUMNS}, NULL, NULL, NULL FROM chat_messages WHERE mid = ANY($1::bigint[])
+UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, uid, cursor, acked
+FROM inbox_cursors WHERE uid = ANY($2::bigint[])"""
 # A receiver's cursor row, created when missing, locked and returned (a recall or a clear of one inbox).
 SQL_CURSORS_TAKE = (
     "INSERT INTO inbox_cursors AS c (uid, cursor, acked) SELECT uid, 0, '{}' FROM unnest($1::bigint[]) AS u(uid) "
@@ -166,31 +161,22 @@ async def save_cursors(conn: WriteConn, cursors: dict[int, InboxCursor]) -> None
     )
 
 
-async def _ack_inboxes(conn: WriteConn, wanted: list[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
-    """Acknowledge ``wanted`` (the requests of every combined call), in order: one answer per request."""
-    pairs = sorted({(uid, mid) for uid, mids in wanted for mid in mids})
-    found: dict[int, ChatMessage] = {}
-    cursors: dict[int, InboxCursor] = {}
+async def _ack_reads(
+    conn: WriteConn, wanted: list[tuple[int, Sequence[int]]]
+) -> list[tuple[dict[int, ChatMessage], InboxCursor | None]]:
+    """For each ``(uid, mids)`` of every combined call: the messages among ``mids`` and ``uid``'s saved cursor."""
     rows = await conn.fetch(
-        SQL_ACKS_TAKE, sorted({mid for _, mid in pairs}), [uid for uid, _ in pairs], [mid for _, mid in pairs]
+        SQL_ACKS_READ, sorted({mid for _, mids in wanted for mid in mids}), sorted({uid for uid, _ in wanted})
     )
+    found: dict[int, ChatMessage] = {}
+    saved: dict[int, InboxCursor] = {}
     for row in rows:
         if row[0] == 0:
             m = chat_from(row, 1)
             found[m.mid] = m
         else:
-            cursors[row[13]] = _cursor(row, 14)
-    answers: list[list[ChatMessage]] = []
-    changed: dict[int, InboxCursor] = {}
-    for uid, mids in wanted:
-        cursor = cursors.get(uid)
-        acked = cursor.acknowledge(uid, mids, found) if cursor is not None else []
-        if acked and cursor is not None:
-            changed[uid] = cursor
-        answers.append(acked)
-    if changed:
-        await save_cursors(conn, changed)
-    return answers
+            saved[row[13]] = _cursor(row, 14)
+    return [({mid: found[mid] for mid in mids if mid in found}, saved.get(uid)) for uid, mids in wanted]
 
 
 def _used_mid(e: asyncpg.UniqueViolationError) -> StorageError:
@@ -205,6 +191,18 @@ class PgMessageStore:
         self._clock_ms = clock_ms
         self._conversations: set[tuple[int, int]] = set()
         engine.on_rollback.append(self._conversations.clear)  # what it saw inserted may not have been
+        # Receivers' cursors as this node acknowledged them, not saved yet: every read of this node sees them.
+        self._unsaved: dict[int, InboxCursor] = {}
+
+    def _current(self, uid: int, saved: InboxCursor | None) -> InboxCursor:
+        """``uid``'s cursor: the saved one with what this node acknowledged since (its unsaved cursor itself
+        when that holds everything saved)."""
+        mine = self._unsaved.get(uid)
+        if mine is None:
+            return saved if saved is not None else InboxCursor()
+        if saved is not None and (saved.cursor > mine.cursor or not saved.acked <= mine.acked):
+            return mine.union(saved)
+        return mine
 
     async def store_chats(self, chats: Sequence[NewChat]) -> list[StoredChat]:
         check_new_chats(chats)
@@ -309,7 +307,7 @@ class PgMessageStore:
 
         async def op(conn: Conn) -> list[ChatMessage]:
             row = await conn.fetchrow(SQL_CURSOR, uid)
-            state = _cursor(row) if row else InboxCursor()
+            state = self._current(uid, _cursor(row) if row else None)
             rows = await conn.fetch(SQL_INBOX_PAGE, uid, max(after_seq, state.cursor), limit + len(state.acked))
             return state.page(map(chat_from, rows), limit)
 
@@ -320,10 +318,47 @@ class PgMessageStore:
         return acked
 
     async def ack_inboxes(self, requests: Sequence[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
+        """Acknowledged at once in this node's memory (what every later read of this node sees); the cursors
+        reach the database with a later transaction, within DEFERRED_S. A crash before that, or the receiver
+        logging in on another node meanwhile, only means those messages are delivered once more (receivers
+        recognise a mid they have seen). What they need is read in the writer's next batch (it sees every
+        message committed before, and the receipts go out with that batch's deliveries)."""
         wanted = ack_requests(requests)
         if not any(mids for _, mids in wanted):
             return [[] for _ in wanted]
-        return await self._engine.write_many("ack_inboxes", wanted, _ack_inboxes, keys=[uid for uid, _ in wanted])
+        reads = await self._engine.write_many("ack_inboxes", wanted, _ack_reads, reads=True)
+        answers: list[list[ChatMessage]] = []
+        for (uid, mids), (found, saved) in zip(wanted, reads, strict=True):
+            cursor = self._current(uid, saved)
+            acked = cursor.acknowledge(uid, mids, found)
+            if acked:
+                self._unsaved[uid] = cursor
+            answers.append(acked)
+        if self._unsaved:
+            self._engine.defer(self, self._take_unsaved)
+        return answers
+
+    def _take_unsaved(self) -> DeferredWrite:
+        """The write of the cursors acknowledged so far: each merged with the saved one (another node may have
+        saved since), advanced and saved. Once committed, those no acknowledgement changed meanwhile are
+        forgotten (reads find them saved); if it fails, they are deferred again."""
+        taken = {uid: cursor.copy() for uid, cursor in self._unsaved.items()}
+
+        async def save(conn: WriteConn) -> None:
+            if not taken:
+                return
+            locked = await lock_cursors(conn, list(taken))
+            await save_cursors(conn, {uid: cursor.union(locked[uid]) for uid, cursor in taken.items()})
+
+        def settled(error: BaseException | None) -> None:
+            if error is not None:
+                self._engine.defer(self, self._take_unsaved)
+                return
+            for uid, cursor in taken.items():
+                if self._unsaved.get(uid) == cursor:
+                    del self._unsaved[uid]
+
+        return DeferredWrite(save, sorted(taken), settled)
 
     async def clear_inbox(self, uid: int, up_to_mid: int | None = None) -> int:
         check_int(uid, "uid")
@@ -331,7 +366,7 @@ class PgMessageStore:
             check_int(up_to_mid, "up_to_mid")
 
         async def op(conn: WriteConn) -> int:
-            cursor = (await lock_cursors(conn, [uid]))[uid]
+            cursor = self._with_unsaved(uid, (await lock_cursors(conn, [uid]))[uid])
             limit = INT64_MAX if up_to_mid is None else up_to_mid
             seqs = [r[0] for r in await conn.fetch(SQL_INBOX_UP_TO_MID, uid, cursor.cursor, limit)]
             cleared = sum(cursor.ack(seq) for seq in seqs)
@@ -340,6 +375,12 @@ class PgMessageStore:
             return cleared
 
         return await self._engine.write(op, keys=[uid])
+
+    def _with_unsaved(self, uid: int, locked: InboxCursor) -> InboxCursor:
+        """A locked cursor with what this node acknowledged and did not save yet (a copy: the transaction that
+        saves it may be rolled back)."""
+        mine = self._unsaved.get(uid)
+        return locked if mine is None else locked.union(mine)
 
     async def recall(self, mid: int, by_uid: int, *, not_before_ms: int) -> ChatMessage:
         check_int(by_uid, "by_uid")
@@ -355,7 +396,7 @@ class PgMessageStore:
             positions = await take_positions(conn, list(dict.fromkeys((m.sender, m.receiver))))
             s_seq, r_seq = positions[m.sender][0], positions[m.receiver][0]
             await conn.execute(SQL_RECALL, STATUS_RECALLED, by_uid, s_seq, r_seq, mid)
-            cursor = (await lock_cursors(conn, [m.receiver]))[m.receiver]
+            cursor = self._with_unsaved(m.receiver, (await lock_cursors(conn, [m.receiver]))[m.receiver])
             if not cursor.is_pending(m.receiver_seq):  # acknowledged before: the recall notice is too
                 cursor.ack(r_seq)
                 await save_cursors(conn, {m.receiver: cursor})
