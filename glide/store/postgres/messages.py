@@ -9,7 +9,10 @@ A batch costs a fixed number of round trips whatever its size: its chats are one
 duplicates, heads and the rows together, ``SQL_STORE_CHATS``) plus one for the conversations it opens; its
 acknowledgements are one read (the messages and the saved cursors; without a transaction when the batch has
 nothing else) and no write: what the node acknowledged since the last save joins a transaction DEFERRED_S
-later as two statements (the cursors locked, then merged, advanced, saved).
+later as two statements (the cursors locked, then merged, advanced, saved). The read is kept for a message
+this node stored too: answered from the node's memory (as SQLite does), a receipt goes out at once, in a
+cluster in a Redis round of its own instead of the one its batch's deliveries make (measured: a same-node
+message 10-15 % dearer).
 """
 
 from __future__ import annotations
