@@ -8,9 +8,9 @@ import time
 import pytest
 
 from glide.errors import BadRequest, NotAllowed, NotFound, TooLate
-from glide.store import ChatMessage, NewChat, Store
+from glide.store import NewChat, Store
 from glide.store.base import STATUS_RECALLED
-from glide.store.message_checks import RECENT_CONTENT, RECENT_LIMIT, remember_recent
+from glide.store.sqlite.messages import RECENT_CONTENT
 
 pytestmark = pytest.mark.usefixtures("log_epochs")
 
@@ -273,17 +273,6 @@ async def test_last_mid(store: Store) -> None:
     assert await store.messages.last_mid() == 0
     await store.messages.store_chats([chat(ALICE, BOB, mid=50), chat(ALICE, BOB, mid=7)])
     assert await store.messages.last_mid() == 50
-
-
-def test_remembered_messages_stay_few_and_small() -> None:
-    """What a node keeps of the messages it stored, for their receipts, is bounded in count and size."""
-    recent: dict[int, ChatMessage] = {}
-    for mid in range(1, 3 * RECENT_LIMIT):
-        remember_recent(recent, [ChatMessage(mid, "", 1, 2, 1, "x", 0, 0, 0, None, mid, mid)])
-        assert len(recent) <= RECENT_LIMIT
-    assert max(recent) == 3 * RECENT_LIMIT - 1  # the newest stay
-    remember_recent(recent, [ChatMessage(10**9, "", 1, 2, 1, "x" * (RECENT_CONTENT + 1), 0, 0, 0, None, 1, 1)])
-    assert 10**9 not in recent
 
 
 async def test_a_long_message_is_acknowledged_like_any(store: Store) -> None:

@@ -13,9 +13,9 @@ import pytest
 
 from glide.config import Config
 from glide.errors import ConfigError, StorageError
-from glide.store import NewChat, SqliteStore, open_store
+from glide.store import ChatMessage, NewChat, SqliteStore, open_store
 from glide.store.message_checks import NO_ACKS
-from glide.store.sqlite.messages import CHUNK, padded_chunks
+from glide.store.sqlite.messages import CHUNK, RECENT_CONTENT, RECENT_LIMIT, WriterState, padded_chunks
 from glide.store.sqlite.schema import MIGRATIONS
 
 EMPTY = ()
@@ -309,3 +309,14 @@ def test_padded_chunks_come_in_a_few_lengths_and_keep_every_item() -> None:
         assert kept == items
         lengths.update(len(c) for c in got)
     assert lengths == {1 << k for k in range(CHUNK.bit_length()) if 1 << k < CHUNK} | {CHUNK}
+
+
+def test_remembered_messages_stay_few_and_small() -> None:
+    """What the writer keeps of the messages it stored, for their acknowledgements, is bounded in count and size."""
+    state = WriterState()
+    for mid in range(1, 3 * RECENT_LIMIT):
+        state.stored([ChatMessage(mid, "", 1, 2, 1, "x", 0, 0, 0, None, mid, mid)])
+        assert len(state.recent) <= RECENT_LIMIT
+    assert max(state.recent) == 3 * RECENT_LIMIT - 1  # the newest stay
+    state.stored([ChatMessage(10**9, "", 1, 2, 1, "x" * (RECENT_CONTENT + 1), 0, 0, 0, None, 1, 1)])
+    assert 10**9 not in state.recent

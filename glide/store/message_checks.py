@@ -3,7 +3,6 @@ messages, before the database is touched) and the rules of the inbox cursor."""
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterable, Sequence
 
 from glide.errors import BadRequest, NotAllowed, NotFound, TooLate
@@ -55,24 +54,6 @@ def recalled(m: ChatMessage, by_uid: int, sender_seq: int, receiver_seq: int) ->
         m.mid, m.cli_mid, m.sender, m.receiver, m.type, m.content, m.send_at, m.created_at, STATUS_RECALLED,
         by_uid, sender_seq, receiver_seq,
     )  # fmt: skip
-
-
-# Messages a node remembers after storing them, until a receipt names them: at most RECENT_LIMIT, each with
-# at most RECENT_CONTENT characters (a longer one is read when its receipt comes), so a flood of large
-# messages nobody acknowledges holds a few MiB, not the messages themselves.
-RECENT_LIMIT = 16_384
-RECENT_CONTENT = 512
-
-
-def remember_recent(recent: dict[int, ChatMessage], messages: Iterable[ChatMessage]) -> None:
-    """Add ``messages`` to ``recent`` (by mid; see RECENT_LIMIT): dicts keep insertion order, so the older
-    half goes when it is full."""
-    if len(recent) >= RECENT_LIMIT:
-        for mid in list(itertools.islice(recent, RECENT_LIMIT // 2)):
-            del recent[mid]
-    for m in messages:
-        if len(m.content) <= RECENT_CONTENT:
-            recent[m.mid] = m
 
 
 # An empty set costs 216 bytes; most receivers acknowledge in order and have nothing acknowledged above their

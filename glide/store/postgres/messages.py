@@ -369,7 +369,7 @@ class PgMessageStore:
             check_int(up_to_mid, "up_to_mid")
 
         async def op(conn: WriteConn) -> int:
-            cursor = self._with_unsaved(uid, (await lock_cursors(conn, [uid]))[uid])
+            cursor = self._current(uid, (await lock_cursors(conn, [uid]))[uid]).copy()  # not its own: may roll back
             limit = INT64_MAX if up_to_mid is None else up_to_mid
             seqs = [r[0] for r in await conn.fetch(SQL_INBOX_UP_TO_MID, uid, cursor.cursor, limit)]
             cleared = sum(cursor.ack(seq) for seq in seqs)
@@ -378,12 +378,6 @@ class PgMessageStore:
             return cleared
 
         return await self._engine.write(op, keys=[uid])
-
-    def _with_unsaved(self, uid: int, locked: InboxCursor) -> InboxCursor:
-        """A locked cursor with what this node acknowledged and did not save yet (a copy: the transaction that
-        saves it may be rolled back)."""
-        mine = self._unsaved.get(uid)
-        return locked if mine is None else locked.union(mine)
 
     async def recall(self, mid: int, by_uid: int, *, not_before_ms: int) -> ChatMessage:
         check_int(by_uid, "by_uid")
@@ -399,7 +393,7 @@ class PgMessageStore:
             positions = await take_positions(conn, list(dict.fromkeys((m.sender, m.receiver))))
             s_seq, r_seq = positions[m.sender][0], positions[m.receiver][0]
             await conn.execute(SQL_RECALL, STATUS_RECALLED, by_uid, s_seq, r_seq, mid)
-            cursor = self._with_unsaved(m.receiver, (await lock_cursors(conn, [m.receiver]))[m.receiver])
+            cursor = self._current(m.receiver, (await lock_cursors(conn, [m.receiver]))[m.receiver]).copy()
             if not cursor.is_pending(m.receiver_seq):  # acknowledged before: the recall notice is too
                 cursor.ack(r_seq)
                 await save_cursors(conn, {m.receiver: cursor})

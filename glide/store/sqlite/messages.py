@@ -15,6 +15,7 @@ time a user is seen and forgotten whenever writes are rolled back.
 from __future__ import annotations
 
 import functools
+import itertools
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
@@ -23,20 +24,18 @@ from glide.errors import NotFound, StorageError
 from glide.store.base import MAX_HISTORY_PAGE, MAX_INBOX_PAGE, STATUS_RECALLED, ChatMessage, NewChat, StoredChat
 from glide.store.checks import INT64_MAX, check_int, check_text, is_id
 from glide.store.contacts import RELATION_BLACK, RELATION_WHITE
-from glide.store.message_checks import (
-    InboxCursor,
-    ack_requests,
-    check_new_chats,
-    check_recall,
-    recalled,
-    remember_recent,
-)
+from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
 from glide.store.sqlite.contacts import refuses
 from glide.store.sqlite.engine import SqliteEngine
 from glide.store.sqlite.message_log import COLUMNS, M_COLUMNS, SQL_BY_MID, SQL_INSERT, MessageLog, chat_row
 
 T = TypeVar("T")
 CACHE_LIMIT = 100_000  # users whose log head / inbox cursor the writer keeps in memory
+# The newest messages the writer stored, remembered for the acknowledgements that name them: at most
+# RECENT_LIMIT, each of at most RECENT_CONTENT characters (a longer one is read when its acknowledgement
+# comes), so a flood of large messages nobody acknowledges holds a few MiB, not the messages themselves.
+RECENT_LIMIT = 16_384
+RECENT_CONTENT = 512
 TRACK_LIMIT = 256  # pending messages of a receiver that the writer tracks (more: it asks the database)
 CHUNK = 400  # ids per IN (...) list, keys per VALUES list
 
@@ -142,7 +141,13 @@ class WriterState:
         return head
 
     def stored(self, messages: list[ChatMessage]) -> None:
-        remember_recent(self.recent, messages)
+        recent = self.recent
+        if len(recent) >= RECENT_LIMIT:  # dicts keep insertion order: drop the older half
+            for mid in list(itertools.islice(recent, RECENT_LIMIT // 2)):
+                del recent[mid]
+        for m in messages:
+            if len(m.content) <= RECENT_CONTENT:
+                recent[m.mid] = m
 
     def messages(self, conn: sqlite3.Connection, mids: Sequence[int]) -> dict[int, ChatMessage]:
         """The stored messages among ``mids``."""
