@@ -73,7 +73,8 @@ async def test_nodes_starting_together_migrate_once(empty_pg_url: str) -> None:
 
 
 async def test_migrates_an_older_database_keeping_its_data(empty_pg_url: str) -> None:
-    old = await PostgresStore.open(empty_pg_url, migrations=MIGRATIONS[:2])  # a release with users and chat
+    # a release with users and chat (and none of today's functions)
+    old = await PostgresStore.open(empty_pg_url, migrations=MIGRATIONS[:2], routines=())
     a = (await old.users.create_user(account="a", email="a@x", nickname="a", avatar="", password_hash="h")).uid
     b = (await old.users.create_user(account="b", email=None, nickname="b", avatar="", password_hash="h")).uid
     conn = await admin(empty_pg_url)
@@ -346,8 +347,9 @@ async def test_calls_queued_together_run_as_one_operation(pg: PostgresStore, mon
     acks = [pg.messages.ack_inboxes([(2, [1])]) for _ in range(5)]
     results = await asyncio.gather(*stores, *acks)
     await hold
-    # the holding op, then every store_chats call in one op and every ack in another
-    assert pg.engine.ops_committed - ops_before == 3
+    # the holding op, then every store_chats call in one op (its own statement: the batch has no other write)
+    # and every ack in one read after it
+    assert pg.engine.ops_committed - ops_before == 2
     stored, acked = results[:40], results[40:]
     assert [r[0].message.mid for r in stored[:20]] == list(range(10, 30))
     assert all(not r[0].duplicate for r in stored[:20])
@@ -373,3 +375,58 @@ async def test_acknowledgements_alone_take_no_transaction(pg: PostgresStore, mon
     saved = await pg.engine.fetchrow("SELECT cursor, acked FROM inbox_cursors WHERE uid = 2")
     assert saved is not None and (saved[0], list(saved[1])) == (2, [])
     assert [m.mid for m in await pg.messages.inbox(2)] == [3, 4]
+
+
+async def test_chats_alone_are_one_statement_that_takes_its_locks(pg: PostgresStore) -> None:
+    """A batch whose only write is chats in known conversations is one call on the writer's connection (no
+    BEGIN, no COMMIT: it commits on its own); opening a conversation takes the transaction as before."""
+    logged: list[str] = []
+    await pg.messages.store_chats([chat(1)])  # the writer connects; the conversation is opened
+    writer = pg.engine._conn
+    assert writer is not None
+    writer.add_query_logger(lambda q: logged.append(q.query))
+    await pg.messages.store_chats([chat(2, "a"), chat(3, "b")])
+    assert logged == [messages.SQL_STORE_CHATS_ALONE]
+    logged.clear()
+    await pg.messages.store_chats([chat(4, sender=1, receiver=3)])  # a new conversation: BEGIN … COMMIT
+    assert logged[0].startswith("BEGIN") and logged[-1] == "COMMIT", logged
+    assert [m.mid for m in await pg.messages.inbox(2)] == [1, 2, 3]
+    assert (await pg.conversations.timeline(2)).head == 3
+
+
+async def test_chats_alone_wait_for_their_keys_and_see_what_was_committed_meanwhile(pg: PostgresStore) -> None:
+    """The one-statement batch keeps the transaction's guarantees: it waits for a transaction holding the
+    advisory lock of one of its users, and then sees what that one committed (a block of the sender)."""
+    await pg.messages.store_chats([chat(1)])
+    other = await admin(pg.engine.url)
+    try:
+        await other.execute("BEGIN")
+        await other.execute("SELECT pg_advisory_xact_lock(2)")
+        await other.execute("INSERT INTO relations VALUES (2, 1, 2, 0)")  # 2 blocks 1 (RELATION_BLACK)
+        sending = asyncio.ensure_future(pg.messages.store_chats([chat(2, "x")]))
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        while not await other.fetchval(waiting):  # the writer's statement waits for the lock
+            assert not sending.done()
+            await asyncio.sleep(0.01)
+        await other.execute("COMMIT")
+        [result] = await sending
+    finally:
+        await other.close()
+    assert result.refused and await pg.messages.chat(2) is None
+
+
+async def test_chats_alone_that_fail_run_again_as_a_transaction_answering_each_call(pg: PostgresStore) -> None:
+    """The one statement of combined calls fails as a whole (a mid already used) and changes nothing; the
+    batch runs again as a transaction, where only the call at fault fails."""
+    await pg.messages.store_chats([chat(100, "x")])
+    hold = asyncio.ensure_future(pg.engine.write(sleeping))
+    await asyncio.sleep(0.1)
+    good = pg.messages.store_chats([chat(101, "a")])
+    clash = pg.messages.store_chats([chat(102, "b"), chat(100, "c")])
+    later = pg.messages.store_chats([chat(103, "d")])
+    r1, r2, r3 = await asyncio.gather(good, clash, later, return_exceptions=True)
+    await hold
+    assert isinstance(r2, StorageError) and "message id 100 is already used" in r2.message
+    assert not isinstance(r1, BaseException) and not isinstance(r3, BaseException)
+    assert [m.mid for m in await pg.messages.inbox(2)] == [100, 101, 103]
+    assert (await pg.conversations.timeline(2)).head == 3  # no position taken by the failed statement

@@ -81,7 +81,7 @@ async def test_v7_carries_a_v6_database_over(backend: str, tmp_path: Path, reque
         store: Store = await SqliteStore.open(path)
     else:
         url = request.getfixturevalue("empty_pg_url")
-        old = await PostgresStore.open(url, migrations=PG_MIGRATIONS[:V6])
+        old = await PostgresStore.open(url, migrations=PG_MIGRATIONS[:V6], routines=())
         uid = await make_users(old, "abc")
         await old.close()
         await write_v6_pg(url, uid)

@@ -1,19 +1,22 @@
 """PostgreSQL plumbing: one writer task with group commit, a pool for reads, built-in migrations.
 
-Writes are async closures queued to the writer task. It takes everything pending, runs each closure inside
-its own SAVEPOINT within ONE transaction on its own connection (a failing closure rolls back only itself),
-commits once (``synchronous_commit=on``: the commit is durable when it returns), then resolves the batch's
-futures. A closure that loses a deadlock against another node's transaction is rolled back to its savepoint
-and re-run in the next batch, once the locks this batch holds are released. A batch of nothing but single
-reading statements queued behind the writes (what acknowledgements need) runs without a transaction; writes
-that may wait (the cursors those acknowledgements moved) are deferred and saved a few times a second, with
-whatever else is written then. Reads use a connection pool and see every write whose future has resolved.
+Writes are async closures queued to the writer task. It takes everything pending and runs it as ONE
+transaction on its own connection (BEGIN with the advisory locks of every key, the closures, COMMIT;
+``synchronous_commit=on``: the commit is durable when it returns), then resolves the batch's futures. When a
+closure fails, the batch runs again with each closure behind a SAVEPOINT (a failing one rolls back only
+itself; one that lost a deadlock against another node's transaction is re-run in the next batch). A batch
+whose only write can be one statement taking its own locks (a tick of chats) runs as that statement: one
+round trip instead of three. A batch of nothing but single reading statements queued behind the writes
+(what acknowledgements need) runs without a transaction; writes that may wait (the cursors those
+acknowledgements moved) are deferred and saved a few times a second, with whatever else is written then.
+Reads use a connection pool and see every write whose future has resolved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -52,6 +55,8 @@ SERVER_SETTINGS = {"application_name": "glide", "synchronous_commit": "on", "pla
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 # Advisory transaction locks on keys in ascending order (the sorted subquery fixes the order of the calls).
 _SQL_LOCK_KEYS = "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest('{%s}'::bigint[]) AS k ORDER BY 1) AS s"
+# The same for a statement that takes its own locks (keys given as its parameter ``$n``).
+LOCK_KEYS_AT_PARAM = "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest(${n}::bigint[]) AS k ORDER BY 1) AS s"
 
 
 def begin_locked(keys: list[int]) -> str:
@@ -60,6 +65,27 @@ def begin_locked(keys: list[int]) -> str:
     if not keys:
         return "BEGIN"
     return "BEGIN; " + _SQL_LOCK_KEYS % ",".join(str(int(k)) for k in keys)
+
+
+@dataclass(frozen=True)
+class Routine:
+    """A SQL function that statements call, made when the store opens if the database lacks it. Its name
+    ends in a digest of its definition: a changed definition is a new function (never replaced under a node
+    still calling the old one), and nodes of two versions each find their own."""
+
+    name: str
+    create: str
+
+
+def routine(stem: str, params: str, returns: str, statements: Sequence[str]) -> Routine:
+    """A ``LANGUAGE sql`` function running ``statements`` in order and returning the last one's rows. It is
+    VOLATILE (the default), so each statement reads with a fresh snapshot: one that follows advisory locks
+    sees every commit of the transactions it waited for, as it would after BEGIN and the locks."""
+    body = ";\n".join(statements)
+    digest = hashlib.sha256(f"{params}|{returns}|{body}".encode()).hexdigest()[:12]
+    name = f"{stem}_{digest}"
+    create = f"CREATE OR REPLACE FUNCTION {name}({params}) RETURNS {returns} LANGUAGE sql AS $glide$\n{body}\n$glide$"
+    return Routine(name, create)
 
 
 _STOP = object()
@@ -102,8 +128,11 @@ async def connect(url: str, where: str) -> WriteConn:
         raise ConfigError(f"{where}: cannot connect to PostgreSQL: {e}") from None
 
 
-async def migrate(conn: WriteConn, migrations: Sequence[Migration], where: str) -> int:
-    """Bring the schema to ``len(migrations)``, one transaction per step; returns the final version."""
+async def migrate(
+    conn: WriteConn, migrations: Sequence[Migration], where: str, routines: Sequence[Routine] = ()
+) -> int:
+    """Bring the schema to ``len(migrations)``, one transaction per step, and make the ``routines`` the
+    database lacks; returns the final version."""
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
     try:
         try:
@@ -126,6 +155,9 @@ async def migrate(conn: WriteConn, migrations: Sequence[Migration], where: str) 
                     "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
                     version + 1,
                 )
+        for r in routines:
+            if await conn.fetchval("SELECT to_regproc($1)", r.name) is None:
+                await conn.execute(r.create)
     finally:
         with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
@@ -140,9 +172,13 @@ class _Op:
     attempts: int = field(default=0)
     combined: _Combined | None = None
     reads: bool = False  # one statement that only reads: alone, it needs no transaction
+    alone: Callable[[WriteConn], Awaitable[Any]] | None = None  # the op as one statement (write_many's alone)
 
 
+_Answer: TypeAlias = tuple[_Op, Any, BaseException | None]  # an op, its value, or the error that failed it
 RunMany: TypeAlias = Callable[[WriteConn, list[Any]], Awaitable[list[Any]]]
+# write_many's ``alone``: (conn, items, keys ascending) -> one result per item, or None when it cannot.
+RunAlone: TypeAlias = Callable[[WriteConn, list[Any], list[int]], Awaitable[list[Any] | None]]
 
 
 @dataclass(eq=False)
@@ -152,6 +188,7 @@ class _Combined:
 
     kind: str
     run: RunMany
+    alone: RunAlone | None = None
     items: list[Any] = field(default_factory=list)
     keys: list[int] = field(default_factory=list)
     calls: list[tuple[int, int, asyncio.Future[list[Any]]]] = field(default_factory=list)
@@ -160,6 +197,11 @@ class _Combined:
         error = done.exception()
         for start, end, fut in self.calls:
             _resolve(fut, None if error else done.result()[start:end], error)
+
+    def run_alone(self, conn: WriteConn) -> Awaitable[list[Any] | None]:
+        """The op as its own statement (:meth:`PgEngine.write_many`'s ``alone``), with every key it locks."""
+        assert self.alone is not None
+        return self.alone(conn, self.items, sorted(set(self.keys)))
 
     def apart(self, op: _Op) -> list[_Op]:
         """One op per call, each answering its caller (when the op of all failed: one call's failure must
@@ -233,12 +275,19 @@ class PgEngine:
         self._deferred_due = False  # DEFERRED_S passed since the first of them: the next transaction takes them
 
     @classmethod
-    async def open(cls, url: str, migrations: Sequence[Migration], *, pool_size: int = POOL_SIZE) -> PgEngine:
-        """Connect, create or migrate the schema, start the writer."""
+    async def open(
+        cls,
+        url: str,
+        migrations: Sequence[Migration],
+        *,
+        routines: Sequence[Routine] = (),
+        pool_size: int = POOL_SIZE,
+    ) -> PgEngine:
+        """Connect, create or migrate the schema (and the ``routines``), start the writer."""
         where = redact(url)
         conn = await connect(url, where)
         try:
-            await migrate(conn, migrations, where)
+            await migrate(conn, migrations, where, routines)
             pool = await asyncpg.create_pool(
                 url,
                 min_size=1,
@@ -272,7 +321,14 @@ class PgEngine:
         return await fut
 
     async def write_many(
-        self, kind: str, items: Sequence[Any], run: RunMany, *, keys: Sequence[int] = (), reads: bool = False
+        self,
+        kind: str,
+        items: Sequence[Any],
+        run: RunMany,
+        *,
+        keys: Sequence[int] = (),
+        reads: bool = False,
+        alone: RunAlone | None = None,
     ) -> list[Any]:
         """:meth:`write` for calls that combine: ``await run(conn, items)`` returns one result per item, and
         the calls of one ``kind`` queued while the writer is busy run as one op over all their items, in
@@ -281,17 +337,32 @@ class PgEngine:
 
         ``reads``: ``run`` is one statement that only reads, queued here to see every write committed before
         it and to be answered with the writes of its batch; a batch of nothing else runs it without a
-        transaction (one round trip)."""
+        transaction (one round trip).
+
+        ``alone``: the same op as one statement that takes the advisory locks of the keys it is given itself,
+        run outside a transaction (it commits on its own: one round trip instead of BEGIN, the op and COMMIT)
+        when it is the only write of its batch; it returns None when it cannot (then the batch is a
+        transaction as usual), and a statement of its that fails changed nothing (the batch runs again as a
+        transaction, which answers each call)."""
         if self._closed:
             raise StorageError("store is closed")
         loop = asyncio.get_running_loop()
         combined = self._open.get(kind)
         if combined is None:
-            combined = self._open[kind] = _Combined(kind, run)
+            combined = self._open[kind] = _Combined(kind, run, alone)
             done: asyncio.Future[list[Any]] = loop.create_future()
             done.add_done_callback(combined.settle)
             c = combined
-            self._queue.put_nowait(_Op(lambda conn: c.run(conn, c.items), done, c.keys, combined=c, reads=reads))
+            self._queue.put_nowait(
+                _Op(
+                    lambda conn: c.run(conn, c.items),
+                    done,
+                    c.keys,
+                    combined=c,
+                    reads=reads,
+                    alone=None if alone is None else c.run_alone,
+                )
+            )
         fut: asyncio.Future[list[Any]] = loop.create_future()
         start = len(combined.items)
         combined.items.extend(items)
@@ -506,6 +577,9 @@ class PgEngine:
             return []
         if all(op.reads for op in ops):
             return await self._run_reads(conn, ops)
+        writes = [op for op in ops if not op.reads]
+        if len(writes) == 1 and writes[0].alone is not None and await self._run_alone(conn, ops, writes[0]):
+            return []
         keys = sorted({k for op in ops for k in op.keys})
         try:
             await conn.execute(begin_locked(keys))
@@ -527,18 +601,45 @@ class PgEngine:
             _resolve(op.fut, value, None)
         return []
 
-    async def _run_reads(self, conn: WriteConn, ops: list[_Op]) -> list[_Op]:
-        """A batch of single reading statements: each on its own, no transaction."""
+    async def _run_alone(self, conn: WriteConn, ops: list[_Op], write: _Op) -> bool:
+        """The batch's one write as its own statement (write_many's ``alone``), then its reads; False when the
+        op cannot or its statement failed (rolled back on its own): the batch is then run as a transaction."""
+        assert write.alone is not None
+        try:
+            value = await write.alone(conn)
+        except asyncpg.PostgresError as e:
+            if conn.is_closed():
+                await self._fail(conn, ops, e)
+                return True
+            self._rolled_back()
+            return False
+        except (asyncpg.InterfaceError, OSError) as e:
+            await self._fail(conn, ops, e)
+            return True
+        if value is None:
+            return False
+        self.batches_committed += 1
+        self.ops_committed += 1
+        await self._run_reads(conn, [op for op in ops if op is not write], [(write, value, None)])
+        return True
+
+    async def _run_reads(self, conn: WriteConn, ops: list[_Op], answered: Sequence[_Answer] = ()) -> list[_Op]:
+        """A batch of single reading statements: each on its own, no transaction. Every op is answered at
+        the end, with the ``answered`` ones before them: callers woken together send together (one round of
+        deliveries in a cluster, not one per statement)."""
+        results = list(answered)
         for i, op in enumerate(ops):
             try:
                 value = await op.fn(conn)
             except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as e:
                 if conn.is_closed():
                     await self._fail(conn, ops[i:], e)
-                    return []
-                _resolve(op.fut, None, storage_error(e))
+                    break
+                results.append((op, None, storage_error(e)))
                 continue
-            _resolve(op.fut, value, None)
+            results.append((op, value, None))
+        for op, value, error in results:
+            _resolve(op.fut, value, error)
         return []
 
     def _rolled_back(self) -> None:
@@ -557,7 +658,7 @@ class PgEngine:
         """The batch again, each op (each call of a combined one) behind a savepoint: a failing op is rolled
         back alone (and run again in the next batch if it lost a deadlock or a serialization race)."""
         ops = [part for op in ops for part in (op.combined.apart(op) if op.combined is not None else (op,))]
-        results: list[tuple[_Op, Any, BaseException | None]] = []
+        results: list[_Answer] = []
         retry: list[_Op] = []
         try:
             await conn.execute(begin_locked(keys))

@@ -6,7 +6,9 @@ node's memory and saved with a later transaction (within DEFERRED_S, merged with
 Several nodes write here, so the positions come from ``timeline_heads``: one row per user, bumped once per
 batch under its row lock (in uid order), which makes each log contiguous and in commit order across nodes.
 A batch costs a fixed number of round trips whatever its size: its chats are one statement (refusals,
-duplicates, heads and the rows together, ``SQL_STORE_CHATS``) plus one for the conversations it opens; its
+duplicates, heads and the rows together, ``SQL_STORE_CHATS``) plus one for the conversations it opens, and a
+batch that writes nothing else and opens no conversation is one call that takes its locks and commits on its
+own (``SQL_STORE_CHATS_ALONE``: one round trip, not three with BEGIN and COMMIT); its
 acknowledgements are one read (the messages and the saved cursors; without a transaction when the batch has
 nothing else) and no write: what the node acknowledged since the last save joins a transaction DEFERRED_S
 later as two statements (the cursors locked, then merged, advanced, saved). The read is kept for a message
@@ -18,6 +20,7 @@ message 10-15 % dearer).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import asyncpg
 
@@ -27,7 +30,7 @@ from glide.store.checks import INT64_MAX, check_int, check_text, is_id
 from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
 from glide.store.postgres.codec import enc
 from glide.store.postgres.conversations import refusals_of
-from glide.store.postgres.engine import Conn, DeferredWrite, PgEngine, WriteConn
+from glide.store.postgres.engine import LOCK_KEYS_AT_PARAM, Conn, DeferredWrite, PgEngine, WriteConn, routine
 from glide.store.postgres.rows import CHAT_COLUMNS, M_COLUMNS, chat_from
 
 KNOWN_CONVERSATIONS = 100_000  # (owner, peer) rows this node knows exist (they are never deleted)
@@ -75,6 +78,16 @@ SQL_STORE_CHATS = f"""WITH t AS (
 SELECT 0 AS kind, mid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, sender_seq, receiver_seq FROM ins
 UNION ALL SELECT 1, * FROM earlier
 UNION ALL SELECT 2, NULL, NULL, sender, receiver, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM refused"""
+# The same as one call that takes the batch's advisory locks first ($9): a batch whose only write is its chats
+# commits on its own, in one round trip (PgEngine.write_many's ``alone``).
+STORE_CHATS_ROUTINE = routine(
+    "glide_store_chats",
+    "bigint[], text[], bigint[], bigint[], bigint[], text[], bigint[], bigint, bigint[]",
+    "TABLE (kind integer, mid bigint, cli_mid text, sender bigint, receiver bigint, type bigint, content text, "
+    "send_at bigint, created_at bigint, status integer, recalled_by bigint, sender_seq bigint, receiver_seq bigint)",
+    (LOCK_KEYS_AT_PARAM.format(n=9), SQL_STORE_CHATS),
+)
+SQL_STORE_CHATS_ALONE = f"SELECT * FROM {STORE_CHATS_ROUTINE.name}($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 SQL_CHATS_BY_CLI_MID = (
     f"SELECT {M_COLUMNS} FROM unnest($1::bigint[], $2::text[]) AS k(sender, cli_mid) "
     "JOIN chat_messages m ON m.sender = k.sender AND m.cli_mid = k.cli_mid WHERE m.cli_mid <> ''"
@@ -182,6 +195,19 @@ async def _ack_reads(
     return [({mid: found[mid] for mid in mids if mid in found}, saved.get(uid)) for uid, mids in wanted]
 
 
+def _chat_columns(batch: list[NewChat]) -> tuple[list[Any], ...]:
+    """SQL_STORE_CHATS's parameters $1-$7."""
+    return (
+        [c.mid for c in batch],
+        [enc(c.cli_mid) for c in batch],
+        [c.sender for c in batch],
+        [c.receiver for c in batch],
+        [c.type for c in batch],
+        [enc(c.content) for c in batch],
+        [c.send_at for c in batch],
+    )
+
+
 def _used_mid(e: asyncpg.UniqueViolationError) -> StorageError:
     detail = getattr(e, "detail", "") or ""
     mid = detail.split("=(", 1)[1].split(")", 1)[0] if "=(" in detail else "?"
@@ -212,25 +238,36 @@ class PgMessageStore:
         if not chats:
             return []
         keys = [u for c in chats for u in (c.sender, c.receiver)]
-        return await self._engine.write_many("store_chats", chats, self._store_chats, keys=keys)
+        return await self._engine.write_many(
+            "store_chats", chats, self._store_chats, keys=keys, alone=self._store_chats_alone
+        )
 
     async def _store_chats(self, conn: WriteConn, batch: list[NewChat]) -> list[StoredChat]:
         """Store ``batch`` in order (the chats of every combined call): one result per chat."""
         now = self._clock_ms()
         try:
-            rows = await conn.fetch(
-                SQL_STORE_CHATS,
-                [c.mid for c in batch],
-                [enc(c.cli_mid) for c in batch],
-                [c.sender for c in batch],
-                [c.receiver for c in batch],
-                [c.type for c in batch],
-                [enc(c.content) for c in batch],
-                [c.send_at for c in batch],
-                now,
-            )
+            rows = await conn.fetch(SQL_STORE_CHATS, *_chat_columns(batch), now)
         except asyncpg.UniqueViolationError as e:
             raise _used_mid(e) from None
+        return await self._stored(conn, batch, rows, now)
+
+    async def _store_chats_alone(
+        self, conn: WriteConn, batch: list[NewChat], keys: list[int]
+    ) -> list[StoredChat] | None:
+        """:meth:`_store_chats` as one statement with its locks, when it opens no conversation (a second
+        statement); None otherwise."""
+        known = self._conversations
+        if any((c.sender, c.receiver) not in known or (c.receiver, c.sender) not in known for c in batch):
+            return None
+        now = self._clock_ms()
+        rows = await conn.fetch(SQL_STORE_CHATS_ALONE, *_chat_columns(batch), now, keys)
+        return await self._stored(conn, batch, rows, now)
+
+    async def _stored(
+        self, conn: WriteConn, batch: list[NewChat], rows: list[asyncpg.Record], now: int
+    ) -> list[StoredChat]:
+        """One result per chat of ``batch`` from what SQL_STORE_CHATS returned (and the conversations the
+        stored ones open)."""
         positions: dict[int, tuple[int, int]] = {}
         earlier: dict[tuple[int, str], ChatMessage] = {}
         refused: set[tuple[int, int]] = set()

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from glide.store.groups import GROUP_ID_BASE, renumbered_notices
 from glide.store.postgres.codec import dec, enc
-from glide.store.postgres.engine import Migration, WriteConn
+from glide.store.postgres.engine import Migration, Routine, WriteConn
+from glide.store.postgres.messages import STORE_CHATS_ROUTINE
 
 
 def _steps(*statements: str) -> Migration:
@@ -258,3 +259,6 @@ MIGRATIONS: list[Migration] = [
     _steps(*V7_APPEND_ONLY_LOG),
     _v8_group_ids,
 ]
+
+# Functions the statements call, made when the store opens (named by their definition: see Routine).
+ROUTINES: list[Routine] = [STORE_CHATS_ROUTINE]

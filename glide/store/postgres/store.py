@@ -7,10 +7,10 @@ from collections.abc import Callable, Sequence
 from glide.ids import wall_ms
 from glide.store.postgres.contacts import PgContactStore
 from glide.store.postgres.conversations import PgConversationStore
-from glide.store.postgres.engine import POOL_SIZE, Migration, PgEngine
+from glide.store.postgres.engine import POOL_SIZE, Migration, PgEngine, Routine
 from glide.store.postgres.groups import PgGroupStore
 from glide.store.postgres.messages import PgMessageStore
-from glide.store.postgres.schema import MIGRATIONS
+from glide.store.postgres.schema import MIGRATIONS, ROUTINES
 from glide.store.postgres.users import PgUserStore
 
 
@@ -32,11 +32,12 @@ class PostgresStore:
         url: str,
         *,
         migrations: Sequence[Migration] = MIGRATIONS,
+        routines: Sequence[Routine] = ROUTINES,
         clock_ms: Callable[[], int] = wall_ms,
         pool_size: int = POOL_SIZE,
     ) -> PostgresStore:
         """Connect to ``url`` (``postgresql://user:pass@host:port/db``) and create or migrate the schema."""
-        return cls(await PgEngine.open(url, migrations, pool_size=pool_size), clock_ms)
+        return cls(await PgEngine.open(url, migrations, routines=routines, pool_size=pool_size), clock_ms)
 
     @property
     def batches_committed(self) -> int:
