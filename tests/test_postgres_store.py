@@ -430,3 +430,44 @@ async def test_chats_alone_that_fail_run_again_as_a_transaction_answering_each_c
     assert not isinstance(r1, BaseException) and not isinstance(r3, BaseException)
     assert [m.mid for m in await pg.messages.inbox(2)] == [100, 101, 103]
     assert (await pg.conversations.timeline(2)).head == 3  # no position taken by the failed statement
+
+
+async def _lost_to_another_node(pg: PostgresStore) -> asyncio.Future[list[Any]]:
+    """A chat of key (1, "z") sent while another node's transaction, not committed yet, inserts that key: the
+    batch's statement did not see it, waits for it and skips its own row (it was stored elsewhere)."""
+    await pg.messages.store_chats([chat(1)])  # the conversation is known: the batch goes alone
+    other = await admin(pg.engine.url)
+    try:
+        await other.execute("BEGIN")
+        await other.execute(
+            "INSERT INTO chat_messages VALUES (500, 'z', 1, 2, 1, 'elsewhere', 0, 0, 0, NULL, 1, 2, 1000, 1000)"
+        )
+        sending = asyncio.ensure_future(pg.messages.store_chats([chat(2, "z"), chat(3, "y")]))
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
+        while not await other.fetchval(waiting):
+            assert not sending.done()
+            await asyncio.sleep(0.01)
+        await other.execute("COMMIT")
+        await asyncio.wait([sending])
+        return sending
+    finally:
+        await other.close()
+
+
+async def test_chats_alone_find_a_key_stored_meanwhile_by_another_node(pg: PostgresStore) -> None:
+    [z, y] = (await _lost_to_another_node(pg)).result()
+    assert (z.message.mid, z.message.content, z.duplicate) == (500, "elsewhere", True)
+    assert (y.message.mid, y.duplicate) == (3, False)
+
+
+async def test_chats_alone_that_fail_after_committing_are_not_run_again(
+    pg: PostgresStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other node's chat is read after the statement committed; when that read fails, the calls get an
+    error saying what was stored, and the batch is not run again (its chats would come back as duplicates)."""
+    monkeypatch.setattr(messages, "SQL_CHATS_BY_CLI_MID", "SELECT * FROM no_such_table")
+    sending = await _lost_to_another_node(pg)
+    error = sending.exception()
+    assert isinstance(error, StorageError) and "after the messages were stored" in error.message
+    [y] = await pg.messages.store_chats([chat(4, "y")])  # a resend of the stored one finds it
+    assert (y.message.mid, y.duplicate) == (3, True)

@@ -342,8 +342,9 @@ class PgEngine:
         ``alone``: the same op as one statement that takes the advisory locks of the keys it is given itself,
         run outside a transaction (it commits on its own: one round trip instead of BEGIN, the op and COMMIT)
         when it is the only write of its batch; it returns None when it cannot (then the batch is a
-        transaction as usual), and a statement of its that fails changed nothing (the batch runs again as a
-        transaction, which answers each call)."""
+        transaction as usual). A PostgreSQL error out of it must mean that its statement failed and changed
+        nothing: the batch runs again as a transaction, which answers each call. What fails once the
+        statement has committed is raised as a GlideError: the op's calls get it, and nothing runs again."""
         if self._closed:
             raise StorageError("store is closed")
         loop = asyncio.get_running_loop()
@@ -607,6 +608,10 @@ class PgEngine:
         assert write.alone is not None
         try:
             value = await write.alone(conn)
+        except GlideError as e:  # it committed; what followed failed
+            self.batches_committed += 1
+            await self._run_reads(conn, [op for op in ops if op is not write], [(write, None, e)])
+            return True
         except asyncpg.PostgresError as e:
             if conn.is_closed():
                 await self._fail(conn, ops, e)

@@ -261,7 +261,10 @@ class PgMessageStore:
             return None
         now = self._clock_ms()
         rows = await conn.fetch(SQL_STORE_CHATS_ALONE, *_chat_columns(batch), now, keys)
-        return await self._stored(conn, batch, rows, now)
+        try:  # committed: what follows must not make the engine run the batch again
+            return await self._stored(conn, batch, rows, now)
+        except asyncpg.PostgresError as e:
+            raise StorageError(f"storage failure after the messages were stored (a resend finds them): {e}") from None
 
     async def _stored(
         self, conn: WriteConn, batch: list[NewChat], rows: list[asyncpg.Record], now: int
