@@ -377,6 +377,11 @@ async def test_acknowledgements_alone_take_no_transaction(pg: PostgresStore, mon
     assert [m.mid for m in await pg.messages.inbox(2)] == [3, 4]
 
 
+def writer_pid(pg: PostgresStore) -> int:
+    assert pg.engine._conn is not None
+    return pg.engine._conn.get_server_pid()
+
+
 async def test_chats_alone_are_one_statement_that_takes_its_locks(pg: PostgresStore) -> None:
     """A batch whose only write is chats in known conversations is one call on the writer's connection (no
     BEGIN, no COMMIT: it commits on its own); opening a conversation takes the transaction as before."""
@@ -404,8 +409,8 @@ async def test_chats_alone_wait_for_their_keys_and_see_what_was_committed_meanwh
         await other.execute("SELECT pg_advisory_xact_lock(2)")
         await other.execute("INSERT INTO relations VALUES (2, 1, 2, 0)")  # 2 blocks 1 (RELATION_BLACK)
         sending = asyncio.ensure_future(pg.messages.store_chats([chat(2, "x")]))
-        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        while not await other.fetchval(waiting):  # the writer's statement waits for the lock
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND pid = $1"
+        while not await other.fetchval(waiting, writer_pid(pg)):  # the writer's statement waits for the lock
             assert not sending.done()
             await asyncio.sleep(0.01)
         await other.execute("COMMIT")
@@ -443,8 +448,8 @@ async def _lost_to_another_node(pg: PostgresStore) -> asyncio.Future[list[Any]]:
             "INSERT INTO chat_messages VALUES (500, 'z', 1, 2, 1, 'elsewhere', 0, 0, 0, NULL, 1, 2, 1000, 1000)"
         )
         sending = asyncio.ensure_future(pg.messages.store_chats([chat(2, "z"), chat(3, "y")]))
-        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted"
-        while not await other.fetchval(waiting):
+        waiting = "SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted AND pid = $1"
+        while not await other.fetchval(waiting, writer_pid(pg)):
             assert not sending.done()
             await asyncio.sleep(0.01)
         await other.execute("COMMIT")
