@@ -335,6 +335,24 @@ async def test_every_query_uses_an_index(pg_url: str) -> None:
         await conn.close()
 
 
+async def test_the_chats_routine_plans_once_by_index_even_on_empty_tables(pg_url: str) -> None:
+    """The routine keeps one generic plan per connection (no planning per call); made on an empty database,
+    that plan must still look rows up by index, or it would scan whole tables once they are large."""
+    routine = messages.STORE_CHATS_ROUTINE
+    assert "plan_cache_mode = force_generic_plan" in routine.create and "enable_seqscan = off" in routine.create
+    conn = await admin(pg_url)
+    try:
+        await conn.execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
+        await conn.execute(f"PREPARE chats AS {messages.SQL_STORE_CHATS}")
+        plan = json.loads(
+            await conn.fetchval("EXPLAIN (FORMAT JSON) EXECUTE chats(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)")
+        )
+        assert not _seq_scans(plan[0]["Plan"]), _seq_scans(plan[0]["Plan"])
+        assert await conn.fetchval("SELECT count(*) FROM chat_messages") == 0  # the tables were empty
+    finally:
+        await conn.close()
+
+
 async def test_calls_queued_together_run_as_one_operation(pg: PostgresStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """store_chats and ack_inboxes calls that queue while the writer is busy combine into one operation each
     (the statements of one), and each caller gets what it would have got alone, in order."""
@@ -391,7 +409,7 @@ async def test_chats_alone_are_one_statement_that_takes_its_locks(pg: PostgresSt
     assert writer is not None
     writer.add_query_logger(lambda q: logged.append(q.query))
     await pg.messages.store_chats([chat(2, "a"), chat(3, "b")])
-    assert logged == [messages.SQL_STORE_CHATS_ALONE]
+    assert logged == [messages.SQL_STORE_CHATS_CALL]
     logged.clear()
     await pg.messages.store_chats([chat(4, sender=1, receiver=3)])  # a new conversation: BEGIN … COMMIT
     assert logged[0].startswith("BEGIN") and logged[-1] == "COMMIT", logged

@@ -50,7 +50,8 @@ NODE_LOCK = 0x676C6E64  # pg_advisory_lock(NODE_LOCK, node_id): the live node ho
 # statement to a generic plan after five runs. Made while a table is still small (a new database, before
 # autovacuum's first ANALYZE), that plan scans the whole table and is kept as the table grows: the message
 # path fell from ~18 ms to ~190 ms p50 (p99 6 s) within seconds of a fresh start. Custom plans see the table's
-# current size each time, for a few µs of planning.
+# current size each time, for a few µs of planning (a large statement may run in a routine that keeps a
+# generic plan made with sequential scans off instead: glide.store.postgres.messages.STORE_CHATS_ROUTINE).
 SERVER_SETTINGS = {"application_name": "glide", "synchronous_commit": "on", "plan_cache_mode": "force_custom_plan"}
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 # Advisory transaction locks on keys in ascending order (the sorted subquery fixes the order of the calls).
@@ -77,14 +78,27 @@ class Routine:
     create: str
 
 
-def routine(stem: str, params: str, returns: str, statements: Sequence[str]) -> Routine:
-    """A ``LANGUAGE sql`` function running ``statements`` in order and returning the last one's rows. It is
-    VOLATILE (the default), so each statement reads with a fresh snapshot: one that follows advisory locks
-    sees every commit of the transactions it waited for, as it would after BEGIN and the locks."""
-    body = ";\n".join(statements)
-    digest = hashlib.sha256(f"{params}|{returns}|{body}".encode()).hexdigest()[:12]
+def routine(
+    stem: str, params: str, returns: str, statements: Sequence[str], *, settings: Sequence[tuple[str, str]] = ()
+) -> Routine:
+    """A PL/pgSQL function running ``statements`` in order (all but the last are SELECTs whose rows are
+    dropped) and returning the last one's rows. PL/pgSQL keeps each statement parsed for the session (a
+    ``LANGUAGE sql`` function parses its body again at every call: +240 µs of the server's CPU per call for
+    SQL_STORE_CHATS). It is VOLATILE (the default), so each statement reads with a fresh snapshot: one that
+    follows advisory locks sees every commit of the transactions it waited for, as after BEGIN and the locks.
+    Names in the statements mean columns where a column has that name (``#variable_conflict use_column``).
+    ``settings``: (name, value) of the server settings the function runs with."""
+    *before, last = statements
+    if any(not sql.startswith("SELECT ") for sql in before):
+        raise ValueError("a routine's statements before the last are SELECTs")
+    body = "".join(f"  PERFORM {sql.removeprefix('SELECT ')};\n" for sql in before) + f"  RETURN QUERY {last};\n"
+    set = "".join(f" SET {k} = {v}" for k, v in settings)
+    digest = hashlib.sha256(f"{params}|{returns}|{set}|{body}".encode()).hexdigest()[:12]
     name = f"{stem}_{digest}"
-    create = f"CREATE OR REPLACE FUNCTION {name}({params}) RETURNS {returns} LANGUAGE sql AS $glide$\n{body}\n$glide$"
+    create = (
+        f"CREATE OR REPLACE FUNCTION {name}({params}) RETURNS {returns} LANGUAGE plpgsql{set} AS $glide$\n"
+        f"#variable_conflict use_column\nBEGIN\n{body}END\n$glide$"
+    )
     return Routine(name, create)
 
 

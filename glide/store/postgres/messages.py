@@ -8,7 +8,7 @@ batch under its row lock (in uid order), which makes each log contiguous and in 
 A batch costs a fixed number of round trips whatever its size: its chats are one statement (refusals,
 duplicates, heads and the rows together, ``SQL_STORE_CHATS``) plus one for the conversations it opens, and a
 batch that writes nothing else and opens no conversation is one call that takes its locks and commits on its
-own (``SQL_STORE_CHATS_ALONE``: one round trip, not three with BEGIN and COMMIT); its
+own (``SQL_STORE_CHATS_CALL``: one round trip, not three with BEGIN and COMMIT); its
 acknowledgements are one read (the messages and the saved cursors; without a transaction when the batch has
 nothing else) and no write: what the node acknowledged since the last save joins a transaction DEFERRED_S
 later as two statements (the cursors locked, then merged, advanced, saved). The read is kept for a message
@@ -78,16 +78,21 @@ SQL_STORE_CHATS = f"""WITH t AS (
 SELECT 0 AS kind, mid, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, sender_seq, receiver_seq FROM ins
 UNION ALL SELECT 1, * FROM earlier
 UNION ALL SELECT 2, NULL, NULL, sender, receiver, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM refused"""
-# The same as one call that takes the batch's advisory locks first ($9): a batch whose only write is its chats
-# commits on its own, in one round trip (PgEngine.write_many's ``alone``).
+# The same as a function that takes the advisory locks of $9 first: a batch whose only write is its chats
+# commits on its own, in one round trip (PgEngine.write_many's ``alone``); inside a transaction (which holds
+# the locks) it is called with none. Planning the statement cost PostgreSQL ~610 µs of CPU each time (its
+# execution for one chat ~250): the function keeps one generic plan per connection, made with sequential
+# scans off so that it looks rows up by index whatever the tables' sizes when it was made (the reason
+# SERVER_SETTINGS plans every other statement afresh; tests check that plan on an empty database).
 STORE_CHATS_ROUTINE = routine(
     "glide_store_chats",
     "bigint[], text[], bigint[], bigint[], bigint[], text[], bigint[], bigint, bigint[]",
     "TABLE (kind integer, mid bigint, cli_mid text, sender bigint, receiver bigint, type bigint, content text, "
     "send_at bigint, created_at bigint, status integer, recalled_by bigint, sender_seq bigint, receiver_seq bigint)",
     (LOCK_KEYS_AT_PARAM.format(n=9), SQL_STORE_CHATS),
+    settings=(("plan_cache_mode", "force_generic_plan"), ("enable_seqscan", "off")),
 )
-SQL_STORE_CHATS_ALONE = f"SELECT * FROM {STORE_CHATS_ROUTINE.name}($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+SQL_STORE_CHATS_CALL = f"SELECT * FROM {STORE_CHATS_ROUTINE.name}($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 SQL_CHATS_BY_CLI_MID = (
     f"SELECT {M_COLUMNS} FROM unnest($1::bigint[], $2::text[]) AS k(sender, cli_mid) "
     "JOIN chat_messages m ON m.sender = k.sender AND m.cli_mid = k.cli_mid WHERE m.cli_mid <> ''"
@@ -245,8 +250,8 @@ class PgMessageStore:
     async def _store_chats(self, conn: WriteConn, batch: list[NewChat]) -> list[StoredChat]:
         """Store ``batch`` in order (the chats of every combined call): one result per chat."""
         now = self._clock_ms()
-        try:
-            rows = await conn.fetch(SQL_STORE_CHATS, *_chat_columns(batch), now)
+        try:  # (the transaction holds the locks: the routine takes none)
+            rows = await conn.fetch(SQL_STORE_CHATS_CALL, *_chat_columns(batch), now, [])
         except asyncpg.UniqueViolationError as e:
             raise _used_mid(e) from None
         return await self._stored(conn, batch, rows, now)
@@ -260,7 +265,7 @@ class PgMessageStore:
         if any((c.sender, c.receiver) not in known or (c.receiver, c.sender) not in known for c in batch):
             return None
         now = self._clock_ms()
-        rows = await conn.fetch(SQL_STORE_CHATS_ALONE, *_chat_columns(batch), now, keys)
+        rows = await conn.fetch(SQL_STORE_CHATS_CALL, *_chat_columns(batch), now, keys)
         try:  # committed: what follows must not make the engine run the batch again
             return await self._stored(conn, batch, rows, now)
         except asyncpg.PostgresError as e:
