@@ -22,7 +22,8 @@ from glide.store import NewChat, open_store
 from glide.store.postgres import MIGRATIONS, PostgresStore, contacts, conversations, group_ops, messages, users
 from glide.store.postgres import engine as pg_engine
 from glide.store.postgres.codec import ESC, dec, enc
-from glide.store.postgres.engine import WriteConn, redact
+from glide.store.postgres.engine import Routine, WriteConn, redact
+from glide.store.postgres.schema import ROUTINES
 
 PG_HOST_PORT = urlsplit(ADMIN_URL).netloc.rpartition("@")[2]  # the test server, with its real password
 
@@ -335,18 +336,18 @@ async def test_every_query_uses_an_index(pg_url: str) -> None:
         await conn.close()
 
 
-async def test_the_chats_routine_plans_once_by_index_even_on_empty_tables(pg_url: str) -> None:
-    """The routine keeps one generic plan per connection (no planning per call); made on an empty database,
+@pytest.mark.parametrize("routine", ROUTINES, ids=lambda r: r.name.rsplit("_", 1)[0])
+async def test_routines_plan_once_by_index_even_on_empty_tables(pg_url: str, routine: Routine) -> None:
+    """A routine keeps one generic plan per connection (no planning per call); made on an empty database,
     that plan must still look rows up by index, or it would scan whole tables once they are large."""
-    routine = messages.STORE_CHATS_ROUTINE
-    assert "plan_cache_mode = force_generic_plan" in routine.create and "enable_seqscan = off" in routine.create
+    assert all(f"SET {k} = {v}" in routine.create for k, v in pg_engine.PLANNED_ONCE)
     conn = await admin(pg_url)
     try:
         await conn.execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
-        await conn.execute(f"PREPARE chats AS {messages.SQL_STORE_CHATS}")
-        plan = json.loads(
-            await conn.fetchval("EXPLAIN (FORMAT JSON) EXECUTE chats(NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)")
-        )
+        params = (await conn.prepare(routine.query)).get_parameters()
+        await conn.execute(f"PREPARE q AS {routine.query}")
+        nulls = ", ".join("NULL" for _ in params)
+        plan = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE q({nulls})"))
         assert not _seq_scans(plan[0]["Plan"]), _seq_scans(plan[0]["Plan"])
         assert await conn.fetchval("SELECT count(*) FROM chat_messages") == 0  # the tables were empty
     finally:

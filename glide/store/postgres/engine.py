@@ -68,6 +68,11 @@ def begin_locked(keys: list[int]) -> str:
     return "BEGIN; " + _SQL_LOCK_KEYS % ",".join(str(int(k)) for k in keys)
 
 
+# A routine's settings for a statement planned once per connection: a generic plan, made with sequential
+# scans off so that it looks rows up by index whatever the tables' sizes when it is made (see SERVER_SETTINGS).
+PLANNED_ONCE = (("plan_cache_mode", "force_generic_plan"), ("enable_seqscan", "off"))
+
+
 @dataclass(frozen=True)
 class Routine:
     """A SQL function that statements call, made when the store opens if the database lacks it. Its name
@@ -76,6 +81,7 @@ class Routine:
 
     name: str
     create: str
+    query: str  # the statement whose rows it returns (what its plan is made for)
 
 
 def routine(
@@ -99,7 +105,7 @@ def routine(
         f"CREATE OR REPLACE FUNCTION {name}({params}) RETURNS {returns} LANGUAGE plpgsql{set} AS $glide$\n"
         f"#variable_conflict use_column\nBEGIN\n{body}END\n$glide$"
     )
-    return Routine(name, create)
+    return Routine(name, create, last)
 
 
 _STOP = object()
