@@ -28,14 +28,19 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
-def run(tree: Path, workload: str, batch: int, rounds: int, store: str, users: int) -> tuple[float, float]:
+# (CPU, wall, the PostgreSQL server's CPU or None) in µs per message
+Result = tuple[float, float, float | None]
+
+
+def run(tree: Path, workload: str, batch: int, rounds: int, store: str, users: int) -> Result:
     command = [sys.executable, str(HERE / workload), "--batch", str(batch), "--rounds", str(rounds)]
     command += ["--users", str(users)]
     if store:
         command += ["--store", store]
     out = subprocess.run(command, env={"PYTHONPATH": str(tree)}, capture_output=True, text=True, check=True, cwd=tree)
     result = json.loads(out.stdout)
-    return float(result["cpu_us"]), float(result["wall_median_us"])
+    server = result.get("server_cpu_us")
+    return float(result["cpu_us"]), float(result["wall_median_us"]), None if server is None else float(server)
 
 
 def reset(store: str) -> None:
@@ -81,12 +86,13 @@ def main() -> None:
                     olds.append(run(old, args.workload, batch, rounds, args.store, args.users))
                     reset(args.store)
                     news.append(run(ROOT, args.workload, batch, rounds, args.store, args.users))
-                oc, nc = statistics.median(c for c, _ in olds), statistics.median(c for c, _ in news)
-                ow, nw = statistics.median(w for _, w in olds), statistics.median(w for _, w in news)
-                print(
-                    f"{batch:>5} {oc:>9.1f} {nc:>9.1f} {nc / oc:>9.3f} {ow:>9.1f} {nw:>9.1f} {nw / ow:>9.3f}",
-                    flush=True,
-                )
+                oc, nc = statistics.median(r[0] for r in olds), statistics.median(r[0] for r in news)
+                ow, nw = statistics.median(r[1] for r in olds), statistics.median(r[1] for r in news)
+                line = f"{batch:>5} {oc:>9.1f} {nc:>9.1f} {nc / oc:>9.3f} {ow:>9.1f} {nw:>9.1f} {nw / ow:>9.3f}"
+                if all(r[2] is not None for r in olds + news):  # PostgreSQL's own CPU, when it runs here
+                    os_, ns = statistics.median(r[2] for r in olds), statistics.median(r[2] for r in news)
+                    line += f"  server CPU {os_:.1f} -> {ns:.1f} ({ns / os_:.3f})"
+                print(line, flush=True)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False)
 

@@ -4,8 +4,10 @@ One round stores a batch of B messages (``store_chats``: random senders among 20
 writing to its one peer, fresh cliMids, as in GlideIM's case 1) and then acknowledges all of them
 (``ack_inboxes``, one request per receiver), which is what the server does for B messages that arrive in one
 loop tick. The figures are the
-process's CPU time per message (every thread: the event loop and the store's writer) and the wall time per
-message (which adds the waits between the threads).
+process's CPU time per message (every thread: the event loop and the store's writer), the wall time per
+message (which adds the waits between the threads) and, on a PostgreSQL running on this machine, the CPU of
+the server's processes serving the store's connections (``server_cpu_us``: what a statement costs the server
+is no less a cost than what sending it costs glide).
 
 It uses nothing but the store API that every glide version has, so the same workload measures an older
 source tree too (``bench/store_compare.py`` runs it on two trees side by side):
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
@@ -49,7 +52,11 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
             mid = 1_000_000
             cpu: list[float] = []
             wall: list[float] = []
-            for i in range(rounds + max(3, rounds // 10)):  # the first rounds warm caches up, unmeasured
+            warmup = max(3, rounds // 10)
+            server_before: dict[int, float] = {}
+            for i in range(rounds + warmup):  # the first rounds warm caches up, unmeasured
+                if i == warmup and store_url:
+                    server_before = await backends_cpu(store)
                 chats = []
                 for _ in range(batch):
                     mid += 1
@@ -65,6 +72,12 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
                 if i >= max(3, rounds // 10):
                     cpu.append((time.process_time() - start_cpu) / batch * 1e6)
                     wall.append((time.perf_counter() - start) / batch * 1e6)
+            server_cpu_us = None
+            if store_url:
+                after = await backends_cpu(store)
+                if after:  # (empty: PostgreSQL runs elsewhere)
+                    spent = sum(t - server_before.get(pid, 0.0) for pid, t in after.items())
+                    server_cpu_us = spent / (rounds * batch) * 1e6
         finally:
             await store.close()
     return {
@@ -73,7 +86,25 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
         # process_time ticks coarsely for one round: the CPU figure is the total over all rounds
         "cpu_us": sum(cpu) / len(cpu),
         "wall_median_us": statistics.median(wall),
+        "server_cpu_us": server_cpu_us,
     }
+
+
+async def backends_cpu(store: Any) -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving ``store`` (its database, application "glide"),
+    read from /proc: empty when the server is not on this machine."""
+    rows = await store.engine.fetch(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'glide'"
+    )
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu: dict[int, float] = {}
+    for (pid,) in rows:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return {}
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return cpu
 
 
 def workload_main(measure: Callable[..., Awaitable[dict[str, Any]]], doc: str | None, run: Any = asyncio.run) -> None:
