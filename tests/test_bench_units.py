@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,12 @@ def test_wakeups_count_the_threads_sleeps_and_a_node_that_does_not_answer_gives_
     counts = per_delivered({"redis_rounds": 10.0, "wakeups": 5.0}, {"redis_rounds": 30.0, "wakeups": 45.0}, 40)
     assert counts == {"redis_rounds_per_delivered": 0.5, "wakeups_per_delivered": 1.0}
     assert per_delivered({"wakeups": 0.0}, {"wakeups": 3.0}, 0) == {"wakeups_per_delivered": None}
+
+
+def test_machine_cpu_counts_what_this_process_burns() -> None:
+    before, mine = procstat.machine_cpu_s(), time.process_time()
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # busy: the machine's busy time grows by at least ours
+        pass
+    spent = time.process_time() - mine
+    assert procstat.machine_cpu_s() - before >= spent - 0.05  # (clock ticks)

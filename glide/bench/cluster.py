@@ -46,9 +46,11 @@ class NodeWatch:
 
 
 def node_counts(watches: list[NodeWatch]) -> dict[str, float] | None:
-    """The nodes' counters now, summed: COUNTED's and ``wakeups``; None when a node does not answer (the phase
-    then reports its figures without the counts)."""
+    """The nodes' counters now, summed: COUNTED's and ``wakeups``, with the machine's busy CPU (µs: the nodes,
+    PostgreSQL, Redis and the load generator together, all on this machine); None when a node does not answer
+    (the phase then reports its figures without the counts)."""
     totals = dict.fromkeys([*COUNTED.values(), "wakeups"], 0.0)
+    totals["machine_cpu_us"] = procstat.machine_cpu_s() * 1e6
     with httpx.Client(timeout=10) as client:
         for w in watches:
             try:

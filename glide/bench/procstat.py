@@ -53,6 +53,20 @@ def wakeups(pid: int) -> int:
     return total
 
 
+def machine_cpu_s() -> float:
+    """CPU seconds the whole machine spent busy so far (every process on it: the server, its database, Redis,
+    the load generator; not idle, I/O wait or time stolen by the hypervisor), from /proc/stat; 0 if unknown."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return 0.0
+    if not fields or fields[0] != "cpu":
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in fields[1:8])
+    return (user + nice + system + irq + softirq) / _TICK
+
+
 def peak_rss_kb(pid: int) -> int:
     """The process's high-water mark of resident memory (VmHWM, KiB); 0 if unknown."""
     try:

@@ -33,6 +33,7 @@ CLUSTER_COUNTS = (  # glide.bench.cluster's counts per delivered message, summed
     ("redis_rounds_per_delivered", "Redis round trips"),
     ("node_messages_received_per_delivered", "messages between nodes"),
     ("wakeups_per_delivered", "node wake-ups"),
+    ("machine_cpu_us_per_delivered", "machine CPU µs (nodes, PostgreSQL, Redis, load generator)"),
 )
 
 
