@@ -50,8 +50,8 @@ NODE_LOCK = 0x676C6E64  # pg_advisory_lock(NODE_LOCK, node_id): the live node ho
 # statement to a generic plan after five runs. Made while a table is still small (a new database, before
 # autovacuum's first ANALYZE), that plan scans the whole table and is kept as the table grows: the message
 # path fell from ~18 ms to ~190 ms p50 (p99 6 s) within seconds of a fresh start. Custom plans see the table's
-# current size each time, for a few µs of planning (a large statement may run in a routine that keeps a
-# generic plan made with sequential scans off instead: glide.store.postgres.messages.STORE_CHATS_ROUTINE).
+# current size each time, for a few µs of planning (a statement whose plan does not depend on the length of
+# its lists may run in a routine planned once instead: PLANNED_ONCE).
 SERVER_SETTINGS = {"application_name": "glide", "synchronous_commit": "on", "plan_cache_mode": "force_custom_plan"}
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 # Advisory transaction locks on keys in ascending order (the sorted subquery fixes the order of the calls).
@@ -70,6 +70,8 @@ def begin_locked(keys: list[int]) -> str:
 
 # A routine's settings for a statement planned once per connection: a generic plan, made with sequential
 # scans off so that it looks rows up by index whatever the tables' sizes when it is made (see SERVER_SETTINGS).
+# Only for statements whose best plan does not depend on the length of their lists: a generic plan cannot know
+# it (SQL_STORE_CHATS, planned so, joined the CTEs of a batch of thousands of chats row by row).
 PLANNED_ONCE = (("plan_cache_mode", "force_generic_plan"), ("enable_seqscan", "off"))
 
 
@@ -98,11 +100,11 @@ def routine(
     if any(not sql.startswith("SELECT ") for sql in before):
         raise ValueError("a routine's statements before the last are SELECTs")
     body = "".join(f"  PERFORM {sql.removeprefix('SELECT ')};\n" for sql in before) + f"  RETURN QUERY {last};\n"
-    set = "".join(f" SET {k} = {v}" for k, v in settings)
-    digest = hashlib.sha256(f"{params}|{returns}|{set}|{body}".encode()).hexdigest()[:12]
+    options = "".join(f" SET {k} = {v}" for k, v in settings)
+    digest = hashlib.sha256(f"{params}|{returns}|{options}|{body}".encode()).hexdigest()[:12]
     name = f"{stem}_{digest}"
     create = (
-        f"CREATE OR REPLACE FUNCTION {name}({params}) RETURNS {returns} LANGUAGE plpgsql{set} AS $glide$\n"
+        f"CREATE OR REPLACE FUNCTION {name}({params}) RETURNS {returns} LANGUAGE plpgsql{options} AS $glide$\n"
         f"#variable_conflict use_column\nBEGIN\n{body}END\n$glide$"
     )
     return Routine(name, create, last)

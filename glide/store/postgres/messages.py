@@ -93,16 +93,14 @@ UNION ALL SELECT 1, * FROM earlier
 UNION ALL SELECT 2, NULL, NULL, sender, receiver, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM refused"""
 # The same as a function that takes the advisory locks of $9 first: a batch whose only write is its chats
 # commits on its own, in one round trip (PgEngine.write_many's ``alone``); inside a transaction (which holds
-# the locks) it is called with none. Planning the statement cost PostgreSQL ~610 µs of CPU each time (its
-# execution for one chat ~250): the function keeps one generic plan per connection, made with sequential
-# scans off so that it looks rows up by index whatever the tables' sizes when it was made (the reason
-# SERVER_SETTINGS plans every other statement afresh; tests check that plan on an empty database).
+# the locks) it is called with none. It is planned at every call like the other statements: planning costs the
+# server ~610 µs for one chat (its execution ~250), but a plan kept for every batch size joined the CTEs of a
+# batch of thousands of chats row by row (measured: a saturated node's p99 0.5 s -> 27 s).
 STORE_CHATS_ROUTINE = routine(
     "glide_store_chats",
     "bigint[], text[], bigint[], bigint[], bigint[], text[], bigint[], bigint, bigint[]",
     f"TABLE (kind integer, {_CHAT_TYPES})",
     (LOCK_KEYS_AT_PARAM.format(n=9), SQL_STORE_CHATS),
-    settings=PLANNED_ONCE,
 )
 SQL_STORE_CHATS_CALL = f"SELECT * FROM {STORE_CHATS_ROUTINE.name}($1, $2, $3, $4, $5, $6, $7, $8, $9)"
 SQL_CHATS_BY_CLI_MID = (
@@ -128,7 +126,8 @@ SQL_CURSOR = "SELECT cursor, acked FROM inbox_cursors WHERE uid = $1"
 SQL_ACKS_READ = f"""SELECT 0 AS kind, {CHAT_COLUMNS}, NULL, NULL, NULL FROM chat_messages WHERE mid = ANY($1::bigint[])
 UNION ALL SELECT 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, uid, cursor, acked
 FROM inbox_cursors WHERE uid = ANY($2::bigint[])"""
-# SQL_ACKS_READ planned once per connection (its planning cost ~95 µs, its execution ~35).
+# SQL_ACKS_READ planned once per connection (its planning cost ~95 µs, its execution ~35): two index scans of
+# a list of keys, whatever its length.
 ACKS_READ_ROUTINE = routine(
     "glide_acks_read",
     "bigint[], bigint[]",
