@@ -194,7 +194,6 @@ class _Op:
     attempts: int = field(default=0)
     combined: _Combined | None = None
     reads: bool = False  # one statement that only reads: alone, it needs no transaction
-    alone: Callable[[WriteConn], Awaitable[Any]] | None = None  # the op as one statement (write_many's alone)
 
 
 _Answer: TypeAlias = tuple[_Op, Any, BaseException | None]  # an op, its value, or the error that failed it
@@ -376,16 +375,7 @@ class PgEngine:
             done: asyncio.Future[list[Any]] = loop.create_future()
             done.add_done_callback(combined.settle)
             c = combined
-            self._queue.put_nowait(
-                _Op(
-                    lambda conn: c.run(conn, c.items),
-                    done,
-                    c.keys,
-                    combined=c,
-                    reads=reads,
-                    alone=None if alone is None else c.run_alone,
-                )
-            )
+            self._queue.put_nowait(_Op(lambda conn: c.run(conn, c.items), done, c.keys, combined=c, reads=reads))
         fut: asyncio.Future[list[Any]] = loop.create_future()
         start = len(combined.items)
         combined.items.extend(items)
@@ -601,7 +591,7 @@ class PgEngine:
         if all(op.reads for op in ops):
             return await self._run_reads(conn, ops)
         writes = [op for op in ops if not op.reads]
-        if len(writes) == 1 and writes[0].alone is not None and await self._run_alone(conn, ops, writes[0]):
+        if len(writes) == 1 and await self._run_alone(conn, ops, writes[0]):
             return []
         keys = sorted({k for op in ops for k in op.keys})
         try:
@@ -627,9 +617,11 @@ class PgEngine:
     async def _run_alone(self, conn: WriteConn, ops: list[_Op], write: _Op) -> bool:
         """The batch's one write as its own statement (write_many's ``alone``), then its reads; False when the
         op cannot or its statement failed (rolled back on its own): the batch is then run as a transaction."""
-        assert write.alone is not None
+        combined = write.combined
+        if combined is None or combined.alone is None:
+            return False
         try:
-            value = await write.alone(conn)
+            value = await combined.run_alone(conn)
         except GlideError as e:  # it committed; what followed failed
             self.batches_committed += 1
             await self._run_reads(conn, [op for op in ops if op is not write], [(write, None, e)])
