@@ -413,12 +413,18 @@ async def test_chats_alone_are_one_statement_that_takes_its_locks(pg: PostgresSt
     assert writer is not None
     writer.add_query_logger(lambda q: logged.append(q.query))
     await pg.messages.store_chats([chat(2, "a"), chat(3, "b")])
-    assert logged == [messages.SQL_STORE_CHATS_CALL]
+    assert logged == [messages.SQL_STORE_FEW_CHATS_CALL]  # a few chats: the routine planned once
     logged.clear()
     await pg.messages.store_chats([chat(4, sender=1, receiver=3)])  # a new conversation: BEGIN … COMMIT
     assert logged[0].startswith("BEGIN") and logged[-1] == "COMMIT", logged
     assert [m.mid for m in await pg.messages.inbox(2)] == [1, 2, 3]
     assert (await pg.conversations.timeline(2)).head == 3
+    logged.clear()
+    many = [chat(10 + i, f"m{i}") for i in range(messages.SMALL_BATCH + 1)]
+    stored = await pg.messages.store_chats([*many, chat(9, "m0")])  # the last repeats the first's cliMid
+    assert logged == [messages.SQL_STORE_CHATS_CALL]  # more: planned at the call, for its size
+    assert [(s.message.mid, s.duplicate) for s in stored] == [(c.mid, False) for c in many] + [(10, True)]
+    assert [m.receiver_seq for m in await pg.messages.inbox(2)] == list(range(1, len(many) + 4))
 
 
 async def test_chats_alone_wait_for_their_keys_and_see_what_was_committed_meanwhile(pg: PostgresStore) -> None:

@@ -93,16 +93,33 @@ UNION ALL SELECT 1, * FROM earlier
 UNION ALL SELECT 2, NULL, NULL, sender, receiver, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM refused"""
 # The same as a function that takes the advisory locks of $9 first: a batch whose only write is its chats
 # commits on its own, in one round trip (PgEngine.write_many's ``alone``); inside a transaction (which holds
-# the locks) it is called with none. It is planned at every call like the other statements: planning costs the
-# server ~610 µs for one chat (its execution ~250), but a plan kept for every batch size joined the CTEs of a
-# batch of thousands of chats row by row (measured: a saturated node's p99 0.5 s -> 27 s).
+# the locks) it is called with none. Planning the statement costs the server ~610 µs for one chat (its
+# execution ~250), so a batch of at most SMALL_BATCH chats runs it planned once per connection (a plan that
+# looks every row up by index, the right one for a few rows); a larger batch plans it at each call: a plan kept
+# for every batch size joined the CTEs of a batch of thousands of chats row by row (measured: a saturated
+# node's p99 0.5 s -> 27 s).
+SMALL_BATCH = 64
+_STORE_CHATS_PARAMS = "bigint[], text[], bigint[], bigint[], bigint[], text[], bigint[], bigint, bigint[]"
+_STORE_CHATS_BODY = (LOCK_KEYS_AT_PARAM.format(n=9), SQL_STORE_CHATS)
 STORE_CHATS_ROUTINE = routine(
-    "glide_store_chats",
-    "bigint[], text[], bigint[], bigint[], bigint[], text[], bigint[], bigint, bigint[]",
+    "glide_store_chats", _STORE_CHATS_PARAMS, f"TABLE (kind integer, {_CHAT_TYPES})", _STORE_CHATS_BODY
+)
+STORE_FEW_CHATS_ROUTINE = routine(
+    "glide_store_few_chats",
+    _STORE_CHATS_PARAMS,
     f"TABLE (kind integer, {_CHAT_TYPES})",
-    (LOCK_KEYS_AT_PARAM.format(n=9), SQL_STORE_CHATS),
+    _STORE_CHATS_BODY,
+    settings=PLANNED_ONCE,
 )
 SQL_STORE_CHATS_CALL = f"SELECT * FROM {STORE_CHATS_ROUTINE.name}($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+SQL_STORE_FEW_CHATS_CALL = f"SELECT * FROM {STORE_FEW_CHATS_ROUTINE.name}($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+
+
+def store_chats_call(batch: Sequence[NewChat]) -> str:
+    """The call that stores ``batch``: planned once for a few chats, at each call for more."""
+    return SQL_STORE_FEW_CHATS_CALL if len(batch) <= SMALL_BATCH else SQL_STORE_CHATS_CALL
+
+
 SQL_CHATS_BY_CLI_MID = (
     f"SELECT {M_COLUMNS} FROM unnest($1::bigint[], $2::text[]) AS k(sender, cli_mid) "
     "JOIN chat_messages m ON m.sender = k.sender AND m.cli_mid = k.cli_mid WHERE m.cli_mid <> ''"
@@ -271,7 +288,7 @@ class PgMessageStore:
         """Store ``batch`` in order (the chats of every combined call): one result per chat."""
         now = self._clock_ms()
         try:  # (the transaction holds the locks: the routine takes none)
-            rows = await conn.fetch(SQL_STORE_CHATS_CALL, *_chat_columns(batch), now, [])
+            rows = await conn.fetch(store_chats_call(batch), *_chat_columns(batch), now, [])
         except asyncpg.UniqueViolationError as e:
             raise _used_mid(e) from None
         return await self._stored(conn, batch, rows, now)
@@ -285,7 +302,7 @@ class PgMessageStore:
         if any((c.sender, c.receiver) not in known or (c.receiver, c.sender) not in known for c in batch):
             return None
         now = self._clock_ms()
-        rows = await conn.fetch(SQL_STORE_CHATS_CALL, *_chat_columns(batch), now, keys)
+        rows = await conn.fetch(store_chats_call(batch), *_chat_columns(batch), now, keys)
         try:  # committed: what follows must not make the engine run the batch again
             return await self._stored(conn, batch, rows, now)
         except asyncpg.PostgresError as e:
