@@ -16,7 +16,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +53,12 @@ class Action:
 
 def error_frame(seq: int, message: str, action: str = "notify.error") -> Outgoing:
     return Outgoing(action, message, seq=seq)
+
+
+def answer_each(requests: Iterable[tuple[Conn, Envelope, object]], message: str) -> None:
+    """The same error to every request of a batch (each ``(conn, envelope, what it asked)``)."""
+    for conn, env, _ in requests:
+        conn.send(error_frame(env.seq, message))
 
 
 class Dispatcher:

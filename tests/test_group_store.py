@@ -91,6 +91,68 @@ async def test_a_failed_or_refused_write_consumes_no_seq(store: Store) -> None:
     assert [m.kind for m in page] == [KIND_NOTICE, 0, KIND_NOTICE, 0]
 
 
+async def test_a_batch_decides_each_message_in_order(store: Store) -> None:
+    """One call stores a tick's group messages: each gets what it would get alone (its group's next seq in the
+    batch's order, the duplicate of a key stored before or earlier in the batch, or its own error), a refused
+    one takes no seq, and each group's head and each sender's read position follow the batch."""
+    a, b, c, d = await users(store, "a", "b", "c", "d")
+    g = store.groups
+    g1 = (await g.create_group(owner=a, name="g1", avatar="", members=[b, c], mid=ids.next())).group.gid  # seq 1
+    g2 = (await g.create_group(owner=b, name="g2", avatar="", members=[a], mid=ids.next())).group.gid  # seq 1
+    await g.mute_members(g1, a, [c], True, mid=ids.next())  # g1 seq 2
+    before = await g.store_group_message(msg(g1, b, "k0"))  # g1 seq 3
+    batch = [
+        msg(g1, a, "k1"),  # g1 seq 4
+        msg(g2, b, "k1"),  # g2 seq 2: the same cliMid in another group is another key
+        msg(g1, c, "k2"),  # muted
+        msg(g1, d, "k3"),  # not a member
+        msg(987654321, a, "k4"),  # no such group
+        msg(g1, a, "k5", content="x" * 70_000),  # too long
+        msg(g1, b, "k0"),  # stored before
+        msg(g1, a, "k1"),  # earlier in this batch
+        msg(g1, b, ""),  # g1 seq 5: an empty cliMid never dedups
+        msg(g2, a, "k6"),  # g2 seq 3
+    ]
+    results = await g.store_group_messages(batch)
+    assert len(results) == len(batch)
+    kinds = [type(r).__name__ for r in results]
+    assert kinds[2:6] == ["NotAllowed", "NotAllowed", "GroupNotFound", "BadRequest"], kinds
+    stored = {i: r for i, r in enumerate(results) if not isinstance(r, BaseException)}
+    assert {i: (r.message.gid, r.message.seq, r.duplicate) for i, r in stored.items()} == {
+        0: (g1, 4, False),
+        1: (g2, 2, False),
+        6: (g1, 3, True),
+        7: (g1, 4, True),
+        8: (g1, 5, False),
+        9: (g2, 3, False),
+    }
+    assert stored[6].message == before.message and stored[7].message == stored[0].message
+    assert stored[0].message.mid == batch[0].mid and stored[6].recipients == stored[7].recipients == ()
+    assert stored[0].recipients == stored[8].recipients == tuple(sorted((a, b, c)))
+    assert stored[1].recipients == stored[9].recipients == tuple(sorted((a, b)))
+    head1, head2 = await g.group(g1), await g.group(g2)
+    assert head1 is not None and (head1.last_seq, head1.last_mid) == (5, batch[8].mid)
+    assert head2 is not None and (head2.last_seq, head2.last_mid) == (3, batch[9].mid)
+    page = await g.seq_range(g1, a, from_seq=1, to_seq=10)
+    assert [(m.seq, m.mid) for m in page][2:] == [(3, before.message.mid), (4, batch[0].mid), (5, batch[8].mid)]
+    assert [(s.gid, s.read_seq) for s in await g.read_states(a)] == sorted([(g1, 4), (g2, 3)])
+    assert [(s.gid, s.read_seq) for s in await g.read_states(b)] == sorted([(g1, 5), (g2, 2)])
+    assert await g.store_group_messages([]) == []
+
+
+async def test_a_batch_that_fails_in_the_store_stores_nothing(store: Store) -> None:
+    """A failure of the store itself (here a mid already used) fails the whole call: no row, no seq taken."""
+    a, b = await users(store, "a", "b")
+    g = store.groups
+    gid = (await g.create_group(owner=a, name="g", avatar="", members=[b], mid=ids.next())).group.gid
+    first = await g.store_group_message(msg(gid, a, "x"))
+    with pytest.raises(StorageError):
+        await g.store_group_messages([msg(gid, b, "y"), msg(gid, a, "z", mid=first.message.mid)])
+    assert (await g.group(gid)).last_seq == 2  # type: ignore[union-attr]
+    nxt = await g.store_group_message(msg(gid, b, "y"))  # not a duplicate: nothing of the batch was stored
+    assert (nxt.message.seq, nxt.duplicate) == (3, False)
+
+
 async def test_seq_and_last_mid_survive_reopening(open_test_store: Callable[..., Awaitable[Store]]) -> None:
     store = await open_test_store()
     a, b = await users(store, "a", "b")

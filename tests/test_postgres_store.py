@@ -19,6 +19,7 @@ from pg_support import ADMIN_URL
 from glide.config import Config
 from glide.errors import ConfigError, StorageError
 from glide.store import NewChat, open_store
+from glide.store.groups import NewGroupMessage, StoredGroupMessage
 from glide.store.postgres import MIGRATIONS, PostgresStore, contacts, conversations, group_ops, messages, users
 from glide.store.postgres import engine as pg_engine
 from glide.store.postgres.codec import ESC, dec, enc
@@ -521,3 +522,32 @@ async def test_chats_alone_that_fail_after_committing_are_not_run_again(
     assert isinstance(error, StorageError) and "after the messages were stored" in error.message
     [y] = await pg.messages.store_chats([chat(4, "y")])  # a resend of the stored one finds it
     assert (y.message.mid, y.duplicate) == (3, True)
+
+
+async def test_group_sends_are_the_same_statements_whatever_their_number(pg: PostgresStore) -> None:
+    """A batch of group messages costs a fixed number of statements on the writer's connection (its groups
+    locked, the keys stored before, the senders' memberships, the append, the members), not some per message."""
+    uids = []
+    for name in "abc":
+        user = await pg.users.create_user(account=name, email=None, nickname=name, avatar="", password_hash="h")
+        uids.append(user.uid)
+    gids = []
+    for i in range(2):
+        change = await pg.groups.create_group(owner=uids[0], name="g", avatar="", members=uids[1:], mid=900 + i)
+        gids.append(change.group.gid)
+    writer = pg.engine._conn
+    assert writer is not None
+    logged: list[str] = []
+    writer.add_query_logger(lambda q: logged.append(q.query))
+    mids = iter(range(1000, 2000))
+
+    def sends(n: int) -> list[NewGroupMessage]:
+        return [NewGroupMessage(next(mids), f"k{next(mids)}", gids[i % 2], uids[i % 3], 1, "hi", 0) for i in range(n)]
+
+    few = await pg.groups.store_group_messages(sends(2))
+    few_statements, logged[:] = list(logged), []
+    many = await pg.groups.store_group_messages(sends(40))
+    assert logged == few_statements and len(logged) <= 8, logged
+    assert [r.message.seq for r in few + many if isinstance(r, StoredGroupMessage)] == [2, 2] + [
+        3 + i // 2 for i in range(40)
+    ]

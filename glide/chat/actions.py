@@ -10,7 +10,7 @@ from glide._native import Envelope, Outgoing, OutgoingShape
 from glide.chat.payload import envelope_data, parse_chat, parse_mid_ref, parse_uid
 from glide.config import recall_not_before_ms
 from glide.context import Context
-from glide.dispatch import Dispatcher, error_frame
+from glide.dispatch import Dispatcher, answer_each, error_frame
 from glide.errors import GlideError, NotAllowed, NotFound
 from glide.gateway.conn import Conn
 from glide.ids import wall_ms
@@ -96,8 +96,7 @@ class ChatActions:
             try:
                 known.update(u.uid for u in await self.ctx.store.users.users(sorted(unknown)))
             except GlideError as e:
-                for conn, env, _ in parsed:
-                    conn.send(error_frame(env.seq, e.message))
+                answer_each(parsed, e.message)
                 return
         accepted: list[tuple[Conn, Envelope, NewChat]] = []
         for conn, env, new in parsed:
@@ -114,8 +113,7 @@ class ChatActions:
             try:
                 stored = await self.messages.store_chats([new for _, _, new in accepted])
             except GlideError as e:  # nothing of the batch was stored: every request gets its own answer
-                for conn, env, _ in accepted:
-                    conn.send(error_frame(env.seq, e.message))
+                answer_each(accepted, e.message)
                 return
             for (conn, env, _), result in zip(accepted, stored, strict=True):
                 m = result.message

@@ -11,8 +11,6 @@ the first copy's mid and seq and is not pushed again. Any refusal is ``notify.er
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,7 +27,6 @@ from glide.store.checks import INT32_MAX, INT32_MIN, INT64_MAX, INT64_MIN
 from glide.store.groups import MAX_GROUP_CONTENT, WORLD_GID, GroupNotFound, NewGroupMessage, StoredGroupMessage
 
 MAX_CLI_MID = 64
-log = logging.getLogger("glide.group")
 
 
 def _int(data: dict[str, Any], name: str, default: int, low: int = INT64_MIN, high: int = INT64_MAX) -> int:
@@ -85,36 +82,37 @@ class GroupActions:
         self.service = GroupService(ctx.store.groups, ctx.hub, ctx.ids, ctx.config.recall_window_s)
 
     def register(self, dispatcher: Dispatcher) -> None:
-        dispatcher.register_batch("message.group", self.on_group_message)
+        dispatcher.register_batch("message.group", self.on_group_message, many=self.on_group_many)
         dispatcher.register("message.group.recall", self.on_recall)
         dispatcher.register("ack.group.msg", self.on_ack)
 
     async def on_group_message(self, conn: Conn, envs: Sequence[Envelope]) -> None:
-        """A run of consecutive sends from one connection: stored concurrently, so they share the writer's
-        next transaction (queued in arrival order, hence seqs in arrival order), then acked and pushed in
-        order."""
+        await self.on_group_many([(conn, list(envs))])
+
+    async def on_group_many(self, items: list[tuple[Conn, list[Envelope]]]) -> None:
+        """The message.group envelopes of every connection ready this tick: one store call for all of them
+        (each group's seqs in arrival order), then acked and pushed in that order."""
         now = wall_ms()
-        accepted: list[tuple[Envelope, NewGroupMessage]] = []
-        for env in envs:
-            try:
-                new = parse_group_message(env, conn.uid, self.ctx.ids.next(), now)
-                if new.gid == WORLD_GID and not self.ctx.config.world_channel:
-                    raise GroupNotFound(f"to: {WORLD_CHANNEL} is turned off on this server")
-                accepted.append((env, new))
-            except GlideError as e:
-                conn.send(error_frame(env.seq, e.message))
+        accepted: list[tuple[Conn, Envelope, NewGroupMessage]] = []
+        for conn, envs in items:
+            for env in envs:
+                try:
+                    new = parse_group_message(env, conn.uid, self.ctx.ids.next(), now)
+                    if new.gid == WORLD_GID and not self.ctx.config.world_channel:
+                        raise GroupNotFound(f"to: {WORLD_CHANNEL} is turned off on this server")
+                    accepted.append((conn, env, new))
+                except GlideError as e:
+                    conn.send(error_frame(env.seq, e.message))
         if not accepted:
             return
-        results: list[StoredGroupMessage | BaseException] = await asyncio.gather(
-            *(self.service.send(new) for _, new in accepted), return_exceptions=True
-        )
-        for (env, _), result in zip(accepted, results, strict=True):
+        results: list[StoredGroupMessage | GlideError]
+        try:
+            results = await self.service.send_many([new for _, _, new in accepted])
+        except GlideError as e:  # nothing of the batch was stored: each request is answered with the error
+            results = [e] * len(accepted)
+        for (conn, env, _), result in zip(accepted, results, strict=True):
             if isinstance(result, GlideError):
                 conn.send(error_frame(env.seq, result.message))
-                continue
-            if isinstance(result, BaseException):
-                log.error("storing a group message failed", exc_info=result)
-                conn.send(error_frame(env.seq, "internal error"))
                 continue
             m = result.message
             conn.send(Outgoing("ack.message", {"cliMid": m.cli_mid, "mid": m.mid, "seq": m.seq}, seq=env.seq))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from glide._native import Outgoing
 from glide.config import recall_not_before_ms
+from glide.errors import GlideError
 from glide.gateway.hub import LocalHub
 from glide.group.wire import JOIN_REQUEST, pushes_for
 from glide.ids import MidGenerator, wall_ms
@@ -45,9 +46,10 @@ class GroupService:
             return self.hub.broadcast(out)
         return self.hub.deliver_many(stored.recipients, out)
 
-    async def send(self, message: NewGroupMessage) -> StoredGroupMessage:
-        """Store only; the caller acknowledges, then calls :meth:`fan_out`."""
-        return await self.groups.store_group_message(message)
+    async def send_many(self, messages: Sequence[NewGroupMessage]) -> list[StoredGroupMessage | GlideError]:
+        """Store only, in one transaction (one result per message, in order); the caller acknowledges each,
+        then calls :meth:`fan_out`."""
+        return await self.groups.store_group_messages(messages)
 
     async def create(
         self,

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from glide.errors import AlreadyExists, NotFound
+from glide.errors import AlreadyExists, GlideError, NotFound
 from glide.records import quick_init
 
 ROLE_OWNER = 1
@@ -361,6 +361,13 @@ class GroupStore(Protocol):
         """Make users members of a system channel without a notice and without taking a seq (everyone is in
         the world channel: being added is not news); they start with everything read. Members stay as they
         are. Returns how many joined."""
+        ...
+
+    async def store_group_messages(self, messages: Sequence[NewGroupMessage]) -> list[StoredGroupMessage | GlideError]:
+        """:meth:`store_group_message` for a batch, in one transaction: one result per message, in order, the
+        message stored (or the earlier one) or the error it alone would have raised. A group's messages take
+        its next seqs in the batch's order; a message repeating a key earlier in the batch is its duplicate.
+        A failure of the store itself (StorageError) fails the whole call: nothing of it was stored."""
         ...
 
     async def store_group_message(self, message: NewGroupMessage) -> StoredGroupMessage:

@@ -84,6 +84,7 @@ class Routine:
     name: str
     create: str
     query: str  # the statement whose rows it returns (what its plan is made for)
+    call: str  # the statement that calls it with parameters $1, $2, ... (its own, in order)
 
 
 def routine(
@@ -107,7 +108,8 @@ def routine(
         f"CREATE OR REPLACE FUNCTION {name}({params}) RETURNS {returns} LANGUAGE plpgsql{options} AS $glide$\n"
         f"#variable_conflict use_column\nBEGIN\n{body}END\n$glide$"
     )
-    return Routine(name, create, last)
+    args = ", ".join(f"${i + 1}" for i in range(len(params.split(","))))
+    return Routine(name, create, last, f"SELECT * FROM {name}({args})")
 
 
 _STOP = object()

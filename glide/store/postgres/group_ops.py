@@ -22,7 +22,7 @@ from glide.store.groups import (
 )
 from glide.store.postgres.codec import dec, enc
 from glide.store.postgres.conversations import refused_pairs
-from glide.store.postgres.engine import Conn, WriteConn
+from glide.store.postgres.engine import PLANNED_ONCE, Conn, WriteConn, routine
 
 GROUP_COLUMNS = (
     "gid, name, avatar, owner, muted, dissolved, created_at, last_seq, last_mid, last_msg_at, "
@@ -65,6 +65,80 @@ SQL_STATES_ALL = (
     "FROM group_members m JOIN groups g ON g.gid = m.gid WHERE m.uid = $1 ORDER BY m.gid"
 )
 SQL_LAST_MID = "SELECT max(mid) FROM group_messages"
+# A batch of sends (glide.store.group_sends): its groups locked (in gid order), the messages stored before
+# under its (gid, sender, cli_mid) keys and its senders' memberships, then its rows appended with each
+# group's new head and each sender's read position in one statement, and the members of its groups. Each
+# runs in a routine planned once per connection (key by key whatever the batch's size): planned at each call,
+# these statements cost the server more for a lone message than the single-row ones they replace.
+SQL_GROUPS_LOCK = f"SELECT {GROUP_COLUMNS} FROM groups WHERE gid = ANY($1::bigint[]) ORDER BY gid FOR UPDATE"
+# (key by key, LATERAL ... LIMIT 1: a join may read the whole partial index of keys, see SQL_STORE_CHATS)
+SQL_GMSGS_BY_KEYS = (
+    "SELECT m.* FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(gid, sender, cli_mid) CROSS JOIN LATERAL "
+    f"(SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = k.gid AND sender = k.sender AND cli_mid = k.cli_mid "
+    "AND cli_mid <> '' LIMIT 1) m"
+)
+SQL_MEMBERS_PAIRS = (
+    f"SELECT {', '.join('m.' + c for c in MEMBER_COLUMNS.split(', '))} "
+    "FROM unnest($1::bigint[], $2::bigint[]) AS k(gid, uid) JOIN group_members m ON m.gid = k.gid AND m.uid = k.uid"
+)
+SQL_GMSGS_APPEND = f"""WITH heads AS (
+    UPDATE groups g SET last_seq = h.seq, last_mid = h.mid, last_msg_at = $10
+    FROM unnest($11::bigint[], $12::bigint[], $13::bigint[]) AS h(gid, seq, mid) WHERE g.gid = h.gid
+), reads AS (
+    UPDATE group_members m SET read_seq = r.seq
+    FROM unnest($14::bigint[], $15::bigint[], $16::bigint[]) AS r(gid, uid, seq)
+    WHERE m.gid = r.gid AND m.uid = r.uid AND m.read_seq < r.seq
+), ins AS (
+    INSERT INTO group_messages ({GMSG_COLUMNS})
+    SELECT mid, gid, seq, $9, cli_mid, sender, type, content, send_at, $10, 0, NULL
+    FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::bigint[], $7::text[],
+        $8::bigint[]) AS t(mid, gid, seq, cli_mid, sender, type, content, send_at)
+    RETURNING 1
+)
+SELECT count(*) FROM ins"""
+SQL_MEMBER_UIDS_OF = "SELECT gid, uid FROM group_members WHERE gid = ANY($1::bigint[]) ORDER BY gid, uid"
+_GROUP_TYPES = (
+    "gid bigint, name text, avatar text, owner bigint, muted boolean, dissolved boolean, created_at bigint, "
+    "last_seq bigint, last_mid bigint, last_msg_at bigint, join_policy integer, history_from_join boolean"
+)
+_GMSG_TYPES = (
+    "mid bigint, gid bigint, seq bigint, kind integer, cli_mid text, sender bigint, type integer, content text, "
+    "send_at bigint, created_at bigint, status integer, recalled_by bigint"
+)
+_MEMBER_TYPES = (
+    "gid bigint, uid bigint, role integer, muted boolean, joined_at bigint, read_seq bigint, joined_seq bigint"
+)
+GROUPS_LOCK_ROUTINE = routine(
+    "glide_groups_lock", "bigint[]", f"TABLE ({_GROUP_TYPES})", (SQL_GROUPS_LOCK,), settings=PLANNED_ONCE
+)
+GMSGS_BY_KEYS_ROUTINE = routine(
+    "glide_gmsgs_by_keys",
+    "bigint[], bigint[], text[]",
+    f"TABLE ({_GMSG_TYPES})",
+    (SQL_GMSGS_BY_KEYS,),
+    settings=PLANNED_ONCE,
+)
+MEMBERS_PAIRS_ROUTINE = routine(
+    "glide_members_pairs", "bigint[], bigint[]", f"TABLE ({_MEMBER_TYPES})", (SQL_MEMBERS_PAIRS,), settings=PLANNED_ONCE
+)
+GMSGS_APPEND_ROUTINE = routine(
+    "glide_gmsgs_append",
+    "bigint[], bigint[], bigint[], text[], bigint[], bigint[], text[], bigint[], integer, bigint, "
+    "bigint[], bigint[], bigint[], bigint[], bigint[], bigint[]",
+    "TABLE (appended bigint)",
+    (SQL_GMSGS_APPEND,),
+    settings=PLANNED_ONCE,
+)
+MEMBER_UIDS_OF_ROUTINE = routine(
+    "glide_member_uids_of", "bigint[]", "TABLE (gid bigint, uid bigint)", (SQL_MEMBER_UIDS_OF,), settings=PLANNED_ONCE
+)
+GROUP_SENDS_ROUTINES = [
+    GROUPS_LOCK_ROUTINE,
+    GMSGS_BY_KEYS_ROUTINE,
+    MEMBERS_PAIRS_ROUTINE,
+    GMSGS_APPEND_ROUTINE,
+    MEMBER_UIDS_OF_ROUTINE,
+]
 
 
 def group_from(r: asyncpg.Record) -> Group:

@@ -11,23 +11,24 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from glide.errors import BadRequest
+import asyncpg
+
+from glide.errors import BadRequest, StorageError
 from glide.group import rules
-from glide.store.checks import INT32_MAX, INT32_MIN, INT64_MAX, check_id, check_int, check_text, is_id
-from glide.store.group_checks import MAX_CLI_MID, check_settings, read_state
+from glide.store.checks import INT64_MAX, check_id, check_int, check_text, is_id
+from glide.store.group_checks import check_settings, read_state
+from glide.store.group_sends import GroupSends, SendResult, checked, filled, plan_sends, send_keys
 from glide.store.groups import (
     JOIN_INVITE,
     JOIN_OPEN,
     KIND_MESSAGE,
     MAX_GROUP_AVATAR,
-    MAX_GROUP_CONTENT,
     MAX_GROUP_MEMBERS,
     MAX_GROUP_NAME,
     MAX_GROUP_PAGE,
     NOTICE_MEMBERS_ADDED,
     ROLE_MEMBER,
     ROLE_OWNER,
-    WORLD_GID,
     Group,
     GroupChange,
     GroupMember,
@@ -35,17 +36,19 @@ from glide.store.groups import (
     GroupNotFound,
     GroupReadState,
     NewGroupMessage,
-    StoredGroupMessage,
 )
 from glide.store.postgres.codec import enc
 from glide.store.postgres.engine import Conn, PgEngine, WriteConn
 from glide.store.postgres.group_ops import (
+    GMSGS_APPEND_ROUTINE,
+    GMSGS_BY_KEYS_ROUTINE,
     GROUP_COLUMNS,
+    GROUPS_LOCK_ROUTINE,
     MEMBER_COLUMNS,
-    SQL_GMSG_BY_CLI_MID,
+    MEMBER_UIDS_OF_ROUTINE,
+    MEMBERS_PAIRS_ROUTINE,
     SQL_GMSG_BY_MID,
     SQL_GROUP,
-    SQL_GROUP_LOCK,
     SQL_GROUPS,
     SQL_HISTORY,
     SQL_LAST_MID,
@@ -57,7 +60,6 @@ from glide.store.postgres.group_ops import (
     SQL_STATES_ALL,
     SQL_USER_GROUPS,
     add_members,
-    append,
     change,
     check_gid,
     gmsg_from,
@@ -65,7 +67,6 @@ from glide.store.postgres.group_ops import (
     load_group,
     load_member,
     member_from,
-    member_uids,
     notice,
     refusing,
     require_users,
@@ -74,7 +75,7 @@ from glide.store.postgres.groups_manage import GroupManagement
 from glide.store.postgres.rows import affected
 
 
-class PgGroupStore(GroupManagement):
+class PgGroupStore(GroupManagement, GroupSends):
     """Groups on PostgreSQL; the membership and settings changes are in :class:`GroupManagement`."""
 
     def __init__(self, engine: PgEngine, clock_ms: Callable[[], int]) -> None:
@@ -206,43 +207,60 @@ class PgGroupStore(GroupManagement):
 
         return await self._engine.write(op) if wanted else 0
 
-    async def store_group_message(self, message: NewGroupMessage) -> StoredGroupMessage:
-        m = message
-        check_id(m.mid, "mid")
-        gid = check_gid(m.gid)
-        check_id(m.sender, "sender")
-        check_int(m.type, "type", INT32_MIN, INT32_MAX)
-        check_int(m.send_at, "send_at")
-        check_text(m.cli_mid, "cli_mid", MAX_CLI_MID)
-        check_text(m.content, "content", MAX_GROUP_CONTENT)
-        clock_ms = self._clock_ms
+    async def store_group_messages(self, messages: Sequence[NewGroupMessage]) -> list[SendResult]:
+        results, batch = checked(messages)
+        if not batch:
+            return filled(results, [])
+        gids = sorted({m.gid for m in batch})
+        return filled(results, await self._engine.write_many("group_sends", batch, self._send, keys=gids))
 
-        async def op(conn: WriteConn) -> StoredGroupMessage:
-            # The lock first: a resend racing its original on another node then sees it as a duplicate.
-            row = await conn.fetchrow(SQL_GROUP_LOCK, gid)
-            if m.cli_mid and row is not None:
-                dup = await conn.fetchrow(SQL_GMSG_BY_CLI_MID, gid, m.sender, enc(m.cli_mid))
-                if dup is not None:
-                    return StoredGroupMessage(gmsg_from(dup), True, ())
-            if row is None:
-                raise GroupNotFound(f"group {gid} does not exist")
-            rules.check_send(group_from(row), await load_member(conn, gid, m.sender))
-            stored = await append(
-                conn,
-                gid,
-                mid=m.mid,
-                kind=KIND_MESSAGE,
-                cli_mid=m.cli_mid,
-                sender=m.sender,
-                type_=m.type,
-                content=m.content,
-                send_at=m.send_at,
-                now=clock_ms(),
-            )
-            recipients = () if gid == WORLD_GID else await member_uids(conn, gid)
-            return StoredGroupMessage(stored, False, recipients)
-
-        return await self._engine.write(op, keys=[gid])
+    async def _send(self, conn: WriteConn, batch: list[NewGroupMessage]) -> list[SendResult]:
+        """Store ``batch`` (the sends of every combined call) in order: one result per message."""
+        # The locks first: a resend racing its original on another node then sees it as a duplicate.
+        locked = await conn.fetch(GROUPS_LOCK_ROUTINE.call, sorted({m.gid for m in batch}))
+        groups = {g.gid: g for g in map(group_from, locked)}
+        keys = send_keys(batch)
+        earlier = {}
+        if keys:
+            columns = zip(*[(gid, sender, enc(cli_mid)) for gid, sender, cli_mid in keys], strict=True)
+            found = await conn.fetch(GMSGS_BY_KEYS_ROUTINE.call, *columns)
+            earlier = {(m.gid, m.sender, m.cli_mid): m for m in map(gmsg_from, found)}
+        pairs = list(dict.fromkeys((m.gid, m.sender) for m in batch if m.gid in groups))
+        members = {}
+        if pairs:
+            found = await conn.fetch(MEMBERS_PAIRS_ROUTINE.call, [g for g, _ in pairs], [u for _, u in pairs])
+            members = {(m.gid, m.uid): m for m in map(member_from, found)}
+        now = self._clock_ms()
+        plan = plan_sends(batch, groups, members, earlier, now)
+        if plan.rows:
+            rows, heads, reads = plan.rows, list(plan.heads.values()), list(plan.read_up.items())
+            try:
+                await conn.execute(
+                    GMSGS_APPEND_ROUTINE.call,
+                    [r.mid for r in rows],
+                    [r.gid for r in rows],
+                    [r.seq for r in rows],
+                    [enc(r.cli_mid) for r in rows],
+                    [r.sender for r in rows],
+                    [r.type for r in rows],
+                    [enc(r.content) for r in rows],
+                    [r.send_at for r in rows],
+                    KIND_MESSAGE,
+                    now,
+                    [h.gid for h in heads],
+                    [h.seq for h in heads],
+                    [h.mid for h in heads],
+                    [g for (g, _), _ in reads],
+                    [u for (_, u), _ in reads],
+                    [seq for _, seq in reads],
+                )
+            except asyncpg.UniqueViolationError as e:
+                raise StorageError(f"a message id is already used (do two nodes share a node_id?): {e}") from None
+        members_of: dict[int, list[int]] = {}
+        if plan.gids():
+            for gid, uid in await conn.fetch(MEMBER_UIDS_OF_ROUTINE.call, plan.gids()):
+                members_of.setdefault(gid, []).append(uid)
+        return plan.with_recipients({gid: tuple(uids) for gid, uids in members_of.items()})
 
     async def group_message(self, gid: int, mid: int) -> GroupMessage | None:
         if not (is_id(gid) and is_id(mid)):

@@ -115,8 +115,8 @@ STORE_FEW_CHATS_ROUTINE = routine(
     _STORE_CHATS_BODY,
     settings=PLANNED_ONCE,
 )
-SQL_STORE_CHATS_CALL = f"SELECT * FROM {STORE_CHATS_ROUTINE.name}($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-SQL_STORE_FEW_CHATS_CALL = f"SELECT * FROM {STORE_FEW_CHATS_ROUTINE.name}($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+SQL_STORE_CHATS_CALL = STORE_CHATS_ROUTINE.call
+SQL_STORE_FEW_CHATS_CALL = STORE_FEW_CHATS_ROUTINE.call
 
 
 def store_chats_call(batch: Sequence[NewChat]) -> str:
@@ -156,7 +156,7 @@ ACKS_READ_ROUTINE = routine(
     (SQL_ACKS_READ,),
     settings=PLANNED_ONCE,
 )
-SQL_ACKS_READ_CALL = f"SELECT * FROM {ACKS_READ_ROUTINE.name}($1, $2)"
+SQL_ACKS_READ_CALL = ACKS_READ_ROUTINE.call
 # A receiver's cursor row, created when missing, locked and returned (a recall or a clear of one inbox).
 SQL_CURSORS_TAKE = (
     "INSERT INTO inbox_cursors AS c (uid, cursor, acked) SELECT uid, 0, '{}' FROM unnest($1::bigint[]) AS u(uid) "

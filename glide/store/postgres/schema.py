@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from glide.store.groups import GROUP_ID_BASE, renumbered_notices
 from glide.store.postgres.codec import dec, enc
 from glide.store.postgres.engine import Migration, Routine, WriteConn
+from glide.store.postgres.group_ops import GROUP_SENDS_ROUTINES
 from glide.store.postgres.messages import ACKS_READ_ROUTINE, STORE_CHATS_ROUTINE, STORE_FEW_CHATS_ROUTINE
 
 
@@ -261,4 +262,4 @@ MIGRATIONS: list[Migration] = [
 ]
 
 # Functions the statements call, made when the store opens (named by their definition: see Routine).
-ROUTINES: list[Routine] = [STORE_CHATS_ROUTINE, STORE_FEW_CHATS_ROUTINE, ACKS_READ_ROUTINE]
+ROUTINES: list[Routine] = [STORE_CHATS_ROUTINE, STORE_FEW_CHATS_ROUTINE, ACKS_READ_ROUTINE, *GROUP_SENDS_ROUTINES]

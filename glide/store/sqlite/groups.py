@@ -10,17 +10,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 
-from glide.errors import BadRequest, NotFound
+from glide.errors import BadRequest, NotFound, StorageError
 from glide.group import rules
 from glide.ids import wall_ms
-from glide.store.checks import INT32_MAX, INT32_MIN, INT64_MAX, check_id, check_int, check_text, is_id
-from glide.store.group_checks import MAX_CLI_MID, STATUS_RECALLED, check_settings, read_state
+from glide.store.checks import INT64_MAX, check_id, check_int, check_text, is_id
+from glide.store.group_checks import STATUS_RECALLED, check_settings, read_state
+from glide.store.group_sends import GroupSends, SendResult, checked, filled, plan_sends, send_keys
 from glide.store.groups import (
     JOIN_INVITE,
     JOIN_OPEN,
-    KIND_MESSAGE,
     MAX_GROUP_AVATAR,
-    MAX_GROUP_CONTENT,
     MAX_GROUP_MEMBERS,
     MAX_GROUP_NAME,
     MAX_GROUP_PAGE,
@@ -28,14 +27,12 @@ from glide.store.groups import (
     NOTICE_RECALLED,
     ROLE_MEMBER,
     ROLE_OWNER,
-    WORLD_GID,
     Group,
     GroupChange,
     GroupMember,
     GroupMessage,
     GroupReadState,
     NewGroupMessage,
-    StoredGroupMessage,
 )
 from glide.store.sqlite.engine import SqliteEngine
 from glide.store.sqlite.groups_manage import SqliteGroupManagement
@@ -44,7 +41,9 @@ from glide.store.sqlite.groups_sql import (
     MEMBER_COLUMNS,
     SQL_GMSG_BY_CLI_MID,
     SQL_GMSG_BY_MID,
+    SQL_GMSG_INSERT,
     SQL_GROUP,
+    SQL_HEAD_SET,
     SQL_HISTORY,
     SQL_LAST_MID,
     SQL_RANGE,
@@ -53,10 +52,10 @@ from glide.store.sqlite.groups_sql import (
     SQL_USER_GROUPS,
     add_members,
     add_notice,
-    append,
     change_of,
     chunks,
     group_row,
+    insert_values,
     load_group,
     load_member,
     marks,
@@ -68,7 +67,7 @@ from glide.store.sqlite.groups_sql import (
 )
 
 
-class SqliteGroupStore(SqliteGroupManagement):
+class SqliteGroupStore(SqliteGroupManagement, GroupSends):
     """Groups, memberships and the per-group seq stream in the shared SQLite file."""
 
     def __init__(self, engine: SqliteEngine, clock_ms: Callable[[], int] = wall_ms) -> None:
@@ -176,40 +175,39 @@ class SqliteGroupStore(SqliteGroupManagement):
 
     # the message stream
 
-    async def store_group_message(self, message: NewGroupMessage) -> StoredGroupMessage:
-        m = message
-        check_id(m.mid, "mid")
-        gid = self._gid(m.gid)
-        check_id(m.sender, "sender")
-        check_int(m.type, "type", INT32_MIN, INT32_MAX)
-        check_int(m.send_at, "send_at")
-        check_text(m.cli_mid, "cli_mid", MAX_CLI_MID)
-        check_text(m.content, "content", MAX_GROUP_CONTENT)
+    async def store_group_messages(self, messages: Sequence[NewGroupMessage]) -> list[SendResult]:
+        results, batch = checked(messages)
+        if not batch:
+            return filled(results, [])
         clock_ms = self._clock_ms
 
-        def op(conn: sqlite3.Connection) -> StoredGroupMessage:
-            if m.cli_mid:
-                row = conn.execute(SQL_GMSG_BY_CLI_MID, (gid, m.sender, m.cli_mid)).fetchone()
+        def op(conn: sqlite3.Connection) -> list[SendResult]:
+            earlier = {}
+            for key in send_keys(batch):
+                row = conn.execute(SQL_GMSG_BY_CLI_MID, key).fetchone()
                 if row is not None:
-                    return StoredGroupMessage(message_row(row), True, ())
-            group = load_group(conn, gid)
-            rules.check_send(group, load_member(conn, gid, m.sender))
-            stored = append(
-                conn,
-                gid,
-                mid=m.mid,
-                kind=KIND_MESSAGE,
-                cli_mid=m.cli_mid,
-                sender=m.sender,
-                type_=m.type,
-                content=m.content,
-                send_at=m.send_at,
-                now=clock_ms(),
-            )
-            recipients = () if gid == WORLD_GID else member_uids_of(conn, gid)
-            return StoredGroupMessage(stored, False, recipients)
+                    earlier[key] = message_row(row)
+            groups = {}
+            for gid in dict.fromkeys(m.gid for m in batch):
+                row = conn.execute(SQL_GROUP, (gid,)).fetchone()
+                if row is not None:
+                    groups[gid] = group_row(row)
+            members = {}
+            for gid, uid in dict.fromkeys((m.gid, m.sender) for m in batch if m.gid in groups):
+                member = load_member(conn, gid, uid)
+                if member is not None:
+                    members[(gid, uid)] = member
+            plan = plan_sends(batch, groups, members, earlier, clock_ms())
+            if plan.rows:
+                try:
+                    conn.executemany(SQL_GMSG_INSERT, [insert_values(r) for r in plan.rows])
+                except sqlite3.IntegrityError as e:
+                    raise StorageError(f"a message id is already used (do two nodes share a node_id?): {e}") from e
+                conn.executemany(SQL_HEAD_SET, [(r.seq, r.mid, r.created_at, gid) for gid, r in plan.heads.items()])
+                conn.executemany(SQL_READ_UP, [(seq, gid, uid, seq) for (gid, uid), seq in plan.read_up.items()])
+            return plan.with_recipients({gid: member_uids_of(conn, gid) for gid in plan.gids()})
 
-        return await self._engine.write(op)
+        return filled(results, await self._engine.write(op))
 
     async def ensure_channel(self, gid: int, name: str) -> Group:
         gid = self._gid(gid)

@@ -36,6 +36,8 @@ SQL_MEMBER_UIDS = "SELECT uid FROM group_members WHERE gid = ? ORDER BY uid"
 SQL_NEXT_SEQ = (
     "UPDATE groups SET last_seq = last_seq + 1, last_mid = ?, last_msg_at = ? WHERE gid = ? RETURNING last_seq"
 )
+# A group's head after a batch appended to it (its seqs were taken from the row read in the same transaction).
+SQL_HEAD_SET = "UPDATE groups SET last_seq = ?, last_mid = ?, last_msg_at = ? WHERE gid = ?"
 SQL_GMSG_INSERT = f"INSERT INTO group_messages ({GMSG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, NULL)"
 SQL_GMSG_BY_CLI_MID = (
     f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = ? AND sender = ? AND cli_mid = ? AND cli_mid <> ''"
@@ -194,6 +196,11 @@ def managers_of(conn: sqlite3.Connection, gid: int) -> tuple[int, ...]:
         "SELECT uid FROM group_members WHERE gid = ? AND role IN (?, ?) ORDER BY uid", (gid, ROLE_OWNER, ROLE_ADMIN)
     )
     return tuple(r[0] for r in rows)
+
+
+def insert_values(m: GroupMessage) -> tuple[object, ...]:
+    """SQL_GMSG_INSERT's parameters for ``m``."""
+    return (m.mid, m.gid, m.seq, m.kind, m.cli_mid, m.sender, m.type, m.content, m.send_at, m.created_at)
 
 
 def append(
