@@ -1,9 +1,9 @@
 """A message-path workload, this tree against an older one, side by side (the ratios of RESULTS.md).
 
 Checks the older revision out into a temporary git worktree, then runs the workload (``store_workload.py``,
-the store alone, by default; ``--workload message_path.py``: the whole path without sockets) alternately on
-both trees (each run a fresh process and a fresh database), several times per batch size, and prints the
-medians and the ratio new / old:
+the store alone, by default; ``--workload message_path.py``: the whole path without sockets; ``--workload
+group_sends.py``: group messages at the store) alternately on both trees (each run a fresh process and a fresh
+database), several times per batch size, and prints the medians and the ratio new / old:
 
     python bench/store_compare.py --old 98fffcd --batches 1,16,128 --runs 5
     python bench/store_compare.py --old 98fffcd --store postgresql://postgres:postgres@127.0.0.1:55432/bench
@@ -66,7 +66,8 @@ def main() -> None:
     p.add_argument("--messages", type=int, default=4000, help="messages per run (rounds = messages / batch)")
     p.add_argument("--users", type=int, default=200, help="senders, each writing to one peer")
     p.add_argument("--store", default="", help="a postgresql:// URL of a database to use (emptied every run)")
-    p.add_argument("--workload", default="store_workload.py", choices=["store_workload.py", "message_path.py"])
+    workloads = ["store_workload.py", "message_path.py", "group_sends.py"]
+    p.add_argument("--workload", default="store_workload.py", choices=workloads)
     args = p.parse_args()
     native = next((ROOT / "glide").glob("_native*.so"))
     with tempfile.TemporaryDirectory(prefix="glide-old-") as tmp:

@@ -33,13 +33,48 @@ from typing import Any
 USERS = 200
 
 
+# A workload's rounds: given the open store, it returns ``next_round``, which makes one round's input (not
+# measured) and returns the round itself (measured).
+Round = Callable[[], Awaitable[object]]
+Setup = Callable[[Any], Awaitable[Callable[[], Round]]]
+
+
 async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7, users: int = USERS) -> dict[str, Any]:
     """Open a fresh store (SQLite in a temporary directory, or ``store_url``), warm up, run ``rounds`` rounds;
     the median and quartiles of µs per message over rounds."""
     from glide.store import NewChat
-    from glide.store import SqliteStore as Sqlite
 
     rng = random.Random(seed)
+
+    async def setup(store: Any) -> Callable[[], Round]:
+        peers = {u: (u + rng.randrange(1, users)) % users + 1 for u in range(1, users + 1)}
+        mids = iter(range(1_000_001, 1 << 62))
+
+        def next_round() -> Round:
+            chats = []
+            for mid in (next(mids) for _ in range(batch)):
+                sender = rng.randint(1, users)
+                chats.append(NewChat(mid, f"c{mid}", sender, peers[sender], 1, "hello, lunch at noon?", 0))
+            by_receiver: dict[int, list[int]] = {}
+            for c in chats:
+                by_receiver.setdefault(c.receiver, []).append(c.mid)
+
+            async def store_and_acknowledge() -> None:
+                await store.messages.store_chats(chats)
+                await store.messages.ack_inboxes(list(by_receiver.items()))
+
+            return store_and_acknowledge
+
+        return next_round
+
+    return await measure_rounds(store_url, batch, rounds, setup)
+
+
+async def measure_rounds(store_url: str, batch: int, rounds: int, setup: Setup) -> dict[str, Any]:
+    """Open a fresh store (SQLite in a temporary directory, or ``store_url``), set the workload up, warm up, run
+    ``rounds`` rounds of ``batch`` messages; see :func:`summary`."""
+    from glide.store import SqliteStore as Sqlite
+
     with tempfile.TemporaryDirectory(prefix="glide-store-bench-") as tmp:
         if store_url:
             from glide.store.postgres import PostgresStore
@@ -48,8 +83,7 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
         else:
             store = await Sqlite.open(Path(tmp) / "bench.db")
         try:
-            peers = {u: (u + rng.randrange(1, users)) % users + 1 for u in range(1, users + 1)}
-            mid = 1_000_000
+            next_round = await setup(store)
             cpu: list[float] = []
             wall: list[float] = []
             warmup = max(3, rounds // 10)
@@ -57,29 +91,22 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
             for i in range(rounds + warmup):  # the first rounds warm caches up, unmeasured
                 if i == warmup and store_url:
                     server_before = await backends_cpu(store)
-                chats = []
-                for _ in range(batch):
-                    mid += 1
-                    sender = rng.randint(1, users)
-                    receiver = peers[sender]
-                    chats.append(NewChat(mid, f"c{mid}", sender, receiver, 1, "hello, lunch at noon?", 0))
-                by_receiver: dict[int, list[int]] = {}
-                for c in chats:
-                    by_receiver.setdefault(c.receiver, []).append(c.mid)
+                one_round = next_round()
                 start, start_cpu = time.perf_counter(), time.process_time()
-                await store.messages.store_chats(chats)
-                await store.messages.ack_inboxes(list(by_receiver.items()))
-                if i >= max(3, rounds // 10):
+                await one_round()
+                if i >= warmup:
                     cpu.append((time.process_time() - start_cpu) / batch * 1e6)
                     wall.append((time.perf_counter() - start) / batch * 1e6)
-            server_cpu_us = None
-            if store_url:
-                after = await backends_cpu(store)
-                if after:  # (empty: PostgreSQL runs elsewhere)
-                    spent = sum(t - server_before.get(pid, 0.0) for pid, t in after.items())
-                    server_cpu_us = spent / (rounds * batch) * 1e6
+            server_cpu_us = await server_cpu_per_message(store, server_before, rounds * batch) if store_url else None
         finally:
             await store.close()
+    return summary(batch, rounds, cpu, wall, server_cpu_us)
+
+
+def summary(
+    batch: int, rounds: int, cpu: list[float], wall: list[float], server_cpu_us: float | None
+) -> dict[str, Any]:
+    """A workload's line of JSON from its rounds' µs per message."""
     return {
         "batch": batch,
         "rounds": rounds,
@@ -88,6 +115,15 @@ async def measure(batch: int, rounds: int, *, store_url: str = "", seed: int = 7
         "wall_median_us": statistics.median(wall),
         "server_cpu_us": server_cpu_us,
     }
+
+
+async def server_cpu_per_message(store: Any, before: dict[int, float], messages: int) -> float | None:
+    """PostgreSQL's CPU per message serving ``store`` since ``before`` (:func:`backends_cpu`); None when it
+    runs on another machine."""
+    after = await backends_cpu(store)
+    if not after:
+        return None
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items()) / messages * 1e6
 
 
 async def backends_cpu(store: Any) -> dict[int, float]:

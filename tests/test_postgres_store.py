@@ -356,6 +356,19 @@ async def test_every_query_uses_an_index(pg_url: str) -> None:
 PLANNED_ONCE = [r for r in ROUTINES if all(f"SET {k} = {v}" in r.create for k, v in pg_engine.PLANNED_ONCE)]
 
 
+async def _unkeyed_scans_of_generic_plan(conn: asyncpg.Connection[asyncpg.Record], routine: Routine) -> list[str]:
+    """The unkeyed scans of the plan ``routine`` keeps (generic, made with its settings)."""
+    await conn.execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
+    params = (await conn.prepare(routine.query)).get_parameters()
+    await conn.execute(f"PREPARE q AS {routine.query}")
+    try:
+        nulls = ", ".join("NULL" for _ in params)
+        plan = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE q({nulls})"))
+    finally:
+        await conn.execute("DEALLOCATE q")
+    return _unkeyed_scans(plan[0]["Plan"])
+
+
 @pytest.mark.parametrize("routine", PLANNED_ONCE, ids=lambda r: r.name.rsplit("_", 1)[0])
 async def test_routines_planned_once_look_up_by_index_even_on_empty_tables(pg_url: str, routine: Routine) -> None:
     """A routine planned once keeps one generic plan per connection (no planning per call); made on an empty
@@ -364,13 +377,42 @@ async def test_routines_planned_once_look_up_by_index_even_on_empty_tables(pg_ur
     assert routine in PLANNED_ONCE and messages.ACKS_READ_ROUTINE in PLANNED_ONCE
     conn = await admin(pg_url)
     try:
-        await conn.execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off")
-        params = (await conn.prepare(routine.query)).get_parameters()
-        await conn.execute(f"PREPARE q AS {routine.query}")
-        nulls = ", ".join("NULL" for _ in params)
-        plan = json.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE q({nulls})"))
-        assert not _unkeyed_scans(plan[0]["Plan"]), _unkeyed_scans(plan[0]["Plan"])
+        assert not await _unkeyed_scans_of_generic_plan(conn, routine)
         assert await conn.fetchval("SELECT count(*) FROM chat_messages") == 0  # the tables were empty
+    finally:
+        await conn.close()
+
+
+async def test_routines_planned_once_look_up_by_key_on_tables_with_statistics(pg_url: str) -> None:
+    """The same once the tables hold rows and have statistics (plans made then differ: the group members'
+    read, planned on small analyzed tables, scanned a whole index instead of each group's rows)."""
+    store = await PostgresStore.open(pg_url)
+    try:
+        uids = []
+        for i in range(100):
+            user = await store.users.create_user(account=f"u{i}", email=None, nickname="", avatar="", password_hash="h")
+            uids.append(user.uid)
+        gids = []
+        for g in range(10):
+            owner, *members = uids[g * 10 : g * 10 + 10]
+            change = await store.groups.create_group(owner=owner, name="g", avatar="", members=members, mid=g + 1)
+            gids.append(change.group.gid)
+        mid = 100
+        for _ in range(20):
+            sends, chats = [], []
+            for i in range(100):
+                mid += 1
+                sends.append(NewGroupMessage(mid, f"k{mid}", gids[i % 10], uids[i % 10 * 10 + i // 10], 1, "x", 0))
+                chats.append(chat(10**6 + mid, f"k{mid}", uids[i], uids[(i + 7) % 100]))
+            await store.groups.store_group_messages(sends)
+            await store.messages.store_chats(chats)
+    finally:
+        await store.close()
+    conn = await admin(pg_url)
+    try:
+        await conn.execute("ANALYZE")
+        found = {r.name: await _unkeyed_scans_of_generic_plan(conn, r) for r in PLANNED_ONCE}
+        assert not any(found.values()), found
     finally:
         await conn.close()
 

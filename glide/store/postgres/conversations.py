@@ -32,11 +32,14 @@ _CONVERSATION = (
 
 def refusals_of(pairs: str) -> str:
     """``FROM … WHERE …`` of the (sender, receiver) pairs of ``pairs`` (a FROM item of two bigint columns,
-    named ``p`` here) whose receiver refuses the sender."""
+    named ``p`` here) whose receiver refuses the sender. Each pair's rows are looked up by key (LATERAL …
+    LIMIT 1, each a primary key's row), whatever plan a routine planned once keeps (a join may scan an index
+    whole, as plans made on small tables do)."""
     return (
         f"FROM {pairs} AS p(sender, receiver) "
-        "LEFT JOIN relations r ON r.owner = p.receiver AND r.other = p.sender "
-        "LEFT JOIN privacy v ON v.uid = p.receiver "
+        "LEFT JOIN LATERAL (SELECT type FROM relations WHERE owner = p.receiver AND other = p.sender LIMIT 1) r "
+        "ON true "
+        "LEFT JOIN LATERAL (SELECT whitelist_only FROM privacy WHERE uid = p.receiver LIMIT 1) v ON true "
         f"WHERE r.type = {RELATION_BLACK} "
         f"OR (coalesce(v.whitelist_only, false) AND r.type IS DISTINCT FROM {RELATION_WHITE})"
     )

@@ -71,23 +71,26 @@ SQL_LAST_MID = "SELECT max(mid) FROM group_messages"
 # runs in a routine planned once per connection (key by key whatever the batch's size): planned at each call,
 # these statements cost the server more for a lone message than the single-row ones they replace.
 SQL_GROUPS_LOCK = f"SELECT {GROUP_COLUMNS} FROM groups WHERE gid = ANY($1::bigint[]) ORDER BY gid FOR UPDATE"
-# (key by key, LATERAL ... LIMIT 1: a join may read the whole partial index of keys, see SQL_STORE_CHATS)
+# (Key by key, LATERAL ... LIMIT 1, and the updates bounded by their keys' lists: a join may read a whole index,
+# which a plan made on small tables and kept chooses; see SQL_STORE_CHATS.)
 SQL_GMSGS_BY_KEYS = (
     "SELECT m.* FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(gid, sender, cli_mid) CROSS JOIN LATERAL "
     f"(SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = k.gid AND sender = k.sender AND cli_mid = k.cli_mid "
     "AND cli_mid <> '' LIMIT 1) m"
 )
 SQL_MEMBERS_PAIRS = (
-    f"SELECT {', '.join('m.' + c for c in MEMBER_COLUMNS.split(', '))} "
-    "FROM unnest($1::bigint[], $2::bigint[]) AS k(gid, uid) JOIN group_members m ON m.gid = k.gid AND m.uid = k.uid"
+    "SELECT m.* FROM unnest($1::bigint[], $2::bigint[]) AS k(gid, uid) CROSS JOIN LATERAL "
+    f"(SELECT {MEMBER_COLUMNS} FROM group_members WHERE gid = k.gid AND uid = k.uid LIMIT 1) m"
 )
 SQL_GMSGS_APPEND = f"""WITH heads AS (
     UPDATE groups g SET last_seq = h.seq, last_mid = h.mid, last_msg_at = $10
-    FROM unnest($11::bigint[], $12::bigint[], $13::bigint[]) AS h(gid, seq, mid) WHERE g.gid = h.gid
+    FROM unnest($11::bigint[], $12::bigint[], $13::bigint[]) AS h(gid, seq, mid)
+    WHERE g.gid = h.gid AND g.gid = ANY($11::bigint[])
 ), reads AS (
     UPDATE group_members m SET read_seq = r.seq
     FROM unnest($14::bigint[], $15::bigint[], $16::bigint[]) AS r(gid, uid, seq)
-    WHERE m.gid = r.gid AND m.uid = r.uid AND m.read_seq < r.seq
+    WHERE m.gid = r.gid AND m.uid = r.uid AND m.read_seq < r.seq AND m.gid = ANY($14::bigint[])
+    AND m.uid = ANY($15::bigint[])
 ), ins AS (
     INSERT INTO group_messages ({GMSG_COLUMNS})
     SELECT mid, gid, seq, $9, cli_mid, sender, type, content, send_at, $10, 0, NULL
@@ -96,7 +99,10 @@ SQL_GMSGS_APPEND = f"""WITH heads AS (
     RETURNING 1
 )
 SELECT count(*) FROM ins"""
-SQL_MEMBER_UIDS_OF = "SELECT gid, uid FROM group_members WHERE gid = ANY($1::bigint[]) ORDER BY gid, uid"
+SQL_MEMBER_UIDS_OF = (  # (OFFSET 0: a group's members read by its key, never merged into a scan of all of them)
+    "SELECT k.gid, m.uid FROM unnest($1::bigint[]) AS k(gid) CROSS JOIN LATERAL "
+    "(SELECT uid FROM group_members WHERE gid = k.gid ORDER BY uid OFFSET 0) m ORDER BY k.gid, m.uid"
+)
 _GROUP_TYPES = (
     "gid bigint, name text, avatar text, owner bigint, muted boolean, dissolved boolean, created_at bigint, "
     "last_seq bigint, last_mid bigint, last_msg_at bigint, join_policy integer, history_from_join boolean"
