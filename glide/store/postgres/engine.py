@@ -39,7 +39,8 @@ log = logging.getLogger("glide.store")
 # writer that started one just now waits the rest of the gap, so each transaction, and its fixed statements,
 # serves more writes; a quiet one starts at once. What a node pays per batch (its round trips, its Redis round,
 # its wake-ups) is shared by the messages of a gap: with the chats planned once, 2 ms halved the batches of a
-# cluster at 3,400 msg/s and its nodes paid 15 % more per cross-node message; at 4 ms they pay less than before.
+# cluster at 3,400 msg/s and its nodes paid 17 % more per cross-node message; at 4 ms, 8 % more there and 10-13 %
+# less at 720 msg/s, while the machine's CPU per message fell by a third or more (bench/RESULTS.md).
 COMMIT_GAP_S = 0.004
 DEFERRED_S = 0.1  # how long a deferred write (acknowledgements) may wait for the next transaction
 MAX_BATCH = 256  # ops per transaction: each is a subtransaction, and many of them slow other sessions down
