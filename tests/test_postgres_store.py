@@ -23,7 +23,9 @@ from glide.store.groups import NewGroupMessage, StoredGroupMessage
 from glide.store.postgres import MIGRATIONS, PostgresStore, contacts, conversations, group_ops, messages, users
 from glide.store.postgres import engine as pg_engine
 from glide.store.postgres.codec import ESC, dec, enc
-from glide.store.postgres.engine import Routine, WriteConn, redact
+from glide.store.postgres.engine import WriteConn, redact
+from glide.store.postgres.routines import PLANNED_ONCE as PLANNED_ONCE_SETTINGS
+from glide.store.postgres.routines import Routine
 from glide.store.postgres.schema import ROUTINES
 
 PG_HOST_PORT = urlsplit(ADMIN_URL).netloc.rpartition("@")[2]  # the test server, with its real password
@@ -353,7 +355,7 @@ async def test_every_query_uses_an_index(pg_url: str) -> None:
         await conn.close()
 
 
-PLANNED_ONCE = [r for r in ROUTINES if all(f"SET {k} = {v}" in r.create for k, v in pg_engine.PLANNED_ONCE)]
+PLANNED_ONCE = [r for r in ROUTINES if all(f"SET {k} = {v}" in r.create for k, v in PLANNED_ONCE_SETTINGS)]
 
 
 async def _unkeyed_scans_of_generic_plan(conn: asyncpg.Connection[asyncpg.Record], routine: Routine) -> list[str]:

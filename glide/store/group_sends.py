@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from glide.errors import GlideError
 from glide.group import rules
@@ -71,13 +72,14 @@ def send_keys(batch: Sequence[NewGroupMessage]) -> list[SendKey]:
     return list(dict.fromkeys((m.gid, m.sender, m.cli_mid) for m in batch if m.cli_mid))
 
 
+class SendsBatches(Protocol):
+    async def store_group_messages(self, messages: Sequence[NewGroupMessage]) -> list[SendResult]: ...
+
+
 class GroupSends:
-    """What every group store derives from its batch send: storing one message."""
+    """What every group store derives from its batch send (``store_group_messages``): storing one message."""
 
-    async def store_group_messages(self, messages: Sequence[NewGroupMessage]) -> list[SendResult]:
-        raise NotImplementedError
-
-    async def store_group_message(self, message: NewGroupMessage) -> StoredGroupMessage:
+    async def store_group_message(self: SendsBatches, message: NewGroupMessage) -> StoredGroupMessage:
         (result,) = await self.store_group_messages([message])
         if isinstance(result, GlideError):
             raise result

@@ -22,7 +22,8 @@ from glide.store.groups import (
 )
 from glide.store.postgres.codec import dec, enc
 from glide.store.postgres.conversations import refused_pairs
-from glide.store.postgres.engine import PLANNED_ONCE, Conn, WriteConn, routine
+from glide.store.postgres.engine import Conn, WriteConn
+from glide.store.postgres.routines import PLANNED_ONCE, routine
 
 GROUP_COLUMNS = (
     "gid, name, avatar, owner, muted, dissolved, created_at, last_seq, last_mid, last_msg_at, "
@@ -46,9 +47,6 @@ SQL_NEXT_SEQ = (
 )
 SQL_GMSG_INSERT = (
     f"INSERT INTO group_messages ({GMSG_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, NULL)"
-)
-SQL_GMSG_BY_CLI_MID = (
-    f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE gid = $1 AND sender = $2 AND cli_mid = $3 AND cli_mid <> ''"
 )
 SQL_GMSG_BY_MID = f"SELECT {GMSG_COLUMNS} FROM group_messages WHERE mid = $1 AND gid = $2"
 SQL_READ_UP = "UPDATE group_members SET read_seq = $1 WHERE gid = $2 AND uid = $3 AND read_seq < $1"

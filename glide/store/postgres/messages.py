@@ -30,15 +30,8 @@ from glide.store.checks import INT64_MAX, check_int, check_text, is_id
 from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
 from glide.store.postgres.codec import enc
 from glide.store.postgres.conversations import refusals_of
-from glide.store.postgres.engine import (
-    LOCK_KEYS_AT_PARAM,
-    PLANNED_ONCE,
-    Conn,
-    DeferredWrite,
-    PgEngine,
-    WriteConn,
-    routine,
-)
+from glide.store.postgres.engine import LOCK_KEYS_AT_PARAM, Conn, DeferredWrite, PgEngine, WriteConn
+from glide.store.postgres.routines import PLANNED_ONCE, routine
 from glide.store.postgres.rows import CHAT_COLUMNS, M_COLUMNS, chat_from
 
 KNOWN_CONVERSATIONS = 100_000  # (owner, peer) rows this node knows exist (they are never deleted)

@@ -7,9 +7,10 @@ from collections.abc import Callable, Sequence
 from glide.ids import wall_ms
 from glide.store.postgres.contacts import PgContactStore
 from glide.store.postgres.conversations import PgConversationStore
-from glide.store.postgres.engine import POOL_SIZE, Migration, PgEngine, Routine
+from glide.store.postgres.engine import POOL_SIZE, Migration, PgEngine
 from glide.store.postgres.groups import PgGroupStore
 from glide.store.postgres.messages import PgMessageStore
+from glide.store.postgres.routines import Routine
 from glide.store.postgres.schema import MIGRATIONS, ROUTINES
 from glide.store.postgres.users import PgUserStore
 
