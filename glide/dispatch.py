@@ -1,13 +1,15 @@
 """Routes decoded envelopes to action handlers: the transport-agnostic entry of the business core.
 
 Each connection's envelopes are handled in arrival order. Synchronous handlers run inline. A connection
-whose read brought an asynchronous action becomes *ready*; once per loop tick, every ready connection is
-taken together, one round: a connection whose next envelopes are a run of one batched action
-(``message.chat``, ``ack.request`` — the message path) gives that run to the round, and each batched action
-reaches its *many* handler once, across connections, so one store call and one task serve the whole tick;
-what follows the run waits for the next round. A connection whose next envelope is any other asynchronous
-action gets a drain task of its own that runs its envelopes one by one. A connection is busy until its
-envelopes are handled; what it sends meanwhile waits in its ``pending`` list, in order.
+whose read brought an asynchronous action becomes *ready*; every ready connection is taken together, one
+round, in the next loop tick, or, when the store paces the rounds (``pace``: it committed less than its
+commit gap ago, so a write would wait anyway), right before its next commit. A connection whose next
+envelopes are a run of one batched action (``message.chat``, ``ack.request`` — the message path) gives that
+run to the round, and each batched action reaches its *many* handler once, across connections, so one store
+call and one task serve the whole round; what follows the run waits for the next round. A connection whose
+next envelope is any other asynchronous action gets a drain task of its own that runs its envelopes one by
+one. A connection is busy until its envelopes are handled; what it sends meanwhile waits in its ``pending``
+list, in order.
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class Dispatcher:
         self.limited = limited
         self._ready: list[Conn] = []
         self._tick_scheduled = False
+        # When set (by the server, from its store): schedules a round so that it runs right before the store's
+        # next commit, instead of in the next tick.
+        self.pace: Callable[[Callable[[], None]], None] | None = None
         # Envelopes received per known action ("unknown" / "undecodable" for the rest: hostile input must not
         # grow this), read by the metrics.
         self.received: dict[str, int] = {}
@@ -185,7 +190,10 @@ class Dispatcher:
         self._ready.append(conn)
         if not self._tick_scheduled:
             self._tick_scheduled = True
-            asyncio.get_running_loop().call_soon(self._tick)
+            if self.pace is not None:
+                self.pace(self._tick)
+            else:
+                asyncio.get_running_loop().call_soon(self._tick)
 
     def _tick(self) -> None:
         """Every connection that became ready since the last tick: one round for all of them."""

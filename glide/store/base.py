@@ -6,7 +6,7 @@ docstrings are the contract. Times are Unix milliseconds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -206,6 +206,11 @@ class Store(Protocol):
 
     @property
     def conversations(self) -> ConversationStore: ...
+
+    def pace(self, round_: Callable[[], None]) -> None:
+        """Run ``round_``, a dispatcher round that may write, when the store can next commit: soon when it
+        could now, else just before its next transaction (the writes of what arrives meanwhile share it)."""
+        ...
 
     async def claim_node(self, node_id: int) -> int:
         """Hold ``node_id`` for this server while the store is open (mids are unique only per node id), or

@@ -9,7 +9,9 @@ whose only write can be one statement taking its own locks (a tick of chats) run
 round trip instead of three. A batch of nothing but single reading statements queued behind the writes
 (what acknowledgements need) runs without a transaction; writes that may wait (the cursors those
 acknowledgements moved) are deferred and saved a few times a second, with whatever else is written then.
-Reads use a connection pool and see every write whose future has resolved.
+Reads use a connection pool and see every write whose future has resolved. The dispatcher's rounds wait for
+the writer's next transaction when it could not start one now (``pace``), so that what arrives while a
+transaction and the commit gap run is one round.
 """
 
 from __future__ import annotations
@@ -43,6 +45,9 @@ log = logging.getLogger("glide.store")
 # less at 720 msg/s, while the machine's CPU per message fell by a third or more (bench/RESULTS.md).
 COMMIT_GAP_S = 0.004
 DEFERRED_S = 0.1  # how long a deferred write (acknowledgements) may wait for the next transaction
+# The longest a paced dispatcher round waits for the writer (see pace): a writer stuck on an unreachable
+# database must not hold up what needs no write.
+PACE_LIMIT_S = 0.05
 MAX_BATCH = 256  # ops per transaction: each is a subtransaction, and many of them slow other sessions down
 MAX_RETRIES = 5  # re-runs of an op that lost a deadlock or a serialization race
 CONNECT_TIMEOUT_S = 10.0
@@ -73,6 +78,7 @@ def begin_locked(keys: list[int]) -> str:
 
 _STOP = object()
 _DEFERRED = object()  # wakes the writer when deferred writes are due and nothing else comes
+_PACED = object()  # wakes the writer when rounds are paced and nothing else comes
 
 
 async def _keep_session(conn: Conn) -> None:
@@ -255,6 +261,10 @@ class PgEngine:
         self._deferred: dict[object, Callable[[], DeferredWrite]] = {}
         self._deferred_timer: asyncio.TimerHandle | None = None
         self._deferred_due = False  # DEFERRED_S passed since the first of them: the next transaction takes them
+        # Dispatcher rounds waiting for the writer's next transaction (pace), and whether the writer waits for work.
+        self._paced: list[Callable[[], None]] = []
+        self._pace_timer: asyncio.TimerHandle | None = None
+        self._writer_idle = False
 
     @classmethod
     async def open(
@@ -356,6 +366,34 @@ class PgEngine:
         if self._deferred_timer is None and not self._deferred_due:
             self._deferred_timer = asyncio.get_running_loop().call_later(DEFERRED_S, self._deferred_ready)
 
+    def pace(self, round_: Callable[[], None]) -> None:
+        """Run ``round_`` (a dispatcher round, whose writes this engine takes) right before the writer takes its
+        next transaction: in the next tick if it could start one now; else when the one running and the commit
+        gap are over (within PACE_LIMIT_S). A write made meanwhile waits for that anyway; what arrives
+        meanwhile then makes one round, not one per tick."""
+        loop = asyncio.get_running_loop()
+        if self._closed or (self._writer_idle and self._last_batch + COMMIT_GAP_S <= loop.time()):
+            loop.call_soon(round_)
+            return
+        self._paced.append(round_)
+        if len(self._paced) == 1:
+            if self._writer_idle:
+                self._queue.put_nowait(_PACED)
+            self._pace_timer = loop.call_later(PACE_LIMIT_S, self._release_paced)
+
+    def _release_paced(self) -> None:
+        if self._pace_timer is not None:
+            self._pace_timer.cancel()  # (a no-op when it is the timer that calls)
+            self._pace_timer = None
+        paced, self._paced = self._paced, []
+        for round_ in paced:
+            round_()
+
+    async def _run_paced(self) -> None:
+        """The paced rounds, then one step of the loop: their tasks queue their writes for this batch."""
+        self._release_paced()
+        await asyncio.sleep(0)
+
     async def read(self, fn: Callable[[Conn], Awaitable[T]]) -> T:
         """Run ``await fn(conn)`` on a pooled connection (each statement sees the latest commits)."""
         if self._closed:
@@ -447,6 +485,7 @@ class PgEngine:
         if self._closed:
             return
         self._closed = True
+        self._release_paced()
         if self._writer is not None:
             if self._deferred:
                 self._queue.put_nowait(_DEFERRED)
@@ -474,7 +513,14 @@ class PgEngine:
             batch: list[_Op] = self._retry[:MAX_BATCH]
             del self._retry[:MAX_BATCH]
             if not batch and not stopping:
-                item = await self._queue.get()
+                if self._paced:  # paced while this batch ran
+                    item = _PACED
+                else:
+                    self._writer_idle = True
+                    try:
+                        item = await self._queue.get()
+                    finally:
+                        self._writer_idle = False
                 if item is _STOP:
                     stopping = True
                 else:
@@ -482,6 +528,8 @@ class PgEngine:
                     if wait > 0:
                         await asyncio.sleep(wait)  # not taken yet: calls of its kind still join it
                     self._take(item, batch)
+            if self._paced:
+                await self._run_paced()
             while len(batch) < MAX_BATCH and not self._queue.empty():
                 item = self._queue.get_nowait()
                 if item is _STOP:
@@ -501,7 +549,7 @@ class PgEngine:
                     _resolve(op.fut, None, storage_error(e))
 
     def _take(self, item: Any, batch: list[_Op]) -> None:
-        if item is not _DEFERRED:  # (a wake-up: the deferred writes are taken with the batch)
+        if item is not _DEFERRED and item is not _PACED:  # (wake-ups: the deferred writes, the paced rounds)
             batch.append(self._taken(item))
 
     def _deferred_ready(self) -> None:
