@@ -78,7 +78,7 @@ class Dispatcher:
         self._tick_scheduled = False
         # When set (by the server, from its store): schedules a round so that it runs right before the store's
         # next commit, instead of in the next tick.
-        self.pace: Callable[[Callable[[], None]], None] | None = None
+        self.pace: Callable[[Callable[[], None]], bool] | None = None
         # Envelopes received per known action ("unknown" / "undecodable" for the rest: hostile input must not
         # grow this), read by the metrics.
         self.received: dict[str, int] = {}

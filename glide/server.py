@@ -163,7 +163,7 @@ class Server:
         if self._cluster is not None:
             self._cluster.catch_up = chat.catch_up
         self._watch = asyncio.get_running_loop().create_task(self._keep_node())
-        self.dispatcher.pace = store.pace
+        self.dispatcher.pace = self.gateway.paced(store.pace)
         self.login = LoginActions(ctx, after_login=after_login)
         self.login.register(self.dispatcher)
         self.dispatcher.on_session_end.append(world.logged_out)

@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import make_user, online
 from test_dispatch_rounds import conns
 
 import glide.store.postgres.engine as pg_engine
 import glide.store.sqlite.engine as sqlite_engine
-from glide._native import Envelope, decode_json
+from glide._native import Envelope, Outgoing, decode_json
 from glide.dispatch import Dispatcher
 from glide.store.base import NewChat, Store
+from glide.store.sqlite.engine import SqliteEngine
 
 # A gap far longer than a few loop ticks take, even on a busy machine: what these tests submit within it is
 # decided by the pacing, not by the scheduler's timing.
@@ -28,8 +32,10 @@ def envelope(seq: int) -> Envelope:
 
 
 def set_gap(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """The stores' commit gap; PostgreSQL's limit on a paced round's wait beyond it (a stuck writer's)."""
     monkeypatch.setattr(sqlite_engine, "COMMIT_GAP_S", seconds)
     monkeypatch.setattr(pg_engine, "COMMIT_GAP_S", seconds)
+    monkeypatch.setattr(pg_engine, "PACE_LIMIT_S", max(pg_engine.PACE_LIMIT_S, 2 * seconds))
 
 
 async def users(store: Store, n: int) -> list[int]:
@@ -89,6 +95,49 @@ async def test_what_arrives_within_the_gap_is_one_round_and_one_transaction(
     assert store.batches_committed == committed + 1  # type: ignore[attr-defined]
 
 
+async def test_the_native_driver_keeps_events_while_a_round_waits(
+    servers: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop's thread is not woken for each frame while a round waits for the commit: the frames stay in
+    the driver and the round takes them all first."""
+    set_gap(monkeypatch, LONG_GAP_S)
+    srv = await servers(driver="native")
+    clients = [(await online(srv, f"held{i}"))[1] for i in range(3)]
+    calls: list[list[int]] = []
+
+    async def one(conn: Any, envs: Any) -> None:
+        raise AssertionError("the many handler serves uniform batches")
+
+    async def many(items: list[tuple[Any, list[Envelope]]]) -> None:
+        calls.append([env.seq for _, envs in items for env in envs])
+        for conn, envs in items:
+            for env in envs:
+                conn.send(Outgoing("pace.done", seq=env.seq))
+
+    srv.dispatcher.register_batch("pace.send", one, many=many)
+    submitted: list[int] = []
+    submit = srv.dispatcher.submit
+
+    def counted(conn: Any, messages: Any) -> None:
+        submitted.append(len(messages))
+        submit(conn, messages)
+
+    monkeypatch.setattr(srv.dispatcher, "submit", counted)
+    await make_user(srv, "commit")  # a commit just now: the gap runs
+    await clients[0].send("pace.send", seq=11)
+    for _ in range(500):  # its frame reaches the dispatcher; its round waits for the gap
+        if submitted:
+            break
+        await asyncio.sleep(0.002)
+    await clients[1].send("pace.send", seq=12)
+    await clients[2].send("pace.send", seq=13)
+    await asyncio.sleep(0.2)
+    assert submitted == [1] and calls == []  # the two later frames wait in the driver
+    for client, seq in zip(clients, (11, 12, 13), strict=True):
+        assert (await client.expect("pace.done"))["seq"] == seq
+    assert calls == [[11, 12, 13]]
+
+
 async def test_a_quiet_store_runs_a_round_in_the_next_ticks(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     set_gap(monkeypatch, 0.0)
     await users(store, 1)
@@ -123,6 +172,7 @@ async def test_a_stuck_writer_holds_no_round_for_long(pg_url: str, monkeypatch: 
     from glide.store.postgres.store import PostgresStore
 
     set_gap(monkeypatch, LONG_GAP_S)
+    monkeypatch.setattr(pg_engine, "PACE_LIMIT_S", 0.05)
     store = await PostgresStore.open(pg_url)
     try:
         release = asyncio.Event()
@@ -140,3 +190,33 @@ async def test_a_stuck_writer_holds_no_round_for_long(pg_url: str, monkeypatch: 
         await writing
     finally:
         await store.close()
+
+
+async def test_a_round_that_only_defers_costs_no_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite: deferred writes (acknowledgements' cursors) ride with the next write's transaction; a paced
+    round that wrote nothing does not commit them alone, and they are still committed within DEFERRED_S."""
+    set_gap(monkeypatch, 0.05)
+    monkeypatch.setattr(sqlite_engine, "DEFERRED_S", 30.0)
+    engine = await SqliteEngine.open(tmp_path / "e.db", [lambda c: c.execute("CREATE TABLE t (a INTEGER)")])
+    try:
+        await engine.write(lambda c: c.execute("INSERT INTO t VALUES (1)"))
+        committed = engine.batches_committed
+        engine.defer("cursor", lambda c: c.execute("INSERT INTO t VALUES (2)"))
+        ran = asyncio.get_running_loop().create_future()
+        assert engine.pace(lambda: ran.set_result(None))  # within the gap: it waits for the commit
+        await asyncio.wait_for(ran, 5)
+        await asyncio.sleep(0.1)
+        assert engine.batches_committed == committed
+        await engine.write(lambda c: c.execute("INSERT INTO t VALUES (3)"))
+        assert engine.batches_committed == committed + 1
+        rows = await engine.read(lambda c: [r[0] for r in c.execute("SELECT a FROM t ORDER BY a")])
+        assert rows == [1, 2, 3]
+        monkeypatch.setattr(sqlite_engine, "DEFERRED_S", 0.05)
+        engine.defer("cursor", lambda c: c.execute("INSERT INTO t VALUES (4)"))
+        for _ in range(250):  # nothing else is written: its own transaction, DEFERRED_S later
+            if engine.batches_committed == committed + 2:
+                break
+            await asyncio.sleep(0.02)
+        assert engine.batches_committed == committed + 2
+    finally:
+        await engine.close()

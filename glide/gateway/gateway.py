@@ -27,6 +27,10 @@ CLOSE_GOING_AWAY = 1001
 HEARTBEAT = Outgoing("heartbeat")
 
 
+# Schedules a dispatcher round; True when it waits for the store's next commit (glide.store.base.Store.pace).
+Pace = Callable[[Callable[[], None]], bool]
+
+
 def monotonic_ms() -> int:
     return time.monotonic_ns() // 1_000_000
 
@@ -44,6 +48,10 @@ class GatewayBase:
     def send_many(self, conns: list[Conn], out: Outgoing) -> None:
         """``out`` to each of ``conns`` (a fan-out); a driver may do it in one call."""
         send_each(conns, out)
+
+    def paced(self, pace: Pace) -> Pace:
+        """The dispatcher's pacing of rounds (the store's ``pace``) as this driver needs it."""
+        return pace
 
     def transport_stats(self) -> dict[str, int]:
         """``connections`` open now, ``slow_consumers`` dropped and ``frames_out`` sent since start (for the

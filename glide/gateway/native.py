@@ -25,7 +25,7 @@ from glide._native import (
 )
 from glide.errors import ConfigError
 from glide.gateway.conn import Conn, RecentMids
-from glide.gateway.gateway import GatewayBase, monotonic_ms
+from glide.gateway.gateway import GatewayBase, Pace, monotonic_ms
 from glide.limits import TokenBucket
 from glide.logs import event
 
@@ -177,6 +177,7 @@ class NativeGateway(GatewayBase):
         self.flush_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reading = False
+        self._holding = False  # events wait in the driver for a round paced by the store
 
     def transport_stats(self) -> dict[str, int]:
         try:
@@ -211,6 +212,35 @@ class NativeGateway(GatewayBase):
         self.driver.stop()
         for conn in list(self.conns.values()):
             self._closed(conn)
+
+    def paced(self, pace: Pace) -> Pace:
+        """While a round waits for the store's commit, the events stay in the driver (this thread is not woken
+        for each of them: its reader is off, and the I/O thread wakes it once until they are taken); the round
+        takes them first, so what arrived meanwhile joins it."""
+
+        def pace_round(round_: Callable[[], None]) -> bool:
+            def round_with_events() -> None:
+                self._take_held()
+                round_()
+
+            waits = pace(round_with_events)
+            if waits and self._reading:
+                assert self._loop is not None
+                self._loop.remove_reader(self.driver.fileno())
+                self._reading = False
+                self._holding = True
+            return waits
+
+        return pace_round
+
+    def _take_held(self) -> None:
+        if self._holding:
+            self._holding = False
+            if self.driver.running:
+                assert self._loop is not None
+                self._loop.add_reader(self.driver.fileno(), self._on_events)
+                self._reading = True
+                self._on_events()
 
     def tick(self) -> None:
         """With a test clock: move the driver's timers to clock() now."""

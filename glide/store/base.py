@@ -207,9 +207,10 @@ class Store(Protocol):
     @property
     def conversations(self) -> ConversationStore: ...
 
-    def pace(self, round_: Callable[[], None]) -> None:
-        """Run ``round_``, a dispatcher round that may write, when the store can next commit: soon when it
-        could now, else just before its next transaction (the writes of what arrives meanwhile share it)."""
+    def pace(self, round_: Callable[[], None]) -> bool:
+        """Run ``round_``, a dispatcher round that may write, when the store can next commit: in the next tick
+        when it could now (False), else just before its next transaction (True: the writes of what arrives
+        meanwhile share it)."""
         ...
 
     async def claim_node(self, node_id: int) -> int:

@@ -366,20 +366,21 @@ class PgEngine:
         if self._deferred_timer is None and not self._deferred_due:
             self._deferred_timer = asyncio.get_running_loop().call_later(DEFERRED_S, self._deferred_ready)
 
-    def pace(self, round_: Callable[[], None]) -> None:
+    def pace(self, round_: Callable[[], None]) -> bool:
         """Run ``round_`` (a dispatcher round, whose writes this engine takes) right before the writer takes its
         next transaction: in the next tick if it could start one now; else when the one running and the commit
-        gap are over (within PACE_LIMIT_S). A write made meanwhile waits for that anyway; what arrives
-        meanwhile then makes one round, not one per tick."""
+        gap are over (within PACE_LIMIT_S). True when it waits. A write made meanwhile waits for that anyway;
+        what arrives meanwhile then makes one round, not one per tick."""
         loop = asyncio.get_running_loop()
         if self._closed or (self._writer_idle and self._last_batch + COMMIT_GAP_S <= loop.time()):
             loop.call_soon(round_)
-            return
+            return False
         self._paced.append(round_)
         if len(self._paced) == 1:
             if self._writer_idle:
                 self._queue.put_nowait(_PACED)
             self._pace_timer = loop.call_later(PACE_LIMIT_S, self._release_paced)
+        return True
 
     def _release_paced(self) -> None:
         if self._pace_timer is not None:

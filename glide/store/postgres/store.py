@@ -45,8 +45,8 @@ class PostgresStore:
         """How many group transactions the writer committed (for tests and metrics)."""
         return self.engine.batches_committed
 
-    def pace(self, round_: Callable[[], None]) -> None:
-        self.engine.pace(round_)
+    def pace(self, round_: Callable[[], None]) -> bool:
+        return self.engine.pace(round_)
 
     async def claim_node(self, node_id: int) -> int:
         """A session-level advisory lock on ``node_id`` (with AUTO_NODE: on the first free one), held on a

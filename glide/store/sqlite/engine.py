@@ -138,6 +138,7 @@ class SqliteEngine:
         # within DEFERRED_S even when nothing else is written.
         self._deferred: dict[object, Op] = {}
         self._deferred_timer: asyncio.TimerHandle | None = None
+        self._deferred_due = False  # DEFERRED_S passed (or closing): the next flush takes them, writes or not
         self._checkpointer = _Checkpointer(path)
 
     @classmethod
@@ -178,18 +179,19 @@ class SqliteEngine:
             self._schedule_flush(loop)
         return await fut
 
-    def pace(self, round_: Callable[[], None]) -> None:
+    def pace(self, round_: Callable[[], None]) -> bool:
         """Run ``round_`` (a dispatcher round, whose writes this store takes) when a commit can next happen:
-        in the next tick if one can now, else when the commit gap ends, just before that commit. A write made
-        within the gap waits for its end anyway; what arrives meanwhile then makes one round and one
-        transaction, not one of each per tick."""
+        in the next tick if one can now (False), else when the commit gap ends, just before that commit
+        (True). A write made within the gap waits for its end anyway; what arrives meanwhile then makes one
+        round and one transaction, not one of each per tick."""
         loop = asyncio.get_running_loop()
         if not self._flush_scheduled and self._last_commit + COMMIT_GAP_S <= loop.time():
             loop.call_soon(round_)
-            return
+            return False
         self._paced.append(round_)
         if not self._flush_scheduled:
             self._schedule_flush(loop)
+        return True
 
     def _schedule_flush(self, loop: asyncio.AbstractEventLoop) -> None:
         # Group commit: a busy server commits at most once per COMMIT_GAP_S, so each commit (and its
@@ -219,7 +221,7 @@ class SqliteEngine:
         if self._conn is None:
             return
         self._deferred[key] = fn
-        if self._deferred_timer is None and not self._flush_scheduled:
+        if self._deferred_timer is None:
             self._deferred_timer = asyncio.get_running_loop().call_later(DEFERRED_S, self._flush_deferred)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -238,6 +240,7 @@ class SqliteEngine:
         """Flush queued writes, stop the checkpointer, close the connection. Idempotent."""
         if self._conn is None:
             return
+        self._deferred_due = True
         self._flush()
         conn, self._conn = self._conn, None
         self._checkpointer.stop()
@@ -258,12 +261,14 @@ class SqliteEngine:
                 self._schedule_flush(asyncio.get_running_loop())
 
     def _commit(self) -> None:
-        """Every write queued until now, and the deferred ones, in one transaction; then their answers."""
-        if self._deferred_timer is not None:
-            self._deferred_timer.cancel()
-            self._deferred_timer = None
+        """Every write queued until now, and the deferred ones, in one transaction; then their answers. The
+        deferred ones alone wait for their time (a round that only acknowledged costs no transaction)."""
         ops, self._pending = self._pending, []
-        if self._deferred:
+        if self._deferred and (ops or self._deferred_due):
+            self._deferred_due = False
+            if self._deferred_timer is not None:
+                self._deferred_timer.cancel()
+                self._deferred_timer = None
             deferred, self._deferred = self._deferred, {}
             loop = asyncio.get_running_loop()
             for fn in deferred.values():
@@ -289,6 +294,7 @@ class SqliteEngine:
 
     def _flush_deferred(self) -> None:
         self._deferred_timer = None
+        self._deferred_due = True
         self._flush()
 
     def _run_batch(

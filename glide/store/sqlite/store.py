@@ -43,8 +43,8 @@ class SqliteStore:
         """How many group transactions the writer committed (for tests and metrics)."""
         return self.engine.batches_committed
 
-    def pace(self, round_: Callable[[], None]) -> None:
-        self.engine.pace(round_)
+    def pace(self, round_: Callable[[], None]) -> bool:
+        return self.engine.pace(round_)
 
     async def claim_node(self, node_id: int) -> int:
         """Nothing to hold: the database file is locked to this server while it is open (DatabaseLock)."""
