@@ -18,7 +18,7 @@ from test_dispatch_rounds import conns
 import glide.store.postgres.engine as pg_engine
 import glide.store.sqlite.engine as sqlite_engine
 from glide._native import Envelope, Outgoing, decode_json
-from glide.dispatch import Dispatcher
+from glide.dispatch import PACE_BELOW, Dispatcher
 from glide.store.base import NewChat, Store
 from glide.store.sqlite.engine import SqliteEngine
 
@@ -34,6 +34,7 @@ def envelope(seq: int) -> Envelope:
 def set_gap(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
     """The stores' commit gap; PostgreSQL's limit on a paced round's wait beyond it (a stuck writer's)."""
     monkeypatch.setattr(sqlite_engine, "COMMIT_GAP_S", seconds)
+    monkeypatch.setattr(sqlite_engine, "PACED_GAP_S", seconds)
     monkeypatch.setattr(pg_engine, "COMMIT_GAP_S", seconds)
     monkeypatch.setattr(pg_engine, "PACE_LIMIT_S", max(pg_engine.PACE_LIMIT_S, 2 * seconds))
 
@@ -220,3 +221,32 @@ async def test_a_round_that_only_defers_costs_no_transaction(tmp_path: Path, mon
         assert engine.batches_committed == committed + 2
     finally:
         await engine.close()
+
+
+async def test_only_small_rounds_are_paced() -> None:
+    """A loaded server's rounds are large anyway: after a round of PACE_BELOW connections or more, the next one
+    runs in the next tick; after a small one, the store paces it again."""
+    paced: list[int] = []
+    calls: list[int] = []
+
+    def pace(round_: Callable[[], None]) -> bool:
+        paced.append(1)
+        asyncio.get_running_loop().call_soon(round_)
+        return True
+
+    async def many(items: list[tuple[Any, list[Envelope]]]) -> None:
+        calls.append(len(items))
+
+    async def one(conn: Any, envs: Any) -> None:
+        raise AssertionError("the many handler serves uniform batches")
+
+    d = Dispatcher()
+    d.pace = pace
+    d.register_batch("send", one, many=many)
+    cs = conns(PACE_BELOW + 1)
+    for round_size in (PACE_BELOW, 1, 1):
+        for c in cs[:round_size]:
+            d.submit(c, [envelope(c.uid)])  # type: ignore[arg-type]
+        await d.join()
+    assert calls == [PACE_BELOW, 1, 1]
+    assert paced == [1, 1]  # the first round and the third: the second followed a large one

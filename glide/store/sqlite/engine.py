@@ -41,11 +41,13 @@ WRITE_BUSY_TIMEOUT_MS = 20  # the loop's connection: another process's lock fail
 MMAP_BYTES = 1 << 30
 CACHE_KIB = 64 * 1024
 DEFERRED_S = 0.1  # how long a deferred write (an acknowledgement) may wait for the next transaction
-# At most one commit per this long while writes keep coming; the dispatcher's rounds wait for it too (pace).
-# What a round and a commit cost is shared by what arrives within the gap: on case1 at --scale 0.1 (1,400 msg/s)
-# with the native driver, 1 ms cost 255 µs of server CPU per message at a p99 of 2.9 ms, 2 ms 212 µs at 4.3 ms,
-# 4 ms 185 µs at 7.7 ms (bench/RESULTS.md).
-COMMIT_GAP_S = 0.002
+# At most one commit per this long while writes keep coming.
+COMMIT_GAP_S = 0.001
+# The gap a paced round waits for (pace; the dispatcher paces rounds while they are small): what a round and a
+# commit cost is shared by what arrives within it. case1 at --scale 0.1 (1,400 msg/s) on the native driver:
+# 1 ms cost 255 µs of server CPU per message at a p99 of 2.9 ms, 2 ms 212 µs at 4.3 ms, 4 ms 185 µs at 7.7 ms.
+# A loaded server's rounds are large and not paced: there a 2 ms gap made full case1's p99 worse (37 -> 59 ms).
+PACED_GAP_S = 0.002
 CHECKPOINT_INTERVAL_S = 1.0
 
 
@@ -185,19 +187,19 @@ class SqliteEngine:
         (True). A write made within the gap waits for its end anyway; what arrives meanwhile then makes one
         round and one transaction, not one of each per tick."""
         loop = asyncio.get_running_loop()
-        if not self._flush_scheduled and self._last_commit + COMMIT_GAP_S <= loop.time():
+        if not self._flush_scheduled and self._last_commit + PACED_GAP_S <= loop.time():
             loop.call_soon(round_)
             return False
         self._paced.append(round_)
         if not self._flush_scheduled:
-            self._schedule_flush(loop)
+            self._schedule_flush(loop, PACED_GAP_S)
         return True
 
-    def _schedule_flush(self, loop: asyncio.AbstractEventLoop) -> None:
+    def _schedule_flush(self, loop: asyncio.AbstractEventLoop, gap: float | None = None) -> None:
         # Group commit: a busy server commits at most once per COMMIT_GAP_S, so each commit (and its
         # pages) serves more writes; a quiet one commits in the next tick.
         self._flush_scheduled = True
-        wait = self._last_commit + COMMIT_GAP_S - loop.time()
+        wait = self._last_commit + (COMMIT_GAP_S if gap is None else gap) - loop.time()
         if wait > 0:
             loop.call_later(wait, self._commit_due)
         else:
@@ -258,7 +260,7 @@ class SqliteEngine:
             self._commit()
         finally:
             if self._paced and not self._flush_scheduled:  # paced after the rounds of this commit ran
-                self._schedule_flush(asyncio.get_running_loop())
+                self._schedule_flush(asyncio.get_running_loop(), PACED_GAP_S)
 
     def _commit(self) -> None:
         """Every write queued until now, and the deferred ones, in one transaction; then their answers. The
