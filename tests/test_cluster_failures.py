@@ -18,7 +18,7 @@ from cluster_load import ChatLoad, LoadUser
 from cluster_support import RedisServer
 from serve_process import ServeProcess
 
-from glide.store.postgres.engine import NODE_LOCK
+from glide.store.postgres.nodes import NODE_LOCK
 
 NODES = 3
 # The node-id locks of this database only: pg_locks covers the whole server (other tests' databases too) and

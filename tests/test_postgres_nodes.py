@@ -16,7 +16,7 @@ from glide.store import NewChat
 from glide.store.groups import JOIN_OPEN, KIND_MESSAGE, NewGroupMessage
 from glide.store.postgres import PostgresStore
 from glide.store.postgres import engine as pg_engine
-from glide.store.postgres.engine import WriteConn
+from glide.store.postgres.connection import WriteConn
 
 NODES = 3
 

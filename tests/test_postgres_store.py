@@ -23,7 +23,7 @@ from glide.store.groups import NewGroupMessage, StoredGroupMessage
 from glide.store.postgres import MIGRATIONS, PostgresStore, contacts, conversations, group_ops, messages, users
 from glide.store.postgres import engine as pg_engine
 from glide.store.postgres.codec import ESC, dec, enc
-from glide.store.postgres.engine import WriteConn, redact
+from glide.store.postgres.connection import WriteConn, redact
 from glide.store.postgres.routines import PLANNED_ONCE as PLANNED_ONCE_SETTINGS
 from glide.store.postgres.routines import Routine
 from glide.store.postgres.schema import ROUTINES

@@ -6,11 +6,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from glide.errors import BadRequest
-from glide.store.checks import check_id
-from glide.store.groups import JOIN_POLICIES, MAX_UIDS_PER_CALL, GroupReadState
+from glide.store.checks import check_id, is_id
+from glide.store.groups import JOIN_POLICIES, MAX_UIDS_PER_CALL, GroupNotFound, GroupReadState
 
 MAX_CLI_MID = 64
 STATUS_RECALLED = 1
+
+
+def check_gid(gid: object) -> int:
+    """A gid that can name a group; any other value names none (GroupNotFound, as a missing group)."""
+    if not is_id(gid):
+        raise GroupNotFound(f"group {gid!r:.30} does not exist")
+    return gid  # type: ignore[return-value]
 
 
 def check_uids(uids: Sequence[int], field: str = "uids") -> list[int]:

@@ -15,8 +15,8 @@ from typing import Protocol
 
 from glide.errors import GlideError
 from glide.group import rules
-from glide.store.checks import INT32_MAX, INT32_MIN, check_id, check_int, check_text, is_id
-from glide.store.group_checks import MAX_CLI_MID
+from glide.store.checks import INT32_MAX, INT32_MIN, check_id, check_int, check_text
+from glide.store.group_checks import MAX_CLI_MID, check_gid
 from glide.store.groups import (
     KIND_MESSAGE,
     MAX_GROUP_CONTENT,
@@ -37,8 +37,7 @@ SendKey = tuple[int, int, str]  # (gid, sender, cli_mid)
 def check_group_message(m: NewGroupMessage) -> None:
     """The message's fields (BadRequest), and a gid that can name a group (GroupNotFound)."""
     check_id(m.mid, "mid")
-    if not is_id(m.gid):
-        raise GroupNotFound(f"group {m.gid!r:.30} does not exist")
+    check_gid(m.gid)
     check_id(m.sender, "sender")
     check_int(m.type, "type", INT32_MIN, INT32_MAX)
     check_int(m.send_at, "send_at")

@@ -25,8 +25,9 @@ from glide.store.contacts import (
     RequestOutcome,
 )
 from glide.store.postgres.codec import dec, enc
+from glide.store.postgres.connection import Conn, WriteConn
 from glide.store.postgres.conversations import refused_pairs
-from glide.store.postgres.engine import Conn, PgEngine, WriteConn
+from glide.store.postgres.engine import PgEngine
 
 CONTACT_COLUMNS = "owner, peer, remark, last_mid, created_at, updated_at"
 REQUEST_COLUMNS = "requester, target, remark, comment, status, created_at, updated_at"

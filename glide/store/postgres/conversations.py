@@ -15,7 +15,8 @@ from glide.errors import BadRequest, NotFound, UserNotFound
 from glide.store.checks import INT64_MAX, check_id, check_int
 from glide.store.contacts import RELATION_BLACK, RELATION_WHITE
 from glide.store.conversations import MAX_RECENT, MAX_SYNC_PAGE, Conversation, TimelineEntry, TimelinePage
-from glide.store.postgres.engine import Conn, PgEngine, WriteConn
+from glide.store.postgres.connection import Conn, WriteConn
+from glide.store.postgres.engine import PgEngine
 from glide.store.postgres.rows import CHAT_COLUMNS, M_COLUMNS, chat_from
 
 _PAIR = "peer_lo = least(c.owner, c.peer) AND peer_hi = greatest(c.owner, c.peer)"

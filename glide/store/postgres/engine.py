@@ -1,4 +1,5 @@
-"""PostgreSQL plumbing: one writer task with group commit, a pool for reads, built-in migrations.
+"""PostgreSQL plumbing: one writer task with group commit and a pool for reads (connecting and migrations:
+glide.store.postgres.connection; the node id: glide.store.postgres.nodes).
 
 Writes are async closures queued to the writer task. It takes everything pending and runs it as ONE
 transaction on its own connection (BEGIN with the advisory locks of every key, the closures, COMMIT;
@@ -22,19 +23,25 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
 from glide.errors import ConfigError, GlideError, StorageError
-from glide.ids import AUTO_NODE, MAX_NODE
+from glide.store.postgres.connection import (
+    CONNECT_TIMEOUT_S,
+    SERVER_SETTINGS,
+    Conn,
+    Migration,
+    WriteConn,
+    connect,
+    migrate,
+    redact,
+    storage_error,
+)
+from glide.store.postgres.nodes import NodeLease
 from glide.store.postgres.routines import Routine
 
 T = TypeVar("T")
-WriteConn: TypeAlias = "asyncpg.Connection[asyncpg.Record]"
-Conn: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
-Migration = Callable[["asyncpg.Connection[asyncpg.Record]"], Awaitable[None]]
 log = logging.getLogger("glide.store")
 
 # At most one transaction per this long while writes keep coming (as glide.store.sqlite.engine does): a busy
@@ -50,17 +57,7 @@ DEFERRED_S = 0.1  # how long a deferred write (acknowledgements) may wait for th
 PACE_LIMIT_S = 0.05
 MAX_BATCH = 256  # ops per transaction: each is a subtransaction, and many of them slow other sessions down
 MAX_RETRIES = 5  # re-runs of an op that lost a deadlock or a serialization race
-CONNECT_TIMEOUT_S = 10.0
 POOL_SIZE = 8
-MIGRATION_LOCK = 0x676C696465  # pg_advisory_lock key ("glide"): nodes starting together migrate one at a time
-NODE_LOCK = 0x676C6E64  # pg_advisory_lock(NODE_LOCK, node_id): the live node holding that id ("glnd")
-# plan_cache_mode: asyncpg prepares every statement once per connection, and PostgreSQL switches a prepared
-# statement to a generic plan after five runs. Made while a table is still small (a new database, before
-# autovacuum's first ANALYZE), that plan scans the whole table and is kept as the table grows: the message
-# path fell from ~18 ms to ~190 ms p50 (p99 6 s) within seconds of a fresh start. Custom plans see the table's
-# current size each time, for a few µs of planning (a statement whose plan does not depend on the length of
-# its lists may run in a routine planned once instead: PLANNED_ONCE).
-SERVER_SETTINGS = {"application_name": "glide", "synchronous_commit": "on", "plan_cache_mode": "force_custom_plan"}
 _RETRYABLE = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 # Advisory transaction locks on keys in ascending order (the sorted subquery fixes the order of the calls).
 _SQL_LOCK_KEYS = "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT unnest('{%s}'::bigint[]) AS k ORDER BY 1) AS s"
@@ -85,72 +82,6 @@ async def _keep_session(conn: Conn) -> None:
     """The pool's reset of a connection it gets back: nothing (asyncpg's default is a query, a round trip per
     read). Reads only read: no SET, LISTEN, cursor or session lock to undo; an open transaction is rolled back
     by asyncpg before this is called."""
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    try:
-        parts = urlsplit(url)
-        if parts.password is None:
-            return url
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"
-        netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-        return urlunsplit(parts._replace(netloc=netloc))
-    except ValueError:
-        return "<unparsable PostgreSQL URL>"
-
-
-def storage_error(e: BaseException) -> GlideError:
-    if isinstance(e, GlideError):
-        return e
-    if not isinstance(e, (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)):
-        log.error("unexpected error in a store operation", exc_info=e)
-    return StorageError(f"storage failure: {e}")
-
-
-async def connect(url: str, where: str) -> WriteConn:
-    try:
-        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError, ValueError) as e:
-        raise ConfigError(f"{where}: cannot connect to PostgreSQL: {e}") from None
-
-
-async def migrate(
-    conn: WriteConn, migrations: Sequence[Migration], where: str, routines: Sequence[Routine] = ()
-) -> int:
-    """Bring the schema to ``len(migrations)``, one transaction per step, and make the ``routines`` the
-    database lacks; returns the final version."""
-    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
-    try:
-        try:
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_version "
-                "(id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)"
-            )
-            current = int(await conn.fetchval("SELECT version FROM schema_version WHERE id = 1") or 0)
-        except asyncpg.PostgresError as e:
-            raise ConfigError(f"{where}: not a usable glide database: {e}") from None
-        if current > len(migrations):
-            raise ConfigError(
-                f"{where}: schema version {current} is newer than this glide supports ({len(migrations)})"
-            )
-        for version in range(current, len(migrations)):
-            async with conn.transaction():
-                await migrations[version](conn)
-                await conn.execute(
-                    "INSERT INTO schema_version (id, version) VALUES (1, $1) "
-                    "ON CONFLICT (id) DO UPDATE SET version = excluded.version",
-                    version + 1,
-                )
-        for r in routines:
-            if await conn.fetchval("SELECT to_regproc($1)", r.name) is None:
-                await conn.execute(r.create)
-    finally:
-        with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
-            await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
-    return len(migrations)
 
 
 @dataclass(eq=False)
@@ -254,8 +185,7 @@ class PgEngine:
         self._last_batch = 0.0  # when the writer started its last transaction (loop time)
         self._closed = False
         self._writer: asyncio.Task[None] | None = None
-        self._node_conn: WriteConn | None = None
-        self._node_id = AUTO_NODE
+        self._node = NodeLease(url, where)
         # Writes that may wait a little (acknowledgements): the first transaction DEFERRED_S after the first of
         # them takes them all (one started for them when nothing else comes); each made when it is taken.
         self._deferred: dict[object, Callable[[], DeferredWrite]] = {}
@@ -417,69 +347,13 @@ class PgEngine:
         return await self.read(lambda conn: conn.fetchval(sql, *args))
 
     async def claim_node(self, node_id: int) -> int:
-        """Hold the advisory lock of ``node_id`` (AUTO_NODE: of the first free id) on a dedicated connection;
-        ConfigError if a live node has it (or every id)."""
-        conn = await connect(self.url, self.where)
-        try:
-            for candidate in range(MAX_NODE + 1) if node_id == AUTO_NODE else (node_id,):
-                if await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", NODE_LOCK, candidate):
-                    break
-            else:
-                problem = await self._node_problem(conn, node_id)
-                raise ConfigError(problem)
-        except BaseException:
-            await conn.close()
-            raise
-        if self._node_conn is not None:
-            await self._node_conn.close()
-        self._node_conn = conn
-        self._node_id = candidate
-        return candidate
+        """Hold ``node_id`` (AUTO_NODE: the first free id) while the store is open: glide.store.postgres.nodes."""
+        return await self._node.claim(node_id)
 
     async def keep_node(self) -> None:
-        """Take the node id again on a new connection if the one holding it died. StorageError while the
-        database cannot be reached (try again later); ConfigError if another node took the id meanwhile (two
-        nodes must never issue ids with the same node id)."""
-        if self._closed or self._node_id == AUTO_NODE:
-            return
-        failures = (TimeoutError, asyncpg.PostgresError, OSError, asyncpg.InterfaceError)
-        conn = self._node_conn
-        if conn is not None:
-            try:
-                await conn.fetchval("SELECT 1", timeout=5)
-                return
-            except failures:
-                log.warning("the connection holding node id %d was lost; taking the id again", self._node_id)
-            with contextlib.suppress(Exception):
-                conn.terminate()
-            self._node_conn = None
-        fresh: WriteConn | None = None
-        try:
-            fresh = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S, server_settings=SERVER_SETTINGS)
-            held = await fresh.fetchval("SELECT pg_try_advisory_lock($1, $2)", NODE_LOCK, self._node_id)
-        except failures as e:
-            if fresh is not None:
-                fresh.terminate()
-            raise StorageError(f"{self.where}: node id {self._node_id} not taken again yet: {e}") from None
-        if not held:
-            await fresh.close()
-            raise ConfigError(f"{self.where}: node id {self._node_id} was taken by another node meanwhile")
-        self._node_conn = fresh
-
-    async def _node_problem(self, conn: asyncpg.Connection, node_id: int) -> str:
-        if node_id == AUTO_NODE:
-            return f"{self.where}: every node id (0..{MAX_NODE}) is held by a live glide node"
-        holder = await conn.fetchval(
-            "SELECT a.client_addr::text || ' pid ' || a.pid FROM pg_locks l JOIN pg_stat_activity a "
-            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.classid = $1 AND l.objid = $2 "
-            "AND l.granted LIMIT 1",
-            NODE_LOCK,
-            node_id,
-        )
-        return (
-            f"{self.where}: node_id {node_id} is held by another live glide node"
-            f" ({holder or 'backend unknown'}); give each node its own node_id, or leave it unset"
-        )
+        """Take the node id again if the connection holding it died (glide.store.postgres.nodes)."""
+        if not self._closed:
+            await self._node.keep()
 
     async def close(self) -> None:
         """Flush queued writes, stop the writer, close the connections. Idempotent."""
@@ -492,10 +366,7 @@ class PgEngine:
                 self._queue.put_nowait(_DEFERRED)
             self._queue.put_nowait(_STOP)
             await asyncio.shield(self._writer)
-        if self._node_conn is not None:
-            with contextlib.suppress(Exception):
-                await self._node_conn.close(timeout=5)
-            self._node_conn = None
+        await self._node.release()
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 await self._conn.close(timeout=5)

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 import asyncpg
 
 from glide.errors import NotFound, StorageError, UserNotFound
-from glide.store.checks import is_id
 from glide.store.groups import (
     KIND_NOTICE,
     ROLE_ADMIN,
@@ -21,8 +20,8 @@ from glide.store.groups import (
     notice_content,
 )
 from glide.store.postgres.codec import dec, enc
+from glide.store.postgres.connection import Conn, WriteConn
 from glide.store.postgres.conversations import refused_pairs
-from glide.store.postgres.engine import Conn, WriteConn
 from glide.store.postgres.routines import PLANNED_ONCE, routine
 
 GROUP_COLUMNS = (
@@ -312,9 +311,3 @@ async def change(
 ) -> GroupChange:
     recipients = tuple(sorted({*await member_uids(conn, gid), *extra_recipients}))
     return GroupChange(await load_group(conn, gid), entry, recipients)
-
-
-def check_gid(gid: object) -> int:
-    if not is_id(gid):
-        raise GroupNotFound(f"group {gid!r:.30} does not exist")
-    return gid  # type: ignore[return-value]

@@ -16,7 +16,7 @@ import asyncpg
 from glide.errors import BadRequest, StorageError
 from glide.group import rules
 from glide.store.checks import INT64_MAX, check_id, check_int, check_text, is_id
-from glide.store.group_checks import check_settings, read_state
+from glide.store.group_checks import check_gid, check_settings, read_state
 from glide.store.group_sends import GroupSends, SendResult, checked, filled, plan_sends, send_keys
 from glide.store.groups import (
     JOIN_INVITE,
@@ -38,7 +38,8 @@ from glide.store.groups import (
     NewGroupMessage,
 )
 from glide.store.postgres.codec import enc
-from glide.store.postgres.engine import Conn, PgEngine, WriteConn
+from glide.store.postgres.connection import Conn, WriteConn
+from glide.store.postgres.engine import PgEngine
 from glide.store.postgres.group_ops import (
     GMSGS_APPEND_ROUTINE,
     GMSGS_BY_KEYS_ROUTINE,
@@ -61,7 +62,6 @@ from glide.store.postgres.group_ops import (
     SQL_USER_GROUPS,
     add_members,
     change,
-    check_gid,
     gmsg_from,
     group_from,
     load_group,

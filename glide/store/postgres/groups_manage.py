@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from glide.errors import BadRequest, NotAllowed, NotFound
 from glide.group import rules
 from glide.store.checks import check_id, check_int, is_id
-from glide.store.group_checks import STATUS_RECALLED, check_settings, check_uids
+from glide.store.group_checks import STATUS_RECALLED, check_gid, check_settings, check_uids
 from glide.store.groups import (
     MAX_GROUP_MEMBERS,
     NOTICE_DISSOLVED,
@@ -33,13 +33,13 @@ from glide.store.groups import (
     JoinRequest,
     MemberExists,
 )
-from glide.store.postgres.engine import Conn, PgEngine, WriteConn
+from glide.store.postgres.connection import Conn, WriteConn
+from glide.store.postgres.engine import PgEngine
 from glide.store.postgres.group_ops import (
     SQL_GMSG_BY_MID,
     add_members,
     banned_of,
     change,
-    check_gid,
     gmsg_from,
     load_group,
     load_member,

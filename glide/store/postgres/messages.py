@@ -29,8 +29,9 @@ from glide.store.base import MAX_HISTORY_PAGE, MAX_INBOX_PAGE, STATUS_RECALLED, 
 from glide.store.checks import INT64_MAX, check_int, check_text, is_id
 from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
 from glide.store.postgres.codec import enc
+from glide.store.postgres.connection import Conn, WriteConn
 from glide.store.postgres.conversations import refusals_of
-from glide.store.postgres.engine import LOCK_KEYS_AT_PARAM, Conn, DeferredWrite, PgEngine, WriteConn
+from glide.store.postgres.engine import LOCK_KEYS_AT_PARAM, DeferredWrite, PgEngine
 from glide.store.postgres.routines import PLANNED_ONCE, routine
 from glide.store.postgres.rows import CHAT_COLUMNS, M_COLUMNS, chat_from
 

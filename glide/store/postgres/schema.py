@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from glide.store.groups import GROUP_ID_BASE, renumbered_notices
 from glide.store.postgres.codec import dec, enc
-from glide.store.postgres.engine import Migration, WriteConn
+from glide.store.postgres.connection import Migration, WriteConn
 from glide.store.postgres.group_ops import GROUP_SENDS_ROUTINES
 from glide.store.postgres.messages import ACKS_READ_ROUTINE, STORE_CHATS_ROUTINE, STORE_FEW_CHATS_ROUTINE
 from glide.store.postgres.routines import Routine

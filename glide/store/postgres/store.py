@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from glide.ids import wall_ms
+from glide.store.postgres.connection import Migration
 from glide.store.postgres.contacts import PgContactStore
 from glide.store.postgres.conversations import PgConversationStore
-from glide.store.postgres.engine import POOL_SIZE, Migration, PgEngine
+from glide.store.postgres.engine import POOL_SIZE, PgEngine
 from glide.store.postgres.groups import PgGroupStore
 from glide.store.postgres.messages import PgMessageStore
 from glide.store.postgres.routines import Routine

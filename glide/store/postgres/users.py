@@ -11,7 +11,8 @@ from glide.store.accounts import REVOKED_PURGE, login_key, new_account_keys, new
 from glide.store.base import User
 from glide.store.checks import INT64_MAX, check_int, check_text, valid_ids
 from glide.store.postgres.codec import dec, dec_opt, enc, enc_opt
-from glide.store.postgres.engine import PgEngine, WriteConn
+from glide.store.postgres.connection import WriteConn
+from glide.store.postgres.engine import PgEngine
 
 USER_COLUMNS = "uid, account, email, nickname, avatar, password_hash, message_deliver_secret, guest, created_at"
 _U = ", ".join("u." + c.strip() for c in USER_COLUMNS.split(","))

@@ -14,7 +14,7 @@ from glide.errors import BadRequest, NotFound, StorageError
 from glide.group import rules
 from glide.ids import wall_ms
 from glide.store.checks import INT64_MAX, check_id, check_int, check_text, is_id
-from glide.store.group_checks import STATUS_RECALLED, check_settings, read_state
+from glide.store.group_checks import STATUS_RECALLED, check_gid, check_settings, read_state
 from glide.store.group_sends import GroupSends, SendResult, checked, filled, plan_sends, send_keys
 from glide.store.groups import (
     JOIN_INVITE,
@@ -210,7 +210,7 @@ class SqliteGroupStore(SqliteGroupManagement, GroupSends):
         return filled(results, await self._engine.write(op))
 
     async def ensure_channel(self, gid: int, name: str) -> Group:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         name = check_text(name, "name", MAX_GROUP_NAME)
         clock_ms = self._clock_ms
 
@@ -225,7 +225,7 @@ class SqliteGroupStore(SqliteGroupManagement, GroupSends):
         return await self._engine.write(op)
 
     async def enroll(self, gid: int, uids: Sequence[int]) -> int:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         wanted = [check_id(u, f"uids[{i}]") for i, u in enumerate(uids)]
         clock_ms = self._clock_ms
 
@@ -252,7 +252,7 @@ class SqliteGroupStore(SqliteGroupManagement, GroupSends):
         return await self._engine.read(op)
 
     async def recall(self, gid: int, mid: int, by: int, *, notice_mid: int, not_before_ms: int) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
         check_id(notice_mid, "notice_mid")
         check_int(not_before_ms, "not_before_ms")
@@ -279,7 +279,7 @@ class SqliteGroupStore(SqliteGroupManagement, GroupSends):
         return await self._engine.write(op)
 
     async def history(self, gid: int, uid: int, *, before_seq: int = 0, limit: int = 20) -> list[GroupMessage]:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(uid, "uid")
         check_int(before_seq, "before_seq")
         before = before_seq if before_seq > 0 else INT64_MAX
@@ -295,7 +295,7 @@ class SqliteGroupStore(SqliteGroupManagement, GroupSends):
     async def seq_range(
         self, gid: int, uid: int, *, from_seq: int, to_seq: int, limit: int = MAX_GROUP_PAGE
     ) -> list[GroupMessage]:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(uid, "uid")
         check_int(from_seq, "from_seq", 1)
         check_int(to_seq, "to_seq", 1)
@@ -313,7 +313,7 @@ class SqliteGroupStore(SqliteGroupManagement, GroupSends):
     # read state
 
     async def mark_read(self, gid: int, uid: int, seq: int) -> GroupReadState:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(uid, "uid")
         check_int(seq, "seq", 0)
 
@@ -329,7 +329,7 @@ class SqliteGroupStore(SqliteGroupManagement, GroupSends):
 
     async def read_states(self, uid: int, gids: Sequence[int] | None = None) -> list[GroupReadState]:
         check_id(uid, "uid")
-        wanted = None if gids is None else list(dict.fromkeys(self._gid(g) for g in gids))
+        wanted = None if gids is None else list(dict.fromkeys(check_gid(g) for g in gids))
 
         def op(conn: sqlite3.Connection) -> list[GroupReadState]:
             if wanted is None:

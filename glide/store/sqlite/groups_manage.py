@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 
 from glide.errors import BadRequest, NotAllowed, NotFound
 from glide.group import rules
-from glide.store.checks import check_id, is_id
-from glide.store.group_checks import check_settings, check_uids
+from glide.store.checks import check_id
+from glide.store.group_checks import check_gid, check_settings, check_uids
 from glide.store.groups import (
     MAX_GROUP_MEMBERS,
     NOTICE_DISSOLVED,
@@ -27,7 +27,6 @@ from glide.store.groups import (
     ROLE_MEMBER,
     ROLE_OWNER,
     GroupChange,
-    GroupNotFound,
     JoinRequest,
     MemberExists,
 )
@@ -58,7 +57,7 @@ class SqliteGroupManagement:
     _clock_ms: Callable[[], int]
 
     async def join(self, gid: int, uid: int, *, mid: int) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(uid, "uid")
         check_id(mid, "mid")
         clock_ms = self._clock_ms
@@ -88,7 +87,7 @@ class SqliteGroupManagement:
         return await self._engine.write(op)
 
     async def join_requests(self, gid: int, by: int) -> list[JoinRequest]:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
 
         def op(conn: sqlite3.Connection) -> list[JoinRequest]:
@@ -102,7 +101,7 @@ class SqliteGroupManagement:
         return await self._engine.read(op)
 
     async def decide_join(self, gid: int, by: int, uid: int, accept: bool, *, mid: int) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
         check_id(uid, "uid")
         check_id(mid, "mid")
@@ -131,7 +130,7 @@ class SqliteGroupManagement:
         return await self._engine.write(op)
 
     async def unban(self, gid: int, by: int, uids: Sequence[int]) -> list[int]:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
         wanted = check_uids(uids)
 
@@ -148,7 +147,7 @@ class SqliteGroupManagement:
     async def set_settings(
         self, gid: int, by: int, *, join_policy: int | None = None, history_from_join: bool | None = None, mid: int
     ) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
         check_id(mid, "mid")
         check_settings(join_policy, history_from_join)
@@ -171,7 +170,7 @@ class SqliteGroupManagement:
         return await self._engine.write(op)
 
     async def invite(self, gid: int, by: int, uids: Sequence[int], *, mid: int) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
         check_id(mid, "mid")
         wanted = check_uids(uids)
@@ -197,7 +196,7 @@ class SqliteGroupManagement:
         return await self._engine.write(op)
 
     async def remove(self, gid: int, by: int, uids: Sequence[int], *, mid: int) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
         check_id(mid, "mid")
         wanted = check_uids(uids)
@@ -219,7 +218,7 @@ class SqliteGroupManagement:
         return await self._engine.write(op)
 
     async def leave(self, gid: int, uid: int, *, mid: int) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(uid, "uid")
         check_id(mid, "mid")
         clock_ms = self._clock_ms
@@ -238,7 +237,7 @@ class SqliteGroupManagement:
         return await self._engine.write(op)
 
     async def dissolve(self, gid: int, by: int, *, mid: int) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
         check_id(mid, "mid")
         clock_ms = self._clock_ms
@@ -254,7 +253,7 @@ class SqliteGroupManagement:
         return await self._engine.write(op)
 
     async def set_role(self, gid: int, by: int, uid: int, role: int, *, mid: int) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
         check_id(uid, "uid")
         check_id(mid, "mid")
@@ -278,7 +277,7 @@ class SqliteGroupManagement:
         return await self._engine.write(op)
 
     async def mute_members(self, gid: int, by: int, uids: Sequence[int], muted: bool, *, mid: int) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
         check_id(mid, "mid")
         wanted = check_uids(uids)
@@ -307,7 +306,7 @@ class SqliteGroupManagement:
         return await self._engine.write(op)
 
     async def mute_group(self, gid: int, by: int, muted: bool, *, mid: int) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
         check_id(mid, "mid")
         if not isinstance(muted, bool):
@@ -327,7 +326,7 @@ class SqliteGroupManagement:
         return await self._engine.write(op)
 
     async def transfer(self, gid: int, by: int, to: int, *, mid: int) -> GroupChange:
-        gid = self._gid(gid)
+        gid = check_gid(gid)
         check_id(by, "by")
         check_id(to, "to")
         check_id(mid, "mid")
@@ -346,9 +345,3 @@ class SqliteGroupManagement:
             return change_of(conn, gid, notice)
 
         return await self._engine.write(op)
-
-    @staticmethod
-    def _gid(gid: object) -> int:
-        if not is_id(gid):
-            raise GroupNotFound(f"group {gid!r:.30} does not exist")
-        return gid  # type: ignore[return-value]
