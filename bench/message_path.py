@@ -34,7 +34,7 @@ from typing import Any
 
 from store_workload import USERS, workload_main
 
-PAUSE_S = 0.004  # between rounds (unmeasured): more than the SQLite engine's commit gap of 2 ms
+PAUSE_S = 0.004  # between rounds (unmeasured): more than the SQLite engine's paced gap of 2 ms
 
 
 class MemoryConn:

@@ -47,6 +47,8 @@ BatchHandler = Callable[[Conn, Sequence[Envelope]], Awaitable[None]]
 # The envelopes of many connections at once, each connection's in its order.
 ManyHandler = Callable[[list[tuple[Conn, list[Envelope]]]], Awaitable[None]]
 SessionHook = Callable[[Conn], Any]
+# Schedules a round; True when it waits for the store's next commit (glide.store.base.Store.pace).
+Pace = Callable[[Callable[[], None]], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +86,7 @@ class Dispatcher:
         self._last_round = 0  # connections in the last round
         # When set (by the server, from its store): schedules a round so that it runs right before the store's
         # next commit, instead of in the next tick.
-        self.pace: Callable[[Callable[[], None]], bool] | None = None
+        self.pace: Pace | None = None
         # Envelopes received per known action ("unknown" / "undecodable" for the rest: hostile input must not
         # grow this), read by the metrics.
         self.received: dict[str, int] = {}

@@ -18,17 +18,13 @@ from glide.logs import event
 
 if TYPE_CHECKING:
     from glide.config import Config
-    from glide.dispatch import Dispatcher
+    from glide.dispatch import Dispatcher, Pace
     from glide.gateway.conn import Conn
 
 log = logging.getLogger("glide.gateway")
 TICK_MS = 100
 CLOSE_GOING_AWAY = 1001
 HEARTBEAT = Outgoing("heartbeat")
-
-
-# Schedules a dispatcher round; True when it waits for the store's next commit (glide.store.base.Store.pace).
-Pace = Callable[[Callable[[], None]], bool]
 
 
 def monotonic_ms() -> int:

@@ -25,12 +25,13 @@ from glide._native import (
 )
 from glide.errors import ConfigError
 from glide.gateway.conn import Conn, RecentMids
-from glide.gateway.gateway import GatewayBase, Pace, monotonic_ms
+from glide.gateway.gateway import GatewayBase, monotonic_ms
 from glide.limits import TokenBucket
 from glide.logs import event
 
 if TYPE_CHECKING:
     from glide.config import Config
+    from glide.dispatch import Pace
 
 log = logging.getLogger("glide.gateway")
 CLOSE_GOING_AWAY = 1001

@@ -5,8 +5,9 @@ microseconds, far less than handing each batch to another thread and back (a wak
 each way), and nothing else writes the file (one server per database, glide.store.data_dir). Writes are
 closures: ``write`` queues one and the first write of a tick schedules the flush, which runs every closure
 queued by then within ONE transaction, commits once, then resolves the futures. Within COMMIT_GAP_S of the
-last commit the flush waits for the gap to end, and so do the dispatcher's rounds (``pace``): they run right
-before it, so that what every connection sent meanwhile is one round and one transaction. A failing closure
+last commit the flush waits for the gap to end; a dispatcher round paced by the store (``pace``) waits for
+PACED_GAP_S and runs right before the commit, so that what every connection sent meanwhile is one round and
+one transaction. A failing closure
 rolls the transaction back and the batch runs again with each closure behind a SAVEPOINT, so it fails only
 itself (no savepoint per closure while nothing fails). WAL with ``synchronous=NORMAL`` (the default) makes
 a commit survive the process being killed, which is the ``ack.message`` guarantee; ``FULL`` adds an fsync per
@@ -178,7 +179,7 @@ class SqliteEngine:
         fut: asyncio.Future[T] = loop.create_future()
         self._pending.append((fn, fut))
         if not self._flush_scheduled:
-            self._schedule_flush(loop)
+            self._schedule_flush(loop, COMMIT_GAP_S)
         return await fut
 
     def pace(self, round_: Callable[[], None]) -> bool:
@@ -195,11 +196,11 @@ class SqliteEngine:
             self._schedule_flush(loop, PACED_GAP_S)
         return True
 
-    def _schedule_flush(self, loop: asyncio.AbstractEventLoop, gap: float | None = None) -> None:
-        # Group commit: a busy server commits at most once per COMMIT_GAP_S, so each commit (and its
-        # pages) serves more writes; a quiet one commits in the next tick.
+    def _schedule_flush(self, loop: asyncio.AbstractEventLoop, gap: float) -> None:
+        # Group commit: a busy server commits at most once per gap, so each commit (and its pages) serves
+        # more writes; a quiet one commits in the next tick.
         self._flush_scheduled = True
-        wait = self._last_commit + (COMMIT_GAP_S if gap is None else gap) - loop.time()
+        wait = self._last_commit + gap - loop.time()
         if wait > 0:
             loop.call_later(wait, self._commit_due)
         else:
