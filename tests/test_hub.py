@@ -4,6 +4,7 @@ by device; every question about sessions answers the same across those shapes.""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from glide._native import Outgoing
 from glide.gateway.hub import LocalHub
@@ -87,3 +88,48 @@ def test_the_session_count_follows_every_change_of_the_table() -> None:
         else:
             hub.unbind(conn)
         assert hub.online_count() == len(hub.all())
+
+
+class _Forwarding(LocalHub):
+    """A hub with other nodes (as glide.cluster's): every delivery is also handed to them."""
+
+    __slots__ = ("forwarded",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forwarded: list[tuple[int, int, bool]] = []
+
+    def forward(self, uid: int, out: Outgoing, mid: int, if_nobody: Callable[[], None] | None) -> None:
+        self.forwarded.append((uid, mid, if_nobody is not None))
+
+
+def _deliveries(hub: LocalHub, conn: _Conn, out: Outgoing, mid: int, exclude: _Conn | None) -> tuple[int, int]:
+    nobody: list[int] = []
+    sent = hub.deliver(conn.uid, out, mid=mid, exclude=exclude, if_nobody=lambda: nobody.append(1))
+    return sent, len(nobody)
+
+
+def test_a_lone_session_gets_a_delivery_as_any_session_would() -> None:
+    """``deliver``'s shortcut for a uid with one live session on one node: sent at once; a closed or excluded
+    session gets nothing and the sender hears that nobody is online; a replaying one holds the push of a
+    message (and gets other frames at once). A hub with other nodes forwards every delivery."""
+    out = Outgoing("message.chat", {"mid": 7})
+    for state in ("live", "closed", "excluded", "syncing"):
+        for mid in (0, 7):
+            hub, conn = LocalHub(), _Conn(1, "web")
+            hub.bind(conn)
+            conn.closed = state == "closed"
+            conn.syncing = state == "syncing"
+            sent, nobody = _deliveries(hub, conn, out, mid, conn if state == "excluded" else None)
+            if state in ("closed", "excluded"):
+                assert (sent, nobody, conn.sent, conn.held) == (0, 1, [], None), (state, mid)
+            elif state == "syncing" and mid:
+                assert (sent, nobody, conn.sent, conn.held) == (1, 0, [], {7: out}), (state, mid)
+            else:
+                assert (sent, nobody, conn.sent, conn.held) == (1, 0, [out], None), (state, mid)
+
+            cluster, conn = _Forwarding(), _Conn(1, "web")
+            cluster.bind(conn)
+            conn.closed = state == "closed"
+            sent, nobody = _deliveries(cluster, conn, out, mid, None)
+            assert cluster.forwarded == [(1, mid, state == "closed")] and nobody == 0, (state, mid)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import itertools
 import time
 
@@ -126,6 +127,25 @@ async def test_bad_input_is_rejected_and_nothing_is_stored(store: Store, bad: Ne
         await store.messages.store_chats([good, bad])
     assert await store.messages.chat(good.mid) is None  # the whole call is refused, not half-stored
     assert await store.messages.inbox(BOB) == []
+
+
+class _Kind(enum.IntEnum):
+    TEXT = 1
+
+
+async def test_fields_checked_the_long_way_are_stored_like_plain_ones(store: Store) -> None:
+    """The checks pass plain fields (ints, ASCII text) in one expression; non-ASCII text and int subclasses
+    (not bool) take the field-by-field way and are stored the same, in the same batch."""
+    batch = [
+        chat(ALICE, BOB, "plain", "lunch?"),
+        chat(ALICE, BOB, "中文", "午饭吗 🍜"),
+        NewChat(next(_mids), "kind", ALICE, BOB, _Kind.TEXT, "typed", 1_690_000_000_123),
+    ]
+    stored = await store.messages.store_chats(batch)
+    assert [(s.duplicate, s.refused) for s in stored] == [(False, False)] * 3
+    for new, s in zip(batch, stored, strict=True):
+        got = await store.messages.chat(s.message.mid)
+        assert got is not None and (got.cli_mid, got.content, got.type) == (new.cli_mid, new.content, int(new.type))
 
 
 # inbox

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from glide._native import Envelope, Outgoing, OutgoingShape
@@ -52,6 +53,11 @@ def delivery_for(m: ChatMessage) -> Outgoing:
     if m.status == 1:
         return Outgoing("message.chat.recall", recall_data(m))
     return CHAT_FRAME(chat_values(m))
+
+
+def _offline(sender: Conn, mid: int) -> None:
+    """No device of the receiver is online: the sender's receipt at once (the message waits in the inbox)."""
+    sender.send(Outgoing("ack.notify", {"mid": mid}))
 
 
 class ChatActions:
@@ -115,6 +121,7 @@ class ChatActions:
             except GlideError as e:  # nothing of the batch was stored: every request gets its own answer
                 answer_each(accepted, e.message)
                 return
+            deliver, message_stored = self.hub.deliver, self.ctx.hooks.message_stored
             for (conn, env, _), result in zip(accepted, stored, strict=True):
                 m = result.message
                 if result.refused:  # blacklist / whitelist-only (glide.store.contacts): nothing was stored
@@ -123,19 +130,15 @@ class ChatActions:
                 conn.send(ACK_MESSAGE((m.cli_mid, m.mid), seq=env.seq))
                 if result.duplicate:
                     continue  # already delivered (or waiting in the inbox): never twice
-                self._deliver(conn, m)
-                self.ctx.hooks.message_stored(conn, m)
+                # _deliver's work for a message just stored (never a recalled one), without its calls
+                deliver(m.receiver, CHAT_FRAME(chat_values(m)), mid=m.mid, if_nobody=partial(_offline, conn, m.mid))
+                message_stored(conn, m)
         finally:
             self.in_flight.difference_update(mids)
 
     def _deliver(self, sender: Conn, m: ChatMessage) -> None:
         """Push to every online device of the receiver; tell the sender at once when none is online."""
-        self.hub.deliver(
-            m.receiver,
-            delivery_for(m),
-            mid=m.mid,
-            if_nobody=lambda: sender.send(Outgoing("ack.notify", {"mid": m.mid})),
-        )
+        self.hub.deliver(m.receiver, delivery_for(m), mid=m.mid, if_nobody=partial(_offline, sender, m.mid))
 
     async def on_resend(self, conn: Conn, env: Envelope) -> None:
         """The sender had no ``ack.notify``: push the stored message again (the receiver dedups by mid)."""

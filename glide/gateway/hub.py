@@ -32,13 +32,15 @@ class LocalHub:
     """Sessions of this process, keyed by uid then device. A uid with one session (the usual case) maps to its
     connection itself; with several, to a dict by device: an idle server keeps no dict per user."""
 
-    __slots__ = ("_count", "_send_many", "_sessions")
+    __slots__ = ("_count", "_send_many", "_sessions", "_single_node")
 
     def __init__(self, send_many: SendMany = send_each) -> None:
         """``send_many``: how the driver sends one frame to many of its connections (a fan-out)."""
         self._sessions: dict[int, Conn | dict[str, Conn]] = {}
         self._count = 0  # sessions in the table (app/info reads it at every login: no walk over the table)
         self._send_many = send_many
+        # Nothing to forward (no other node): ``deliver`` sends to a lone live session itself (below).
+        self._single_node = type(self).forward is LocalHub.forward
 
     # sessions
 
@@ -129,6 +131,19 @@ class LocalHub:
 
         ``mid``: the frame is about 1:1 message ``mid``: a device still replaying its inbox holds it until the
         replay ends (and the replay skips that mid). ``if_nobody`` runs when no device anywhere is online."""
+        entry = self._sessions.get(uid)
+        if (
+            self._single_node
+            and entry is not None
+            and not isinstance(entry, dict)
+            and entry is not exclude
+            and not entry.closed
+            and not entry.syncing
+        ):
+            # Every message's push and receipt: one live session, on one node (deliver_here's own case,
+            # without its calls).
+            entry.send(out)
+            return 1
         sent = self.deliver_here(uid, out, mid=mid, exclude=exclude)
         self.forward(uid, out, mid, if_nobody if sent == 0 else None)
         return sent

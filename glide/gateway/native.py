@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from glide._native import (
@@ -94,15 +95,13 @@ class NativeConn:
         self._unwatched = 0
         self.opened_at = self.last_recv = now
 
-    @property
-    def authenticated(self) -> bool:
-        return self._authenticated
-
-    @authenticated.setter
-    def authenticated(self, value: bool) -> None:
+    def _set_authenticated(self, value: bool) -> None:
         if value and not self._authenticated and not self.closed:
             self.gateway.command(self.gateway.driver.authenticated, self.id)
         self._authenticated = value
+
+    # Read for every envelope (the dispatcher's login check): a getter in C, not a Python call.
+    authenticated = property(attrgetter("_authenticated"), _set_authenticated)
 
     def send(self, out: Outgoing) -> None:
         if not self.closed:

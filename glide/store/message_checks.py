@@ -4,14 +4,45 @@ messages, before the database is touched) and the rules of the inbox cursor."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
 from glide.errors import BadRequest, NotAllowed, NotFound, TooLate
 from glide.store.base import STATUS_RECALLED, ChatMessage, NewChat
 from glide.store.checks import INT64_MAX, INT64_MIN, check_int, check_text, is_id
 
 
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
 def check_new_chats(chats: Sequence[NewChat]) -> None:
     """Raise BadRequest naming the first malformed field of the batch."""
+    # The usual batch (fields from the decoder: exact ints and ASCII text) passes one expression per chat;
+    # anything else goes the field-by-field way below, which names the field.
+    for c in chats:
+        if not (
+            type(c.mid) is int
+            and type(c.sender) is int
+            and type(c.receiver) is int
+            and type(c.type) is int
+            and type(c.send_at) is int
+            and type(c.cli_mid) is str
+            and type(c.content) is str
+            and 0 < c.mid <= INT64_MAX
+            and 0 < c.sender <= INT64_MAX
+            and 0 < c.receiver <= INT64_MAX
+            and INT64_MIN <= c.type <= INT64_MAX
+            and INT64_MIN <= c.send_at <= INT64_MAX
+            and (c.cli_mid.isascii() or _encodes(c.cli_mid))
+            and (c.content.isascii() or _encodes(c.content))
+        ):
+            break
+    else:
+        return
     for i, c in enumerate(chats):
         try:  # the field's place in the batch is written only into an error (not formatted per message)
             check_int(c.mid, "mid", 1)
@@ -32,7 +63,7 @@ def ack_requests(requests: Sequence[tuple[int, Sequence[int]]]) -> list[tuple[in
     for uid, mids in requests:
         if not isinstance(uid, int) or isinstance(uid, bool) or not INT64_MIN <= uid <= INT64_MAX:
             raise BadRequest(f"uid: expected an integer in {INT64_MIN}..{INT64_MAX}, got {uid!r:.40}")
-        out.append((uid, sorted({m for m in mids if is_id(m)})))
+        out.append((uid, sorted({m for m in mids if (type(m) is int and 0 < m <= INT64_MAX) or is_id(m)})))
     return out
 
 
@@ -59,6 +90,7 @@ def recalled(m: ChatMessage, by_uid: int, sender_seq: int, receiver_seq: int) ->
 # An empty set costs 216 bytes; most receivers acknowledge in order and have nothing acknowledged above their
 # cursor, so they share this one (an out-of-order acknowledgement makes a set of their own).
 NO_ACKS: frozenset[int] = frozenset()
+_receiver_seq = attrgetter("receiver_seq")
 
 
 def _above(acked: Iterable[int], cursor: int) -> set[int] | frozenset[int]:
@@ -101,9 +133,9 @@ class InboxCursor:
 
     def ack(self, seq: int) -> bool:
         """Acknowledge the incoming message at ``seq``; False if it was not pending."""
-        if not self.is_pending(seq):
-            return False
         acked = self.acked
+        if seq <= self.cursor or seq in acked:  # not pending (is_pending, inline: once per receipt)
+            return False
         if isinstance(acked, set):
             acked.add(seq)
         else:
@@ -140,7 +172,7 @@ class InboxCursor:
         acked = [
             m for mid in mids if (m := found.get(mid)) is not None and m.receiver == uid and self.ack(m.receiver_seq)
         ]
-        return sorted(acked, key=lambda m: m.receiver_seq)
+        return sorted(acked, key=_receiver_seq)
 
     def page(self, rows: Iterable[ChatMessage], limit: int) -> list[ChatMessage]:
         """The pending ones of the incoming ``rows`` (read from above the cursor, ``limit + len(acked)`` of them:

@@ -135,16 +135,6 @@ def chat_row(row: tuple[object, ...]) -> ChatMessage:
     return ChatMessage(*row)  # type: ignore[arg-type]
 
 
-def _row(pos: int, m: ChatMessage) -> tuple[object, ...]:
-    """The values of SQL_INSERT."""
-    seqs = (m.sender_seq, m.receiver_seq)
-    return (pos, m.mid, m.cli_mid, m.sender, m.receiver, m.type, m.content, m.send_at, m.created_at, *seqs)
-
-
-def _pair(m: ChatMessage) -> tuple[int, int]:
-    return (m.sender, m.receiver) if m.sender <= m.receiver else (m.receiver, m.sender)
-
-
 @dataclass
 class Epoch:
     """The index entries of the log up to ``last``, written one index after the other: the index's entries
@@ -186,9 +176,11 @@ class Generation:
         self.rows[pos] = m
         if m.cli_mid:
             self.by_key[(m.sender, m.cli_mid)] = m
-        self.by_receiver.setdefault(m.receiver, []).append(m)
-        self.by_sender.setdefault(m.sender, []).append(m)
-        self.by_pair.setdefault(_pair(m), []).append(m)
+        sender, receiver = m.sender, m.receiver
+        self.by_receiver.setdefault(receiver, []).append(m)
+        self.by_sender.setdefault(sender, []).append(m)
+        pair = (sender, receiver) if sender <= receiver else (receiver, sender)
+        self.by_pair.setdefault(pair, []).append(m)
 
     def head(self, uid: int) -> int:
         """``uid``'s newest position here (0: none)."""
@@ -304,7 +296,10 @@ class MessageLog:
         add = self.tail.live.add
         for m in messages:
             add(pos, m)
-            rows.append(_row(pos, m))
+            rows.append(  # the values of SQL_INSERT
+                (pos, m.mid, m.cli_mid, m.sender, m.receiver, m.type, m.content, m.send_at, m.created_at,
+                 m.sender_seq, m.receiver_seq)
+            )  # fmt: skip
             pos += 1
         self.next_pos = pos
         return rows

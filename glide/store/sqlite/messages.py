@@ -231,7 +231,7 @@ class WriterState:
 
 
 def _refused(conn: sqlite3.Connection, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    wanted = sorted((s, r) for s, r in pairs if s != r)
+    wanted = sorted([(s, r) for s, r in pairs if s != r])
     if len(wanted) == 1:  # the common case of a quiet moment: the plain query, cheaper than a VALUES list
         sender, receiver = wanted[0]
         return set(wanted) if refuses(conn, sender, receiver) else set()
@@ -247,8 +247,8 @@ def _duplicates(
 ) -> dict[tuple[int, str], ChatMessage]:
     """The stored messages with these (sender, cli_mid) keys: the tail's from memory, the others indexed."""
     log.load(conn)
-    keyed = log.tail.keyed
-    found = {key: m for key in keys if (m := keyed(key)) is not None}
+    live, frozen = log.tail.live.by_key, log.tail.frozen.by_key  # Tail.keyed, inline: once per message
+    found = {key: m for key in keys if (m := live.get(key) or frozen.get(key)) is not None}
     keys = [key for key in keys if key not in found]
     if len(keys) == 1:
         m = log.by_cli_mid(conn, *keys[0])
@@ -283,7 +283,7 @@ class SqliteMessageStore:
 
         def op(conn: sqlite3.Connection) -> list[StoredChat]:
             now = clock_ms()
-            keys = list(dict.fromkeys((c.sender, c.cli_mid) for c in batch if c.cli_mid))
+            keys = list(dict.fromkeys([(c.sender, c.cli_mid) for c in batch if c.cli_mid]))
             earlier = _duplicates(conn, state.log, keys) if keys else {}
             refused = _refused(conn, {(c.sender, c.receiver) for c in batch})
             out: list[StoredChat] = []
@@ -302,7 +302,9 @@ class SqliteMessageStore:
                 s_seq = next_seq(conn, sender)
                 r_seq = s_seq if receiver == sender else next_seq(conn, receiver)
                 received(receiver, r_seq)
-                m = ChatMessage(*_fields(c), now, 0, None, s_seq, r_seq)
+                m = ChatMessage(
+                    c.mid, c.cli_mid, sender, receiver, c.type, c.content, c.send_at, now, 0, None, s_seq, r_seq
+                )
                 new.append(m)
                 if c.cli_mid:
                     earlier[key] = m  # a repeat later in this batch is a duplicate of this one
