@@ -8,7 +8,7 @@ mod py;
 use pyo3::prelude::*;
 
 // The I/O thread allocates what the Python thread frees (decoded envelopes, frames): mimalloc's per-thread
-// heaps free across threads without the arena locks of the system allocator (full case1: -5 % server CPU
+// heaps free across threads without the arena locks of the system allocator (full case1: -8.5 % server CPU
 // per message, bench/RESULTS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
