@@ -121,7 +121,7 @@ class ChatActions:
             except GlideError as e:  # nothing of the batch was stored: every request gets its own answer
                 answer_each(accepted, e.message)
                 return
-            deliver, message_stored = self.hub.deliver, self.ctx.hooks.message_stored
+            message_stored = self.ctx.hooks.message_stored
             for (conn, env, _), result in zip(accepted, stored, strict=True):
                 m = result.message
                 if result.refused:  # blacklist / whitelist-only (glide.store.contacts): nothing was stored
@@ -130,8 +130,7 @@ class ChatActions:
                 conn.send(ACK_MESSAGE((m.cli_mid, m.mid), seq=env.seq))
                 if result.duplicate:
                     continue  # already delivered (or waiting in the inbox): never twice
-                # _deliver's work for a message just stored (never a recalled one), without its calls
-                deliver(m.receiver, CHAT_FRAME(chat_values(m)), mid=m.mid, if_nobody=partial(_offline, conn, m.mid))
+                self._deliver(conn, m)
                 message_stored(conn, m)
         finally:
             self.in_flight.difference_update(mids)

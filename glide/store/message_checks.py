@@ -63,7 +63,7 @@ def ack_requests(requests: Sequence[tuple[int, Sequence[int]]]) -> list[tuple[in
     for uid, mids in requests:
         if not isinstance(uid, int) or isinstance(uid, bool) or not INT64_MIN <= uid <= INT64_MAX:
             raise BadRequest(f"uid: expected an integer in {INT64_MIN}..{INT64_MAX}, got {uid!r:.40}")
-        out.append((uid, sorted({m for m in mids if (type(m) is int and 0 < m <= INT64_MAX) or is_id(m)})))
+        out.append((uid, sorted({m for m in mids if is_id(m)})))
     return out
 
 
@@ -133,9 +133,9 @@ class InboxCursor:
 
     def ack(self, seq: int) -> bool:
         """Acknowledge the incoming message at ``seq``; False if it was not pending."""
-        acked = self.acked
-        if seq <= self.cursor or seq in acked:  # not pending (is_pending, inline: once per receipt)
+        if not self.is_pending(seq):
             return False
+        acked = self.acked
         if isinstance(acked, set):
             acked.add(seq)
         else:

@@ -7,12 +7,12 @@ closures: ``write`` queues one and the first write of a tick schedules the flush
 queued by then within ONE transaction, commits once, then resolves the futures. Within COMMIT_GAP_S of the
 last commit the flush waits for the gap to end; a dispatcher round paced by the store (``pace``) waits for
 PACED_GAP_S and runs right before the commit, so that what every connection sent meanwhile is one round and
-one transaction. A failing closure
-rolls the transaction back and the batch runs again with each closure behind a SAVEPOINT, so it fails only
-itself (no savepoint per closure while nothing fails). WAL with ``synchronous=NORMAL`` (the default) makes
-a commit survive the process being killed, which is the ``ack.message`` guarantee; ``FULL`` adds an fsync per
-commit so it also survives power loss. Reads run at once on the same connection, between transactions: they see every
-write whose future has resolved, and nothing uncommitted.
+one transaction. A failing closure rolls the transaction back and the batch runs again with each closure
+behind a SAVEPOINT, so it fails only itself (no savepoint per closure while nothing fails). WAL with
+``synchronous=NORMAL`` (the default) makes a commit survive the process being killed, which is the
+``ack.message`` guarantee; ``FULL`` adds an fsync per commit so it also survives power loss. Reads run at once
+on the same connection, between transactions: they see every write whose future has resolved, and nothing
+uncommitted.
 
 Checkpoints (copying the WAL back into the database file, with its fsync) run on a thread of their own, so
 that the loop never waits for them; a writer lock held by another process fails a batch within

@@ -208,8 +208,12 @@ class Tail:
         return sorted([*self.frozen.rows, *self.live.rows])
 
     def keyed(self, key: tuple[int, str]) -> ChatMessage | None:
-        m = self.live.by_key.get(key)
-        return self.frozen.by_key.get(key) if m is None else m
+        return self.keyed_many((key,)).get(key)
+
+    def keyed_many(self, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], ChatMessage]:
+        """The messages here with these (sender, cli_mid) keys: one call for a batch's keys."""
+        live, frozen = self.live.by_key, self.frozen.by_key
+        return {key: m for key in keys if (m := live.get(key) or frozen.get(key)) is not None}
 
     def received(self, uid: int) -> Sequence[ChatMessage]:
         """``uid``'s incoming messages here, ascending."""

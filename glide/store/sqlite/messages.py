@@ -247,8 +247,7 @@ def _duplicates(
 ) -> dict[tuple[int, str], ChatMessage]:
     """The stored messages with these (sender, cli_mid) keys: the tail's from memory, the others indexed."""
     log.load(conn)
-    live, frozen = log.tail.live.by_key, log.tail.frozen.by_key  # Tail.keyed, inline: once per message
-    found = {key: m for key in keys if (m := live.get(key) or frozen.get(key)) is not None}
+    found = log.tail.keyed_many(keys)
     keys = [key for key in keys if key not in found]
     if len(keys) == 1:
         m = log.by_cli_mid(conn, *keys[0])
