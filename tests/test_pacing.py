@@ -194,31 +194,41 @@ async def test_a_stuck_writer_holds_no_round_for_long(pg_url: str, monkeypatch: 
 
 
 async def test_a_round_that_only_defers_costs_no_transaction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """SQLite: deferred writes (acknowledgements' cursors) ride with the next write's transaction; a paced
-    round that wrote nothing does not commit them alone, and they are still committed within DEFERRED_S."""
+    """SQLite: a rider (a step of the log's indexing) goes with the next write's transaction; a deferred write
+    (acknowledgements' cursors) waits DEFERRED_S and then goes with whatever is written, or alone. A paced
+    round that wrote nothing commits neither."""
     set_gap(monkeypatch, 0.05)
     monkeypatch.setattr(sqlite_engine, "DEFERRED_S", 30.0)
     engine = await SqliteEngine.open(tmp_path / "e.db", [lambda c: c.execute("CREATE TABLE t (a INTEGER)")])
+
+    async def rows() -> list[int]:
+        return await engine.read(lambda c: [r[0] for r in c.execute("SELECT a FROM t ORDER BY a")])
+
     try:
         await engine.write(lambda c: c.execute("INSERT INTO t VALUES (1)"))
         committed = engine.batches_committed
-        engine.defer("cursor", lambda c: c.execute("INSERT INTO t VALUES (2)"))
+        engine.with_next("index", lambda c: c.execute("INSERT INTO t VALUES (2)"))
+        engine.defer("cursor", lambda c: c.execute("INSERT INTO t VALUES (3)"))
         ran = asyncio.get_running_loop().create_future()
         assert engine.pace(lambda: ran.set_result(None))  # within the gap: it waits for the commit
         await asyncio.wait_for(ran, 5)
         await asyncio.sleep(0.1)
         assert engine.batches_committed == committed
-        await engine.write(lambda c: c.execute("INSERT INTO t VALUES (3)"))
+        await engine.write(lambda c: c.execute("INSERT INTO t VALUES (4)"))
         assert engine.batches_committed == committed + 1
-        rows = await engine.read(lambda c: [r[0] for r in c.execute("SELECT a FROM t ORDER BY a")])
-        assert rows == [1, 2, 3]
+        assert await rows() == [1, 2, 4]  # the rider went with it, the deferred write waits
+        engine.defer("cursor", lambda c: c.execute("INSERT INTO t VALUES (5)"))  # replaces the one waiting
+        engine.with_next("index", lambda c: c.execute("INSERT INTO t VALUES (6)"))
+        engine._flush_deferred()  # DEFERRED_S is over: nothing else is written, so a transaction of their own
+        assert engine.batches_committed == committed + 2
+        assert await rows() == [1, 2, 4, 5, 6]
         monkeypatch.setattr(sqlite_engine, "DEFERRED_S", 0.05)
-        engine.defer("cursor", lambda c: c.execute("INSERT INTO t VALUES (4)"))
-        for _ in range(250):  # nothing else is written: its own transaction, DEFERRED_S later
-            if engine.batches_committed == committed + 2:
+        engine.defer("cursor", lambda c: c.execute("INSERT INTO t VALUES (7)"))
+        for _ in range(250):  # and the timer does it on its own
+            if engine.batches_committed == committed + 3:
                 break
             await asyncio.sleep(0.02)
-        assert engine.batches_committed == committed + 2
+        assert await rows() == [1, 2, 4, 5, 6, 7]
     finally:
         await engine.close()
 

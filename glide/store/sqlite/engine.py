@@ -153,9 +153,10 @@ class SqliteEngine:
         # Called whenever writes are rolled back (one operation, or a whole batch), so that a backend's caches
         # of what it wrote (log heads, inbox cursors) can forget what they saw.
         self.on_rollback: list[Callable[[], None]] = []
-        # Writes that may wait a little (acknowledgements): run inside the next transaction, which comes
-        # within DEFERRED_S even when nothing else is written.
+        # Writes that may wait a little (acknowledgements' cursors): run in a transaction DEFERRED_S after the
+        # first of them, even when nothing else is written.
         self._deferred: dict[object, Op] = {}
+        self._riders: dict[object, Op] = {}  # with_next: the next transaction takes them, or DEFERRED_S does
         self._deferred_timer: asyncio.TimerHandle | None = None
         self._deferred_due = False  # DEFERRED_S passed (or closing): the next flush takes them, writes or not
         self._hold: object | None = None  # the checkpointer's hold on commits, while it copies the WAL's last frames
@@ -237,13 +238,26 @@ class SqliteEngine:
         asyncio.get_running_loop().call_soon(self._flush)
 
     def defer(self, key: object, fn: Op) -> None:
-        """Run ``fn(conn)`` in the next transaction (once per ``key``), at the latest DEFERRED_S from now. Not
-        durable until then: for writes whose loss in a crash only means doing something again (an
-        acknowledgement: the message is delivered once more)."""
+        """Run ``fn(conn)`` in a transaction DEFERRED_S from now (once per ``key``: what is deferred meanwhile
+        joins it), with whatever else is written then. Not durable until then: for writes whose loss in a crash
+        only means doing something again (an acknowledgement: the message is delivered once more), and which
+        are cheaper saved a few times a second than in every transaction (a cursor's page is written once)."""
         if self._conn is None:
             return
         self._deferred[key] = fn
-        if self._deferred_timer is None:
+        self._deferred_soon()
+
+    def with_next(self, key: object, fn: Op) -> None:
+        """Run ``fn(conn)`` in the next transaction (once per ``key``), at the latest DEFERRED_S from now: work
+        done a step per transaction (the log's indexing), that adds no transaction of its own while others
+        come."""
+        if self._conn is None:
+            return
+        self._riders[key] = fn
+        self._deferred_soon()
+
+    def _deferred_soon(self) -> None:
+        if self._deferred_timer is None and not self._deferred_due:
             self._deferred_timer = asyncio.get_running_loop().call_later(DEFERRED_S, self._flush_deferred)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -304,17 +318,23 @@ class SqliteEngine:
                 self._schedule_flush(asyncio.get_running_loop(), PACED_GAP_S)
 
     def _commit(self) -> None:
-        """Every write queued until now, and the deferred ones, in one transaction; then their answers. The
-        deferred ones alone wait for their time (a round that only acknowledged costs no transaction)."""
+        """Every write queued until now, the riders and, when due, the deferred ones, in one transaction; then
+        their answers. The riders alone wait for DEFERRED_S (a round that only indexed costs no transaction)."""
         ops, self._pending = self._pending, []
-        if self._deferred and (ops or self._deferred_due):
-            self._deferred_due = False
-            if self._deferred_timer is not None:
+        due, self._deferred_due = self._deferred_due, False
+        later: list[Op] = []
+        if self._riders and (ops or due):
+            later += self._riders.values()
+            self._riders = {}
+        if self._deferred and due:
+            later += self._deferred.values()
+            self._deferred = {}
+        if later:
+            if not self._riders and not self._deferred and self._deferred_timer is not None:
                 self._deferred_timer.cancel()
                 self._deferred_timer = None
-            deferred, self._deferred = self._deferred, {}
             loop = asyncio.get_running_loop()
-            for fn in deferred.values():
+            for fn in later:
                 fut: asyncio.Future[Any] = loop.create_future()
                 fut.add_done_callback(_deferred_done)  # nobody awaits it: a failure is logged here
                 ops.append((fn, fut))

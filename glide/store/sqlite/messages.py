@@ -3,8 +3,8 @@
 A message is one row appended to the log (glide.store.sqlite.message_log, which also writes its index
 entries later, in sorted bulk); its positions in the sender's and the receiver's log (``sender_seq``,
 ``receiver_seq``) are allocated by the writer (the only writer of the file), so each user's log is in commit
-order. A receiver's inbox is a cursor over its log (``inbox_cursors``, one row per receiver, saved once per
-receiver per batch, and within DEFERRED_S of an acknowledgement). A batch of messages costs a fixed number
+order. A receiver's inbox is a cursor over its log (``inbox_cursors``, one row per receiver, saved DEFERRED_S
+after an acknowledgement, with every cursor acknowledgements moved meanwhile). A batch of messages costs a fixed number
 of statements: one duplicate lookup, one refusal lookup, one ``executemany`` of the rows, one of new
 conversations.
 
@@ -322,13 +322,13 @@ class SqliteMessageStore:
 
         stored = await self._engine.write(op)
         if self._state.log.due():
-            self._engine.defer(self._state.log, self._index_slice)
+            self._engine.with_next(self._state.log, self._index_slice)
         return stored
 
     def _index_slice(self, conn: sqlite3.Connection) -> None:
         """One slice of the log's indexing per transaction, until the tail is indexed."""
         if self._state.log.index_slice(conn):
-            self._engine.defer(self._state.log, self._index_slice)
+            self._engine.with_next(self._state.log, self._index_slice)
 
     async def chat(self, mid: int) -> ChatMessage | None:
         if not is_id(mid):
@@ -372,7 +372,7 @@ class SqliteMessageStore:
 
     async def ack_inboxes(self, requests: Sequence[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
         """Acknowledged at once in the writer's memory (what every later read of this node sees); the cursors
-        reach the file with the next transaction, within DEFERRED_S. A crash before that only means those
+        reach the file in a transaction DEFERRED_S later. A crash before that only means those
         messages are delivered once more (receivers recognise a mid they have seen)."""
         wanted = ack_requests(requests)
         if not any(mids for _, mids in wanted):
