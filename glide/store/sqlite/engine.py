@@ -358,7 +358,8 @@ class SqliteEngine:
     def _flush_deferred(self) -> None:
         self._deferred_timer = None
         self._deferred_due = True
-        self._flush()
+        if not self._flush_scheduled:  # else the commit already due takes them: no transaction of their own
+            self._flush()
 
     def _run_batch(
         self, conn: sqlite3.Connection, ops: list[tuple[Op, asyncio.Future[Any]]]
