@@ -18,7 +18,7 @@ Checkpoints (copying the WAL back into the database file, with its fsync) run on
 that the loop never waits for them; a writer lock held by another process fails a batch within
 ``WRITE_BUSY_TIMEOUT_MS`` instead of stalling the loop. SQLite starts the WAL over only when a transaction
 begins with every frame copied back, which a server committing every millisecond never gives a checkpoint
-running beside it: its WAL would grow without end (1.5 GB in 40 s of full case1, every write extending the
+running beside it: its WAL would grow without end (1.5 GB in 45 s of full case1, every write extending the
 file). So once the WAL is big the checkpointer catches up with the writer, then asks the loop to hold its
 commits for the last short copy (``hold``); the next transaction starts the WAL over and trims the file to
 ``WAL_LIMIT_BYTES``.
@@ -59,8 +59,9 @@ CHECKPOINT_INTERVAL_S = 1.0
 # and again, each copy taking what was committed during the one before, until one takes at most HOLD_FRAMES (or
 # CATCH_UP_ROUNDS were not enough: the next interval tries again); what was committed during that one is copied
 # with the loop's commits held (at most HOLD_LIMIT_S), so the next transaction finds every frame copied. The hold
-# lasts the copy's two fsyncs (2-35 ms measured here under full case1), so it comes once per RESTART_FRAMES
-# (every ~20 s of full case1), not per checkpoint; a server that pauses between commits starts over without it.
+# lasts the copy's two fsyncs (0.9-36 ms measured here under full case1, a few ended by HOLD_LIMIT_S), so it
+# comes once per RESTART_FRAMES (every ~7-10 s of full case1), not per checkpoint; a server that pauses between
+# commits starts over without it.
 RESTART_FRAMES = 65536
 CATCH_UP_ROUNDS = 8
 HOLD_FRAMES = 256

@@ -4,8 +4,8 @@ A message is one row appended to the log (glide.store.sqlite.message_log, which 
 entries later, in sorted bulk); its positions in the sender's and the receiver's log (``sender_seq``,
 ``receiver_seq``) are allocated by the writer (the only writer of the file), so each user's log is in commit
 order. A receiver's inbox is a cursor over its log (``inbox_cursors``, one row per receiver, saved DEFERRED_S
-after an acknowledgement, with every cursor acknowledgements moved meanwhile). A batch of messages costs a fixed number
-of statements: one duplicate lookup, one refusal lookup, one ``executemany`` of the rows, one of new
+after an acknowledgement with every cursor acknowledgements moved meanwhile). A batch of messages costs a fixed
+number of statements: one duplicate lookup, one refusal lookup, one ``executemany`` of the rows, one of new
 conversations.
 
 The writer keeps log heads and inbox cursors in memory (bounded); they are read from the database the first
