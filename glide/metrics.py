@@ -50,6 +50,15 @@ class NodeCollector(Collector):
             "Store transactions committed (each holds a batch of writes)",
             value=getattr(self.store, "batches_committed", 0),
         )
+        wal_stats = getattr(self.store, "wal_stats", None)
+        if wal_stats is not None:  # SQLite: that the WAL keeps starting over under load, not growing
+            wal_bytes, restarts = wal_stats()
+            yield GaugeMetricFamily("glide_sqlite_wal_bytes", "Size of the SQLite WAL file", value=wal_bytes)
+            yield CounterMetricFamily(
+                "glide_sqlite_wal_restarts",
+                "Times the checkpointer held commits for the WAL's last frames so that it starts over",
+                value=restarts,
+            )
         yield CounterMetricFamily(
             "glide_frames_sent", "Frames sent to clients (envelopes, heartbeats)", value=transport["frames_out"]
         )

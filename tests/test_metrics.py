@@ -57,6 +57,10 @@ async def test_metrics_follow_what_clients_do(server: Server, http: httpx.AsyncC
     assert received == {"api.auth": 2, "message.chat": 3, "unknown": 1, "undecodable": 1}
     assert m[("glide_chat_messages_stored_total", ())] == 3
     assert m[("glide_store_transactions_total", ())] > before[("glide_store_transactions_total", ())]
+    if not server.config.store.startswith("postgresql"):  # SQLite (PostgreSQL has no WAL file of the node's)
+        assert m[("glide_sqlite_wal_bytes", ())] > 0 and m[("glide_sqlite_wal_restarts_total", ())] == 0
+    else:
+        assert ("glide_sqlite_wal_bytes", ()) not in m
     assert m[("glide_slow_consumers_dropped_total", ())] == 0
     assert not [name for name, _ in m if name.startswith("glide_cluster_")]  # a single node has no cluster counts
     # hello and api.success each, 3 ack.message, 3 pushes, the two error frames

@@ -346,7 +346,7 @@ async def test_the_wal_starts_over_while_writes_never_pause(tmp_path: Path, monk
     and its file stays near WAL_LIMIT_BYTES. Nothing written is lost or reordered."""
     monkeypatch.setattr(sqlite_engine, "CHECKPOINT_INTERVAL_S", 0.01)
     monkeypatch.setattr(sqlite_engine, "RESTART_FRAMES", 64)
-    monkeypatch.setattr(sqlite_engine, "HOLD_FRAMES", 32)
+    monkeypatch.setattr(sqlite_engine, "HOLD_FRAMES", 512)  # a copy that converges even on a slow disk
     monkeypatch.setattr(sqlite_engine, "WAL_LIMIT_BYTES", 256 << 10)
     path = tmp_path / "w.db"
     wal = path.with_name("w.db-wal")
@@ -356,16 +356,18 @@ async def test_the_wal_starts_over_while_writes_never_pause(tmp_path: Path, monk
     mid = 0
     largest = 0
     try:
-        while checkpointer.restarts < 5 or mid < 6000:
+        while checkpointer.restarts < 5 or mid < 12_000:
             assert mid < 200_000, f"the WAL started over {checkpointer.restarts} times in {mid} messages"
             batch = [NewChat(mid + i + 1, "", 1, 2, 1, content, 0) for i in range(4)]
             mid += len(batch)
             await store.messages.store_chats(batch)  # one commit each, with no pause between them
             largest = max(largest, wal.stat().st_size)
+        size, restarts = store.wal_stats()  # what /metrics reports (the checkpointer may count on meanwhile)
+        assert size == wal.stat().st_size and 5 <= restarts <= checkpointer.restarts
     finally:
         await store.close()
-    written = mid * len(content)
-    assert largest < written / 4, (largest, written)  # the pages of a quarter of the messages at most
+    written = mid * len(content)  # >= 36 MB: the WAL without restarts was 2.5 times that
+    assert largest < 8 << 20, (largest, written)
     reopened = await SqliteStore.open(path)
     try:
         assert reopened.engine._conn is not None

@@ -192,6 +192,14 @@ class SqliteEngine:
 
     # public operations
 
+    def wal_stats(self) -> tuple[int, int]:
+        """The WAL file's size in bytes, and how many times the checkpointer held commits to start it over."""
+        try:
+            size = self.path.with_name(self.path.name + "-wal").stat().st_size
+        except OSError:  # not there (closed, or never written)
+            size = 0
+        return size, self._checkpointer.restarts
+
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in this tick's transaction; returns once committed (durable)."""
         if self._conn is None:

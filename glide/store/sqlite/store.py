@@ -43,6 +43,10 @@ class SqliteStore:
         """How many group transactions the writer committed (for tests and metrics)."""
         return self.engine.batches_committed
 
+    def wal_stats(self) -> tuple[int, int]:
+        """The WAL's size in bytes and its starts-over under a hold (for metrics)."""
+        return self.engine.wal_stats()
+
     def pace(self, round_: Callable[[], None]) -> bool:
         return self.engine.pace(round_)
 
