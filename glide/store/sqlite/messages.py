@@ -4,7 +4,7 @@ A message is one row appended to the log (glide.store.sqlite.message_log, which 
 entries later, in sorted bulk); its positions in the sender's and the receiver's log (``sender_seq``,
 ``receiver_seq``) are allocated by the writer (the only writer of the file), so each user's log is in commit
 order. A receiver's inbox is a cursor over its log (``inbox_cursors``, one row per receiver, saved DEFERRED_S
-after an acknowledgement with every cursor acknowledgements moved meanwhile). A batch of messages costs a fixed
+after an acknowledgement, together with every cursor moved meanwhile). A batch of messages costs a fixed
 number of statements: one duplicate lookup, one refusal lookup, one ``executemany`` of the rows, one of new
 conversations.
 
@@ -372,8 +372,8 @@ class SqliteMessageStore:
 
     async def ack_inboxes(self, requests: Sequence[tuple[int, Sequence[int]]]) -> list[list[ChatMessage]]:
         """Acknowledged at once in the writer's memory (what every later read of this node sees); the cursors
-        reach the file in a transaction DEFERRED_S later. A crash before that only means those
-        messages are delivered once more (receivers recognise a mid they have seen)."""
+        reach the file in a transaction DEFERRED_S later. A crash before that only means those messages are
+        delivered once more (receivers recognise a mid they have seen)."""
         wanted = ack_requests(requests)
         if not any(mids for _, mids in wanted):
             return [[] for _ in wanted]
