@@ -5,13 +5,19 @@ middle, or indexed; a restart picks an interrupted epoch up again; a recall move
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from glide.store import NewChat, SqliteStore
 from glide.store.base import ChatMessage
+from glide.store.sqlite import engine as sqlite_engine
 from glide.store.sqlite import message_log
+from glide.store.sqlite import messages as sqlite_messages
+from glide.store.sqlite.background import scratch_attached
 from glide.store.sqlite.message_log import MessageLog
 
 ALICE, BOB, CAROL = 1, 2, 3
@@ -37,14 +43,39 @@ async def snapshot(store: SqliteStore) -> tuple[object, ...]:
     )
 
 
-def index_all(log: MessageLog, store: SqliteStore) -> None:
-    """Run the epoch to its end now (in one transaction)."""
+async def index_all(log: MessageLog, store: SqliteStore) -> None:
+    """Run the epoch to its end now: its sort, then its slices in one transaction."""
     conn = store.engine._conn
     assert conn is not None
+    while True:
+        conn.execute("BEGIN")
+        more = log.index_slice(conn, now=True)
+        conn.execute("COMMIT")
+        if not more and not await sort(log, store):
+            break
+    store.engine.detach_scratch()
+
+
+def start(log: MessageLog, conn: sqlite3.Connection) -> None:
+    """The step that starts an epoch (it writes nothing: the epoch is sorted first)."""
     conn.execute("BEGIN")
-    while log.index_slice(conn, now=True):
-        pass
+    assert not log.index_slice(conn)
     conn.execute("COMMIT")
+    assert log.epoch is not None and log.epoch.entries is None
+
+
+async def sort(log: MessageLog, store: SqliteStore) -> bool:
+    """The sort of the epoch just started, by the background worker, awaited (what the store asks for after the
+    step's commit); False when there is none to sort."""
+    epoch = log.unsorted()
+    if epoch is None:
+        return False
+    done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+    store.engine.background(message_log.sort_epoch(epoch.first, epoch.last), done.set_result)
+    entries = await done
+    store.engine.attach_scratch()
+    epoch.ready(entries)
+    return True
 
 
 async def fill(store: SqliteStore) -> None:
@@ -61,7 +92,7 @@ async def test_the_tail_and_the_index_answer_alike(tmp_path: Path, monkeypatch: 
         log = store.messages.log
         assert len(log.tail.positions()) == 10 and log.indexed == 0
         in_tail = await snapshot(store)
-        index_all(log, store)
+        await index_all(log, store)
         assert log.tail.positions() == [] and log.indexed == 10
         assert await snapshot(store) == in_tail
         # a duplicate of an indexed message is found there; a new one joins a fresh tail
@@ -82,8 +113,10 @@ async def test_an_interrupted_epoch_is_taken_up_again(tmp_path: Path, monkeypatc
     conn = store.engine._conn
     assert conn is not None
     monkeypatch.setattr(message_log, "EPOCH_ROWS", 1)
+    start(log, conn)
+    assert await sort(log, store)
     conn.execute("BEGIN")
-    assert log.index_slice(conn)  # two entries per index written, eight to go
+    assert log.index_slice(conn)  # two entries of the first index written, eight to go
     conn.execute("COMMIT")
     assert log.epoch is not None and log.indexed == 0
     monkeypatch.setattr(message_log, "EPOCH_ROWS", 10_000)
@@ -94,7 +127,7 @@ async def test_an_interrupted_epoch_is_taken_up_again(tmp_path: Path, monkeypatc
         assert len(reopened.messages.log.tail.positions()) == 0  # loaded on first use
         assert await snapshot(reopened) == expected  # half-written entries are ignored above `indexed`
         assert len(reopened.messages.log.tail.positions()) == 10
-        index_all(reopened.messages.log, reopened)  # and written again, over the first half
+        await index_all(reopened.messages.log, reopened)  # and written again, over the first half
         assert await snapshot(reopened) == expected
     finally:
         await reopened.close()
@@ -106,12 +139,15 @@ def written(conn: object, table: str, mid: int) -> bool:
     return bool(conn.execute(sql, (mid,)).fetchone()[0])  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("state", ["tail", "chat_by_cli_mid", "chat_by_receiver", "chat_by_sender", "indexed"])
+@pytest.mark.parametrize(
+    "state", ["tail", "unsorted", "chat_by_cli_mid", "chat_by_receiver", "chat_by_sender", "indexed"]
+)
 async def test_a_recall_moves_a_message_in_every_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, state: str
 ) -> None:
-    """In an epoch, a recall may come before the index its positions change in is sorted (cli_mid), after its
-    entry there was written (message 3) or while it waits to be (message 6)."""
+    """In an epoch, a recall may come before its sort (which then reads the new row), after it (its entries
+    sorted from the old row: cli_mid), after its entry in an index was written (message 3) or while it waits to
+    be (message 6)."""
     monkeypatch.setattr(message_log, "EPOCH_AGE_S", 3600.0)
     monkeypatch.setattr(message_log, "SLICE", 1)
     store = await SqliteStore.open(tmp_path / "a.db")
@@ -121,9 +157,14 @@ async def test_a_recall_moves_a_message_in_every_state(
         conn = store.engine._conn
         assert conn is not None
         if state == "indexed":
-            index_all(log, store)
+            await index_all(log, store)
+        elif state == "unsorted":
+            monkeypatch.setattr(message_log, "EPOCH_ROWS", 1)
+            start(log, conn)
         elif state != "tail":
             monkeypatch.setattr(message_log, "EPOCH_ROWS", 1)
+            start(log, conn)
+            assert await sort(log, store)
             conn.execute("BEGIN")
             while not written(conn, state, 3):
                 assert log.index_slice(conn)
@@ -138,15 +179,15 @@ async def test_a_recall_moves_a_message_in_every_state(
         assert [mid for _, mid, _ in timeline][-2:] == [3, 6]  # moved to the end of alice's log
         assert [(mid, status) for _, mid, status in timeline if mid in (3, 6)] == [(3, 1), (6, 1)]
         assert len({seq for seq, _, _ in timeline}) == len(timeline) == 9  # 9 is carol's to bob
-        index_all(log, store)
+        await index_all(log, store)
         assert await snapshot(store) == before  # no old entry of a moved message was left in the index
     finally:
         await store.close()
 
 
 async def test_a_step_rolled_back_starts_the_epoch_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A transaction that fails while an epoch is under way takes its step with it (the temporary table's rows
-    too); the log forgets what it held, reads the file again and indexes the same rows from the start."""
+    """A transaction that fails while an epoch is under way takes its step with it; the log forgets what it
+    held, reads the file again and indexes the same rows from the start (sorted again)."""
     monkeypatch.setattr(message_log, "EPOCH_AGE_S", 3600.0)
     monkeypatch.setattr(message_log, "SLICE", 2)
     store = await SqliteStore.open(tmp_path / "a.db")
@@ -158,8 +199,10 @@ async def test_a_step_rolled_back_starts_the_epoch_again(tmp_path: Path, monkeyp
         conn = store.engine._conn
         assert conn is not None
         monkeypatch.setattr(message_log, "EPOCH_ROWS", 1)
+        start(log, conn)
+        assert await sort(log, store)
         conn.execute("BEGIN")
-        for _ in range(8):  # cli_mid's entries sorted and written, the receivers' sorted, some written
+        for _ in range(6):  # cli_mid's entries written, some of the receivers'
             assert log.index_slice(conn)
         conn.execute("COMMIT")
         assert log.epoch is not None and log.epoch.index == 1
@@ -169,8 +212,119 @@ async def test_a_step_rolled_back_starts_the_epoch_again(tmp_path: Path, monkeyp
         store.engine._rolled_back()
         assert log.epoch is None and not log.loaded
         assert await snapshot(store) == expected
-        index_all(log, store)
+        await index_all(log, store)
         assert log.indexed == 10 and log.tail.positions() == []
         assert await snapshot(store) == expected
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+def quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tail is indexed as soon as written, a step in every tick (no waiting DEFERRED_S for a transaction)."""
+    monkeypatch.setattr(message_log, "EPOCH_AGE_S", 0.0)
+    monkeypatch.setattr(sqlite_engine, "DEFERRED_S", 0.0)
+
+
+def parties(mid: int) -> tuple[int, int]:
+    """Sender and receiver of message ``mid`` in ``written_all``: users 1-3 to users 1-4."""
+    return 1 + mid % 3, 1 + mid % 4
+
+
+async def written_all(store: SqliteStore, chats: int) -> None:
+    """Messages sent until ``chats`` are stored, ten per transaction, then until the log is indexed to its
+    end (each step rides a transaction, or waits DEFERRED_S for one)."""
+    messages = store.messages
+    for first in range(1, chats + 1, 10):
+        await messages.store_chats([chat(mid, *parties(mid)) for mid in range(first, first + 10)])
+    for _ in range(1000):  # seconds at most; each turn another step
+        if messages.log.indexed >= chats and messages.log.epoch is None:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"indexed up to {messages.log.indexed} of {chats}")
+
+
+async def test_epochs_are_sorted_off_the_loop_and_written_by_its_transactions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick: None
+) -> None:
+    """The store's own path: each epoch sorted by the background worker into the scratch file, written a slice
+    per transaction, every read agreeing with the tail's; the scratch file is gone once the store is closed."""
+    monkeypatch.setattr(message_log, "EPOCH_ROWS", 50)
+    monkeypatch.setattr(message_log, "SLICE", 16)
+    path = tmp_path / "a.db"
+    store = await SqliteStore.open(path)
+    try:
+        await written_all(store, 400)
+        assert path.with_name("a.db-scratch").exists()
+        inbox = [m.mid for m in await store.messages.inbox(BOB, limit=500)]
+        assert inbox == [mid for mid in range(1, 401) if parties(mid)[1] == BOB]
+        assert [m.mid for m in await store.messages.history(ALICE, BOB, limit=500)] == [
+            mid for mid in range(400, 0, -1) if set(parties(mid)) == {ALICE, BOB}
+        ]
+        dup, new = await store.messages.store_chats([chat(7, *parties(7)), chat(401)])
+        assert dup.duplicate and dup.message.mid == 7 and not new.duplicate  # found in the index
+    finally:
+        await store.close()
+    assert not path.with_name("a.db-scratch").exists()
+
+
+async def test_a_sort_that_fails_is_asked_for_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(message_log, "EPOCH_ROWS", 50)
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    def failing_once(first: int, last: int) -> Callable[[sqlite3.Connection], list[int]]:
+        job = message_log.sort_epoch(first, last)
+
+        def run(conn: sqlite3.Connection) -> list[int]:
+            if failures:
+                raise failures.pop()
+            return job(conn)
+
+        return run
+
+    monkeypatch.setattr(sqlite_messages, "sort_epoch", failing_once)
+    store = await SqliteStore.open(tmp_path / "a.db")
+    try:
+        await written_all(store, 200)
+        assert not failures and "sorting the message log's index entries failed" in caplog.text
+    finally:
+        await store.close()
+
+
+async def test_the_scratch_file_is_never_attached_to_the_loop_while_the_worker_writes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick: None
+) -> None:
+    """A transaction begun on the loop's connection locks every database attached to it: were the scratch file
+    attached there while the worker writes it, one of them would wait for the other (the loop's writes fail
+    after 20 ms). Messages keep coming while five epochs are sorted; at each sort the loop's connection has
+    the scratch file detached, and every write succeeds."""
+    monkeypatch.setattr(message_log, "EPOCH_ROWS", 30)
+    monkeypatch.setattr(message_log, "SLICE", 64)
+    store = await SqliteStore.open(tmp_path / "a.db")
+    loop_conn = store.engine._conn
+    assert loop_conn is not None
+    attached: list[bool] = []
+
+    def watched(first: int, last: int) -> Callable[[sqlite3.Connection], list[int]]:
+        job = message_log.sort_epoch(first, last)
+
+        def run(conn: sqlite3.Connection) -> list[int]:
+            attached.append(scratch_attached(loop_conn))  # read from the worker's thread, as the sort begins
+            time.sleep(0.01)
+            return job(conn)
+
+        return run
+
+    monkeypatch.setattr(sqlite_messages, "sort_epoch", watched)
+    try:
+        mid = 0
+        while len(attached) < 5:
+            await store.messages.store_chats([chat(mid + i, *parties(mid + i)) for i in range(1, 11)])
+            mid += 10
+        await written_all(store, 0)
+        assert store.messages.log.indexed == mid
+        assert attached == [False] * len(attached)
     finally:
         await store.close()

@@ -15,7 +15,8 @@ on the same connection, between transactions: they see every write whose future 
 uncommitted.
 
 Checkpoints (copying the WAL back into the database file, with its fsync) run on a thread of their own, so
-that the loop never waits for them; a writer lock held by another process fails a batch within
+that the loop never waits for them, and so do heavy statements that only read what is committed
+(``background``: the message log's sorts); a writer lock held by another process fails a batch within
 ``WRITE_BUSY_TIMEOUT_MS`` instead of stalling the loop. SQLite starts the WAL over only when a transaction
 begins with every frame copied back, which a server committing every millisecond never gives a checkpoint
 running beside it: its WAL would grow without end (1.5 GB in 45 s of full case1, every write extending the
@@ -36,6 +37,7 @@ from typing import Any, TypeVar
 
 from glide.errors import ConfigError, GlideError, StorageError
 from glide.store.data_dir import DatabaseLock, private_dir, private_file
+from glide.store.sqlite.background import BackgroundWorker, Done, Job, attach_scratch, detach_scratch, scratch_path
 
 T = TypeVar("T")
 Migration = Callable[[sqlite3.Connection], None]
@@ -163,6 +165,7 @@ class SqliteEngine:
         self._hold: object | None = None  # the checkpointer's hold on commits, while it copies the WAL's last frames
         self._hold_timer: asyncio.TimerHandle | None = None
         self._checkpointer = _Checkpointer(path)
+        self._worker = BackgroundWorker(path, connect)
 
     @classmethod
     async def open(cls, path: Path, migrations: Sequence[Migration], sync: str = "normal") -> SqliteEngine:
@@ -269,6 +272,30 @@ class SqliteEngine:
         if self._deferred_timer is None and not self._deferred_due:
             self._deferred_timer = asyncio.get_running_loop().call_later(DEFERRED_S, self._flush_deferred)
 
+    def background(self, job: Job, done: Done) -> None:
+        """Run ``job(conn)`` on the background worker's thread and connection (glide.store.sqlite.background),
+        after the jobs given before; ``done(result or exception)`` then runs on the loop's thread, between
+        transactions, unless the engine was closed meanwhile."""
+        if self._conn is None:
+            return
+
+        def finished(result: object) -> None:
+            if self._conn is not None:
+                done(result)
+
+        self._worker.submit(job, finished)
+
+    def attach_scratch(self) -> None:
+        """Attach the background worker's scratch database to this connection, to read what a job left there.
+        Only between transactions (a loop callback), and only while no job writes it."""
+        if self._conn is not None:
+            attach_scratch(self._conn, self.path)
+
+    def detach_scratch(self) -> None:
+        """Detach it (between transactions): a transaction begun meanwhile would lock it against the jobs."""
+        if self._conn is not None:
+            detach_scratch(self._conn)
+
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` now, outside any transaction (it sees everything committed)."""
         conn = self._conn
@@ -290,8 +317,12 @@ class SqliteEngine:
         self._flush()
         conn, self._conn = self._conn, None
         self._checkpointer.stop()
-        await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.join)
+        self._worker.stop()
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._checkpointer.join)
+        await loop.run_in_executor(None, self._worker.join)
         conn.close()
+        scratch_path(self.path).unlink(missing_ok=True)
         if self._lock is not None:
             self._lock.release()
             self._lock = None

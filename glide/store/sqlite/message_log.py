@@ -6,10 +6,11 @@ four index tables — by (sender, cli_mid), by (receiver, receiver_seq), by (sen
 conversation's pair and mid. Maintaining those in place costs a dirty page per message per index per
 commit (their keys are scattered over every user); instead the writer keeps the rows written since the
 last indexing in memory (the *tail*, with a view per user and per pair) and, once the tail is big or old
-enough, writes the index entries of that *epoch* sorted by key, one index after the other: SQLite sorts the
-index's entries into a temporary table in one transaction, then copies a slice of them per transaction.
-Entries of one user land together, so a page takes many entries at once; no transaction does much of it;
-and no entry passes through Python.
+enough, writes the index entries of that *epoch* sorted by key: the background worker (its own thread and
+connection, glide.store.sqlite.background) sorts every index's entries into a table of its scratch database
+in one go, then the loop's transactions copy a slice of them each, one index after the other. Entries of one
+user land together, so a page takes many entries at once; the sort (tens of milliseconds for an epoch) never
+holds the event loop; no transaction does much of it; and no entry passes through Python.
 
 Reads combine both: the index tables for positions up to ``indexed`` (the last completed epoch) and the
 tail's views above it. ``indexed`` is saved with the epoch's last slice; after a crash the rows above it are
@@ -22,9 +23,10 @@ import heapq
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from glide.store.base import ChatMessage
+from glide.store.sqlite.background import SCRATCH
 
 COLUMNS = (
     "mid, cli_mid, sender, receiver, type, content, send_at, created_at, status, recalled_by, sender_seq, receiver_seq"
@@ -95,29 +97,28 @@ SQL_PAIR_STATE = (
 
 @dataclass(frozen=True)
 class EpochIndex:
-    """How an epoch writes one index table: its entries are copied by SQLite from the log's rows into a
-    temporary table (row ids from 1, in key order), then from there a range of row ids per transaction. No
-    Python per entry, and no statement holds the writer long."""
+    """How an epoch writes one index table: the background worker (glide.store.sqlite.background) copies its
+    entries from the log's rows into a table of the scratch database, sorted (row ids from 1, in key order),
+    off the event loop; the loop's transactions then copy a range of row ids each into the index table. No
+    Python per entry, and no statement holds the loop long."""
 
     table: str
     create: str
     clear: str
     fill: str  # ?1 < pos <= ?2: the epoch's rows
     copy: str  # ?1 < rowid <= ?2: one slice
-    drop_pos: str  # the entries of one position (a recall moved it)
 
 
 def _epoch_index(table: str, columns: str, source: str, key: str, where: str = "") -> EpochIndex:
-    temp = f"epoch_{table}"
-    rows = f"FROM chat_messages WHERE pos > ?1 AND pos <= ?2{where} ORDER BY {key}"
-    slice_ = "WHERE rowid > ?1 AND rowid <= ?2"
+    sorted_ = f"{SCRATCH}.epoch_{table}"
+    rows = f"FROM main.chat_messages WHERE pos > ?1 AND pos <= ?2{where} ORDER BY {key}"
     return EpochIndex(
         table=table,
-        create=f"CREATE TEMP TABLE IF NOT EXISTS {temp} ({columns})",
-        clear=f"DELETE FROM temp.{temp}",
-        fill=f"INSERT INTO temp.{temp} SELECT {source} {rows}",
-        copy=f"INSERT OR REPLACE INTO {table} ({columns}) SELECT {columns} FROM temp.{temp} {slice_}",
-        drop_pos=f"DELETE FROM temp.{temp} WHERE pos = ?",
+        create=f"CREATE TABLE IF NOT EXISTS {sorted_} ({columns})",
+        clear=f"DELETE FROM {sorted_}",
+        fill=f"INSERT INTO {sorted_} SELECT {source} {rows}",
+        copy=f"INSERT OR REPLACE INTO main.{table} ({columns}) SELECT {columns} FROM {sorted_} "
+        "WHERE rowid > ?1 AND rowid <= ?2",
     )
 
 
@@ -135,22 +136,57 @@ EPOCH_PAIR = _epoch_index(
 EPOCH_INDEXES = (EPOCH_CLI_MID, EPOCH_RECEIVER, EPOCH_SENDER, EPOCH_PAIR)
 
 
+def sort_epoch(first: int, last: int) -> Callable[[sqlite3.Connection], list[int]]:
+    """The background job of an epoch: every index's entries of the rows above ``first`` up to ``last``
+    sorted into the scratch database; how many each has."""
+
+    def job(conn: sqlite3.Connection) -> list[int]:
+        conn.execute("BEGIN")
+        entries: list[int] = []
+        for index in EPOCH_INDEXES:
+            conn.execute(index.create)
+            conn.execute(index.clear)
+            entries.append(conn.execute(index.fill, (first, last)).rowcount)
+        conn.execute("COMMIT")
+        return entries
+
+    return job
+
+
 def chat_row(row: tuple[object, ...]) -> ChatMessage:
     return ChatMessage(*row)  # type: ignore[arg-type]
 
 
 @dataclass
 class Epoch:
-    """The index entries of the log up to ``last``, written one index after the other: the index's entries
-    sorted into its temporary table in one transaction, then a slice of its row ids per transaction."""
+    """The index entries of the log up to ``last``: sorted by the background worker (``entries``: how many
+    each index has, None until then), then written one index after the other, a slice per transaction."""
 
+    first: int  # the indexed position when it started
     last: int
+    entries: list[int] | None = None
+    sorting: bool = False  # the sort was asked for
     index: int = 0  # of EPOCH_INDEXES
-    entries: int = -1  # rows in the index's temporary table (-1: not filled yet)
-    done: int = 0  # of them written
+    done: int = 0  # of its entries written
+    # Recalls of its messages: (position, as it was, as it is). The sort may have read either row, so the
+    # entries of the old positions are removed, and those of the new written, once the copies are over.
+    moved: list[tuple[int, ChatMessage, ChatMessage]] = field(default_factory=list)
+
+    def ready(self, entries: list[int]) -> None:
+        """The sort is over: ``entries`` per index."""
+        self.entries = entries
+        self.advance(0)
+
+    def advance(self, written: int) -> None:
+        """``written`` more entries of the current index are in its table (an empty index is skipped)."""
+        entries = self.entries
+        assert entries is not None
+        self.done += written
+        while self.index < len(entries) and self.done >= entries[self.index]:
+            self.index, self.done = self.index + 1, 0
 
     def finished(self) -> bool:
-        return self.index >= len(EPOCH_INDEXES)
+        return self.entries is not None and self.index >= len(self.entries)
 
 
 class Generation:
@@ -375,60 +411,64 @@ class MessageLog:
     # indexing
 
     def due(self) -> bool:
-        """Whether the tail should be indexed now (or an epoch is under way)."""
+        """Whether a step of indexing can be written now: an epoch's sort is over, or a new one is due."""
         if self.epoch is not None:
-            return True
+            return self.epoch.entries is not None
         rows = self.tail.live.rows
         return bool(rows) and (len(rows) >= EPOCH_ROWS or time.monotonic() - self.tail_since >= EPOCH_AGE_S)
 
     def index_slice(self, conn: sqlite3.Connection, *, now: bool = False) -> bool:
-        """Write the next step of the epoch (starting one if due, or ``now`` if there is a tail); True while
-        more remains."""
+        """Write the next step of the epoch, or start one if due (or ``now`` if there is a tail); True while
+        more can be written. A new epoch needs its sort first (``unsorted``), after this transaction."""
         self.load(conn)
         epoch = self.epoch
         if epoch is None:
-            if not (self.due() or (now and self.tail.live.rows)):
-                return False
-            epoch = self.epoch = Epoch(self.next_pos - 1)
-            self.tail.freeze()
-        index = EPOCH_INDEXES[epoch.index]
-        if epoch.entries < 0:  # emptied first: a rolled-back or an earlier epoch may have left rows there
-            conn.execute(index.create)
-            conn.execute(index.clear)
-            epoch.entries = conn.execute(index.fill, (self.indexed, epoch.last)).rowcount
-            return True
-        conn.execute(index.copy, (epoch.done, epoch.done + SLICE))
-        epoch.done += SLICE
-        if epoch.done >= epoch.entries:
-            epoch.index, epoch.entries, epoch.done = epoch.index + 1, -1, 0
+            if self.due() or (now and self.tail.live.rows):
+                self.epoch = Epoch(self.indexed, self.next_pos - 1)
+                self.tail.freeze()
+            return False
+        if epoch.entries is None:
+            return False
         if not epoch.finished():
-            return True
+            conn.execute(EPOCH_INDEXES[epoch.index].copy, (epoch.done, epoch.done + SLICE))
+            epoch.advance(SLICE)
+            if not epoch.finished():
+                return True
+        for pos, old, new in epoch.moved:
+            _reindex(conn, pos, old, new)
         conn.execute(SQL_INDEXED_SAVE, (epoch.last,))
         self.indexed = epoch.last
         self.tail.indexed(epoch.last)
         self.epoch = None
         return self.due() or (now and bool(self.tail.live.rows))
 
+    def unsorted(self) -> Epoch | None:
+        """The epoch whose sort is yet to be asked for (it is, once this returns it)."""
+        epoch = self.epoch
+        if epoch is None or epoch.entries is not None or epoch.sorting:
+            return None
+        epoch.sorting = True
+        return epoch
+
     def move(self, conn: sqlite3.Connection, old: ChatMessage, new: ChatMessage) -> None:
-        """A recall: the row gets its new status and positions, and its log entries follow at once (its key
-        in the other indexes stays: sender, cli_mid, pair and mid do not change)."""
+        """A recall: the row gets its new status and positions, and its log entries follow (its key in the
+        other indexes stays: sender, cli_mid, pair and mid do not change)."""
         self.load(conn)
         pos = int(conn.execute(SQL_POS_BY_MID, (old.mid,)).fetchone()[0])
         conn.execute(SQL_MOVE, (new.status, new.recalled_by, new.sender_seq, new.receiver_seq, pos))
         if self.tail.move(pos, new):
             epoch = self.epoch
-            if epoch is None or pos > epoch.last:
-                return  # the epoch that indexes it will read its new positions
-            # An index of the running epoch is written from the row as it was when its turn came: after this
-            # move, from the new row; before it, the entries written are unindexed below, and those not
-            # written yet must not be.
-            index = EPOCH_INDEXES[epoch.index]
-            if epoch.entries >= 0 and (index is EPOCH_RECEIVER or index is EPOCH_SENDER):
-                conn.execute(index.drop_pos, (pos,))
-        conn.execute(SQL_UNINDEX_SENDER, (old.sender, old.sender_seq))
-        conn.execute(SQL_UNINDEX_RECEIVER, (old.receiver, old.receiver_seq))
-        conn.execute(SQL_INDEX_SENDER, (new.sender, new.sender_seq, pos))
-        conn.execute(SQL_INDEX_RECEIVER, (new.receiver, new.receiver_seq, pos))
+            if epoch is not None and pos <= epoch.last:
+                epoch.moved.append((pos, old, new))  # its entries are read above `indexed` from the tail till then
+            return  # else the epoch that indexes it reads its new positions
+        _reindex(conn, pos, old, new)
+
+
+def _reindex(conn: sqlite3.Connection, pos: int, old: ChatMessage, new: ChatMessage) -> None:
+    conn.execute(SQL_UNINDEX_SENDER, (old.sender, old.sender_seq))
+    conn.execute(SQL_UNINDEX_RECEIVER, (old.receiver, old.receiver_seq))
+    conn.execute(SQL_INDEX_SENDER, (new.sender, new.sender_seq, pos))
+    conn.execute(SQL_INDEX_RECEIVER, (new.receiver, new.receiver_seq, pos))
 
 
 def _r_seq(m: ChatMessage) -> int:

@@ -14,8 +14,10 @@ time a user is seen and forgotten whenever writes are rolled back.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
@@ -27,9 +29,19 @@ from glide.store.contacts import RELATION_BLACK, RELATION_WHITE
 from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
 from glide.store.sqlite.contacts import refuses
 from glide.store.sqlite.engine import SqliteEngine
-from glide.store.sqlite.message_log import COLUMNS, M_COLUMNS, SQL_BY_MID, SQL_INSERT, MessageLog, chat_row
+from glide.store.sqlite.message_log import (
+    COLUMNS,
+    M_COLUMNS,
+    SQL_BY_MID,
+    SQL_INSERT,
+    Epoch,
+    MessageLog,
+    chat_row,
+    sort_epoch,
+)
 
 T = TypeVar("T")
+logger = logging.getLogger("glide.store")
 CACHE_LIMIT = 100_000  # users whose log head / inbox cursor the writer keeps in memory
 # The newest messages the writer stored, remembered for the acknowledgements that name them: at most
 # RECENT_LIMIT, each of at most RECENT_CONTENT characters (a longer one is read when its acknowledgement
@@ -326,9 +338,43 @@ class SqliteMessageStore:
         return stored
 
     def _index_slice(self, conn: sqlite3.Connection) -> None:
-        """One slice of the log's indexing per transaction, until the tail is indexed."""
-        if self._state.log.index_slice(conn):
-            self._engine.with_next(self._state.log, self._index_slice)
+        """One slice of the log's indexing per transaction, until the tail is indexed. A new epoch is sorted by
+        the background worker first, once this transaction is committed (it reads the committed rows)."""
+        log = self._state.log
+        epoch = log.epoch
+        if log.index_slice(conn):
+            self._engine.with_next(log, self._index_slice)
+        loop = asyncio.get_running_loop()
+        if epoch is not None and log.epoch is not epoch:  # it is over: the worker may write the scratch again
+            loop.call_soon(self._engine.detach_scratch)
+        if (unsorted := log.unsorted()) is not None:
+            loop.call_soon(self._sort, unsorted)
+
+    def _sort(self, epoch: Epoch) -> None:
+        """Between transactions: ask the worker to sort ``epoch`` (unless a rollback dropped it meanwhile)."""
+        log = self._state.log
+        if log.epoch is not epoch:
+            return
+        try:
+            self._engine.detach_scratch()
+        except sqlite3.Error as e:  # not expected: then try again with the next step
+            logger.warning("detaching the scratch database failed (it will be tried again): %s", e)
+            epoch.sorting = False
+            self._engine.with_next(log, self._index_slice)
+            return
+        self._engine.background(sort_epoch(epoch.first, epoch.last), lambda result: self._sorted(epoch, result))
+
+    def _sorted(self, epoch: Epoch, result: object) -> None:
+        log = self._state.log
+        if log.epoch is not epoch:
+            return
+        if isinstance(result, BaseException):
+            logger.warning("sorting the message log's index entries failed (it will be tried again): %s", result)
+            epoch.sorting = False  # the next step asks again
+        else:
+            self._engine.attach_scratch()
+            epoch.ready(result)  # type: ignore[arg-type]
+        self._engine.with_next(log, self._index_slice)
 
     async def chat(self, mid: int) -> ChatMessage | None:
         if not is_id(mid):
