@@ -268,27 +268,49 @@ async def test_epochs_are_sorted_off_the_loop_and_written_by_its_transactions(
     assert not path.with_name("a.db-scratch").exists()
 
 
+@pytest.mark.parametrize("where", ["the sort", "attaching", "detaching"])
 async def test_a_sort_that_fails_is_asked_for_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick: None, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick: None, caplog: pytest.LogCaptureFixture, where: str
 ) -> None:
+    """Whatever fails on the way (the worker's job, attaching its file, detaching it), the epoch is sorted again
+    a little later and every message gets indexed; until then they are read from the tail."""
     monkeypatch.setattr(message_log, "EPOCH_ROWS", 50)
+    monkeypatch.setattr(sqlite_messages, "SORT_RETRY_S", 0.05)
     failures = [sqlite3.OperationalError("disk I/O error")]
 
-    def failing_once(first: int, last: int) -> Callable[[sqlite3.Connection], list[int]]:
-        job = message_log.sort_epoch(first, last)
+    def fail_once() -> None:
+        if failures:
+            raise failures.pop()
 
-        def run(conn: sqlite3.Connection) -> list[int]:
-            if failures:
-                raise failures.pop()
-            return job(conn)
+    if where == "the sort":
 
-        return run
+        def failing_once(first: int, last: int) -> Callable[[sqlite3.Connection], list[int]]:
+            job = message_log.sort_epoch(first, last)
 
-    monkeypatch.setattr(sqlite_messages, "sort_epoch", failing_once)
+            def run(conn: sqlite3.Connection) -> list[int]:
+                fail_once()
+                return job(conn)
+
+            return run
+
+        monkeypatch.setattr(sqlite_messages, "sort_epoch", failing_once)
     store = await SqliteStore.open(tmp_path / "a.db")
+    engine = store.engine
+    if where != "the sort":
+        method = "attach_scratch" if where == "attaching" else "detach_scratch"
+        real = getattr(engine, method)
+
+        def failing() -> None:
+            fail_once()
+            real()
+
+        monkeypatch.setattr(engine, method, failing)
     try:
         await written_all(store, 200)
-        assert not failures and "sorting the message log's index entries failed" in caplog.text
+        assert not failures and "sorting the message log's index entries failed (tried again in 0.05 s)" in caplog.text
+        assert [m.mid for m in await store.messages.inbox(BOB, limit=500)] == [
+            mid for mid in range(1, 201) if parties(mid)[1] == BOB
+        ]
     finally:
         await store.close()
 

@@ -15,6 +15,7 @@ time a user is seen and forgotten whenever writes are rolled back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
@@ -50,6 +51,7 @@ RECENT_LIMIT = 16_384
 RECENT_CONTENT = 512
 TRACK_LIMIT = 256  # pending messages of a receiver that the writer tracks (more: it asks the database)
 CHUNK = 400  # ids per IN (...) list, keys per VALUES list
+SORT_RETRY_S = 1.0  # after the background sort of an epoch failed
 
 # Every query of the message path, named so tests can check each one is served by an index.
 SQL_CURSOR = "SELECT cursor, acked FROM inbox_cursors WHERE uid = ?"
@@ -346,35 +348,46 @@ class SqliteMessageStore:
             self._engine.with_next(log, self._index_slice)
         loop = asyncio.get_running_loop()
         if epoch is not None and log.epoch is not epoch:  # it is over: the worker may write the scratch again
-            loop.call_soon(self._engine.detach_scratch)
+            loop.call_soon(self._detach)
         if (unsorted := log.unsorted()) is not None:
             loop.call_soon(self._sort, unsorted)
 
+    def _detach(self) -> None:
+        """Detach the scratch file once an epoch is over; should that fail, the next sort detaches it first."""
+        with contextlib.suppress(sqlite3.Error):
+            self._engine.detach_scratch()
+
     def _sort(self, epoch: Epoch) -> None:
         """Between transactions: ask the worker to sort ``epoch`` (unless a rollback dropped it meanwhile)."""
-        log = self._state.log
-        if log.epoch is not epoch:
+        if self._state.log.epoch is not epoch:
             return
         try:
             self._engine.detach_scratch()
-        except sqlite3.Error as e:  # not expected: then try again with the next step
-            logger.warning("detaching the scratch database failed (it will be tried again): %s", e)
-            epoch.sorting = False
-            self._engine.with_next(log, self._index_slice)
+        except sqlite3.Error as e:
+            self._sort_failed(epoch, e)
             return
         self._engine.background(sort_epoch(epoch.first, epoch.last), lambda result: self._sorted(epoch, result))
 
     def _sorted(self, epoch: Epoch, result: object) -> None:
-        log = self._state.log
-        if log.epoch is not epoch:
+        if self._state.log.epoch is not epoch:
             return
         if isinstance(result, BaseException):
-            logger.warning("sorting the message log's index entries failed (it will be tried again): %s", result)
-            epoch.sorting = False  # the next step asks again
-        else:
+            self._sort_failed(epoch, result)
+            return
+        try:
             self._engine.attach_scratch()
-            epoch.ready(result)  # type: ignore[arg-type]
-        self._engine.with_next(log, self._index_slice)
+        except sqlite3.Error as e:
+            self._sort_failed(epoch, e)
+            return
+        epoch.ready(result)  # type: ignore[arg-type]
+        self._engine.with_next(self._state.log, self._index_slice)
+
+    def _sort_failed(self, epoch: Epoch, error: BaseException) -> None:
+        """The epoch is sorted again SORT_RETRY_S later (its messages stay in the tail meanwhile, read from there;
+        the same failure soon fails the store's writes too: a full disk, a lost file)."""
+        logger.warning("sorting the message log's index entries failed (tried again in %g s): %s", SORT_RETRY_S, error)
+        epoch.sorting = False  # the next step asks again
+        asyncio.get_running_loop().call_later(SORT_RETRY_S, self._engine.with_next, self._state.log, self._index_slice)
 
     async def chat(self, mid: int) -> ChatMessage | None:
         if not is_id(mid):
