@@ -37,7 +37,7 @@ M_COLUMNS = ", ".join("m." + c.strip() for c in COLUMNS.split(","))
 # An epoch dirties about a page per active user per index table however few of its entries are theirs, so a bigger
 # epoch writes fewer pages per message (full case1: 59.6 WAL frames per commit, 81 % of them the index tables',
 # with 8,192 rows; 18.5 and 59 % with this many). The tail costs ~590 bytes of memory per message (~19 MiB at this
-# size, twice that while an epoch is indexed); the epoch's sort of an index is one statement (~10 ms here).
+# size, twice that while an epoch is indexed); the worker sorts an index's entries in one statement (~10 ms here).
 EPOCH_ROWS = 32768  # a tail this long is indexed...
 EPOCH_AGE_S = 2.0  # ...and so is an older one
 RELEASE_SLICE = 4096  # entries of an indexed generation freed per loop iteration (~1 ms)
