@@ -51,7 +51,7 @@ async def main(users: int, base: int, rounds: int) -> None:
             """The epoch's sort on the worker (as the store asks for it); the worker's thread CPU."""
             epoch = log.unsorted()
             assert epoch is not None
-            job = message_log.sort_epoch(epoch.first, epoch.last)
+            job = message_log.sort_epoch(log.indexed, epoch.last)
 
             def timed(conn: sqlite3.Connection) -> tuple[list[int], float]:
                 started = time.thread_time()

@@ -71,7 +71,7 @@ async def sort(log: MessageLog, store: SqliteStore) -> bool:
     if epoch is None:
         return False
     done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-    store.engine.background(message_log.sort_epoch(epoch.first, epoch.last), done.set_result)
+    store.engine.background(message_log.sort_epoch(log.indexed, epoch.last), done.set_result)
     entries = await done
     store.engine.attach_scratch()
     epoch.ready(entries)

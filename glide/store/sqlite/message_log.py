@@ -165,8 +165,7 @@ class Epoch:
     """The index entries of the log up to ``last``: sorted by the background worker (``entries``: how many
     each index has, None until then), then written one index after the other, a slice per transaction."""
 
-    first: int  # the indexed position when it started
-    last: int
+    last: int  # it indexes the rows above the log's `indexed` position up to this one
     entries: list[int] | None = None
     sorting: bool = False  # the sort was asked for
     index: int = 0  # of EPOCH_INDEXES
@@ -451,7 +450,7 @@ class MessageLog:
         epoch = self.epoch
         if epoch is None:
             if self.due() or (now and self.tail.live.rows):
-                self.epoch = Epoch(self.indexed, self.next_pos - 1)
+                self.epoch = Epoch(self.next_pos - 1)
                 self.tail.freeze()
             return False
         if epoch.entries is None:

@@ -346,11 +346,10 @@ class SqliteMessageStore:
         epoch = log.epoch
         if log.index_slice(conn):
             self._engine.with_next(log, self._index_slice)
-        loop = asyncio.get_running_loop()
         if epoch is not None and log.epoch is not epoch:  # it is over: the worker may write the scratch again
-            loop.call_soon(self._detach)
+            asyncio.get_running_loop().call_soon(self._detach)
         if (unsorted := log.unsorted()) is not None:
-            loop.call_soon(self._sort, unsorted)
+            asyncio.get_running_loop().call_soon(self._sort, unsorted)
 
     def _detach(self) -> None:
         """Detach the scratch file once an epoch is over; should that fail, the next sort detaches it first."""
@@ -359,28 +358,27 @@ class SqliteMessageStore:
 
     def _sort(self, epoch: Epoch) -> None:
         """Between transactions: ask the worker to sort ``epoch`` (unless a rollback dropped it meanwhile)."""
-        if self._state.log.epoch is not epoch:
-            return
-        try:
-            self._engine.detach_scratch()
-        except sqlite3.Error as e:
-            self._sort_failed(epoch, e)
-            return
-        self._engine.background(sort_epoch(epoch.first, epoch.last), lambda result: self._sorted(epoch, result))
+        log = self._state.log
+        if log.epoch is epoch and self._scratch(self._engine.detach_scratch, epoch):
+            self._engine.background(sort_epoch(log.indexed, epoch.last), lambda result: self._sorted(epoch, result))
 
     def _sorted(self, epoch: Epoch, result: object) -> None:
         if self._state.log.epoch is not epoch:
             return
         if isinstance(result, BaseException):
             self._sort_failed(epoch, result)
-            return
+        elif self._scratch(self._engine.attach_scratch, epoch):
+            epoch.ready(result)  # type: ignore[arg-type]
+            self._engine.with_next(self._state.log, self._index_slice)
+
+    def _scratch(self, change: Callable[[], None], epoch: Epoch) -> bool:
+        """Attach or detach the scratch file for ``epoch``; False (and the sort tried again) when that failed."""
         try:
-            self._engine.attach_scratch()
+            change()
         except sqlite3.Error as e:
             self._sort_failed(epoch, e)
-            return
-        epoch.ready(result)  # type: ignore[arg-type]
-        self._engine.with_next(self._state.log, self._index_slice)
+            return False
+        return True
 
     def _sort_failed(self, epoch: Epoch, error: BaseException) -> None:
         """The epoch is sorted again SORT_RETRY_S later (its messages stay in the tail meanwhile, read from there;
