@@ -135,13 +135,13 @@ async def open_test_store(store_url: str, tmp_path: Path) -> AsyncIterator[Calla
 @pytest.fixture(params=["tail", "indexed"])
 def log_epochs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """SQLite's message log either keeps what a test writes in its unindexed tail (the defaults: epochs of
-    thousands of rows) or indexes it at once, two entries per index per transaction, so that every read
-    meets indexed rows, a tail and epochs cut in the middle (on PostgreSQL both are the same)."""
+    thousands of rows) or indexes it at once, an epoch after every write (the background worker writing it
+    while the next writes commit), so that every read meets indexed rows, a tail and epochs under way (on
+    PostgreSQL both are the same)."""
     if request.param == "indexed":
         monkeypatch.setattr(message_log, "EPOCH_ROWS", 1)
         monkeypatch.setattr(message_log, "EPOCH_AGE_S", 0.0)
-        monkeypatch.setattr(message_log, "SLICE", 2)
-        monkeypatch.setattr(sqlite_engine, "DEFERRED_S", 0.0)  # and a slice in every tick
+        monkeypatch.setattr(sqlite_engine, "DEFERRED_S", 0.0)  # and the riders in every tick
     return str(request.param)
 
 

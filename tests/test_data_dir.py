@@ -34,7 +34,7 @@ async def test_data_dir_and_database_files_are_private(tmp_path: Path) -> None:
         data = tmp_path / "data"
         assert mode(data) == 0o700
         files = sorted(p.name for p in data.iterdir())
-        assert {"glide.db", "glide.db-wal", "glide.db-shm", "secret.json"} <= set(files), files
+        assert {"glide.db", "glide.db-wal", "glide.db-shm", "glide.db-indexes", "secret.json"} <= set(files), files
         for name in files:
             assert mode(data / name) == 0o600, (name, oct(mode(data / name)))
     finally:

@@ -15,8 +15,10 @@ on the same connection, between transactions: they see every write whose future 
 uncommitted.
 
 Checkpoints (copying the WAL back into the database file, with its fsync) run on a thread of their own, so
-that the loop never waits for them, and so do heavy statements that only read what is committed
-(``background``: the message log's sorts); a writer lock held by another process fails a batch within
+that the loop never waits for them, and so does the upkeep of what is derived from the rows (``background``:
+the message log's index tables, in an index database only that thread writes, glide.store.sqlite.background);
+transactions begin deferred, so that the loop's take the write lock of the database only, never the index
+database's, which its connection reads. A writer lock held by another process fails a batch within
 ``WRITE_BUSY_TIMEOUT_MS`` instead of stalling the loop. SQLite starts the WAL over only when a transaction
 begins with every frame copied back, which a server committing every millisecond never gives a checkpoint
 running beside it: its WAL would grow without end (1.5 GB in 45 s of full case1, every write extending the
@@ -37,7 +39,7 @@ from typing import Any, TypeVar
 
 from glide.errors import ConfigError, GlideError, StorageError
 from glide.store.data_dir import DatabaseLock, private_dir, private_file
-from glide.store.sqlite.background import BackgroundWorker, Done, Job, attach_scratch, detach_scratch, scratch_path
+from glide.store.sqlite.background import BackgroundWorker, Done, Job, attach_indexes
 
 T = TypeVar("T")
 Migration = Callable[[sqlite3.Connection], None]
@@ -165,7 +167,7 @@ class SqliteEngine:
         self._hold: object | None = None  # the checkpointer's hold on commits, while it copies the WAL's last frames
         self._hold_timer: asyncio.TimerHandle | None = None
         self._checkpointer = _Checkpointer(path)
-        self._worker = BackgroundWorker(path, connect)
+        self._worker = BackgroundWorker(path, self._worker_connection)
 
     @classmethod
     async def open(cls, path: Path, migrations: Sequence[Migration], sync: str = "normal") -> SqliteEngine:
@@ -188,6 +190,12 @@ class SqliteEngine:
         conn.execute(f"PRAGMA busy_timeout={WRITE_BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA wal_autocheckpoint=0")
         conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
+        try:
+            attach_indexes(conn, path, sync, CACHE_KIB, MMAP_BYTES)
+        except (sqlite3.Error, GlideError) as e:
+            conn.close()
+            lock.release()
+            raise ConfigError(f"{path}: cannot open its index database: {e}") from None
         engine = cls(path, conn, sync)
         engine._lock = lock
         engine._checkpointer.start(asyncio.get_running_loop(), engine)
@@ -273,9 +281,9 @@ class SqliteEngine:
             self._deferred_timer = asyncio.get_running_loop().call_later(DEFERRED_S, self._flush_deferred)
 
     def background(self, job: Job, done: Done) -> None:
-        """Run ``job(conn)`` on the background worker's thread and connection (glide.store.sqlite.background),
-        after the jobs given before; ``done(result or exception)`` then runs on the loop's thread, between
-        transactions, unless the engine was closed meanwhile."""
+        """Run ``job(conn)`` on the background worker's thread and connection (glide.store.sqlite.background: the
+        only writer of the index database), after the jobs given before; ``done(result or exception)`` then runs
+        on the loop's thread, between transactions, unless the engine was closed meanwhile."""
         if self._conn is None:
             return
 
@@ -285,16 +293,21 @@ class SqliteEngine:
 
         self._worker.submit(job, finished)
 
-    def attach_scratch(self) -> None:
-        """Attach the background worker's scratch database to this connection, to read what a job left there.
-        Only between transactions (a loop callback), and only while no job writes it."""
-        if self._conn is not None:
-            attach_scratch(self._conn, self.path)
+    def _worker_connection(self) -> sqlite3.Connection:
+        conn = connect(self.path, self.sync)
+        try:
+            attach_indexes(conn, self.path, self.sync, CACHE_KIB, MMAP_BYTES)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
-    def detach_scratch(self) -> None:
-        """Detach it (between transactions): a transaction begun meanwhile would lock it against the jobs."""
-        if self._conn is not None:
-            detach_scratch(self._conn)
+    def prepare(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` at once, before the store serves anything: it may write the index database (no
+        background job runs yet) in transactions of its own."""
+        if self._conn is None:
+            raise StorageError("store is closed")
+        return fn(self._conn)
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` now, outside any transaction (it sees everything committed)."""
@@ -322,7 +335,6 @@ class SqliteEngine:
         await loop.run_in_executor(None, self._checkpointer.join)
         await loop.run_in_executor(None, self._worker.join)
         conn.close()
-        scratch_path(self.path).unlink(missing_ok=True)
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -410,7 +422,7 @@ class SqliteEngine:
         attempt left in their caches (ops are functions of the transaction: running one twice is running it
         once)."""
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN")
             try:
                 values = [fn(conn) for fn, _ in ops]
             except Exception as e:
@@ -431,7 +443,7 @@ class SqliteEngine:
         """The batch again, each op behind a savepoint: a failing op is rolled back alone."""
         results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN")
             for fn, fut in ops:
                 value, error = self._run_op(conn, fn)
                 results.append((fut, value, error))

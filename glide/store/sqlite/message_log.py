@@ -1,26 +1,31 @@
-"""The 1:1 message log on SQLite: rows appended at once, their index entries written later in sorted bulk.
+"""The 1:1 message log on SQLite: rows appended at once, their index entries written later in sorted bulk, by
+another thread into another file.
 
 ``chat_messages`` is append-only in write order (``pos``, allocated by the writer: the only writer of the
 file); its only index is the unique ``mid``, which grows with it. What reads look messages up by lives in
 four index tables — by (sender, cli_mid), by (receiver, receiver_seq), by (sender, sender_seq), by the
-conversation's pair and mid. Maintaining those in place costs a dirty page per message per index per
-commit (their keys are scattered over every user); instead the writer keeps the rows written since the
-last indexing in memory (the *tail*, with a view per user and per pair) and, once the tail is big or old
-enough, writes the index entries of that *epoch* sorted by key: the background worker (its own thread and
-connection, glide.store.sqlite.background) sorts every index's entries into a table of its scratch database
-in one go, then the loop's transactions copy a slice of them each, one index after the other. Entries of one
-user land together, so a page takes many entries at once; the sort (tens of milliseconds for an epoch) never
-holds the event loop; no transaction does much of it; and no entry passes through Python.
+conversation's pair and mid — in the *index database* (glide.store.sqlite.background), which only the
+background worker writes. Maintaining those in place would cost a dirty page per message per index per
+commit (their keys are scattered over every user); instead the writer keeps the rows written since the last
+indexing in memory (the *tail*, with a view per user and per pair) and, once the tail is big or old enough,
+the worker writes the index entries of that *epoch* in one transaction of its own, each index's sorted by key
+(entries of one user land together, so a page takes many at once), while the loop goes on committing
+messages: no entry passes through Python, nothing of it holds the event loop, and neither thread waits for
+the other's lock (each writes its own file).
 
-Reads combine both: the index tables for positions up to ``indexed`` (the last completed epoch) and the
-tail's views above it. ``indexed`` is saved with the epoch's last slice; after a crash the rows above it are
-read back into the tail and indexed again.
+Reads combine both: the index tables for positions up to ``indexed`` (the last epoch the worker finished)
+and the tail's views above it. ``indexed`` is saved with the epoch's entries; after a crash the rows above
+it are read back into the tail and indexed again. A recall gives a message new positions in its users'
+logs: until an epoch has rewritten its entries, its old and new positions are masked in what the index
+tables answer and the tail answers for them (``chat_moved`` keeps the old positions across a restart).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
+import logging
 import sqlite3
 import sys
 import time
@@ -28,7 +33,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from glide.store.base import ChatMessage
-from glide.store.sqlite.background import SCRATCH
+from glide.store.sqlite.background import INDEXES
+
+log = logging.getLogger("glide.store")
 
 COLUMNS = (
     "mid, cli_mid, sender, receiver, type, content, send_at, created_at, status, recalled_by, sender_seq, receiver_seq"
@@ -37,11 +44,10 @@ M_COLUMNS = ", ".join("m." + c.strip() for c in COLUMNS.split(","))
 # An epoch dirties about a page per active user per index table however few of its entries are theirs, so a bigger
 # epoch writes fewer pages per message (full case1: 59.6 WAL frames per commit, 81 % of them the index tables',
 # with 8,192 rows; 18.5 and 59 % with this many). The tail costs ~590 bytes of memory per message (~19 MiB at this
-# size, twice that while an epoch is indexed); the worker sorts an index's entries in one statement (~10 ms here).
+# size, twice that while an epoch is indexed).
 EPOCH_ROWS = 32768  # a tail this long is indexed...
 EPOCH_AGE_S = 2.0  # ...and so is an older one
 RELEASE_SLICE = 4096  # entries of an indexed generation freed per loop iteration (~1 ms)
-SLICE = 256  # index entries per transaction while an epoch is written (~1 ms on a busy server)
 
 # Every query, named so tests can check each one is served by an index. The index tables are read up to the
 # indexed position only: entries of an epoch being written are also in the tail.
@@ -53,20 +59,22 @@ SQL_BY_CLI_MID = (
     "WHERE k.sender = ? AND k.cli_mid = ?"
 )
 SQL_TAIL = f"SELECT pos, {COLUMNS} FROM chat_messages WHERE pos > ? ORDER BY pos"
-SQL_INDEXED = "SELECT pos FROM chat_indexed WHERE id = 1"
-SQL_INDEXED_SAVE = "UPDATE chat_indexed SET pos = ? WHERE id = 1"
-SQL_INDEX_RECEIVER = "INSERT OR REPLACE INTO chat_by_receiver (receiver, seq, pos) VALUES (?, ?, ?)"
-SQL_INDEX_SENDER = "INSERT OR REPLACE INTO chat_by_sender (sender, seq, pos) VALUES (?, ?, ?)"
-SQL_UNINDEX_RECEIVER = "DELETE FROM chat_by_receiver WHERE receiver = ? AND seq = ?"
-SQL_UNINDEX_SENDER = "DELETE FROM chat_by_sender WHERE sender = ? AND seq = ?"
+SQL_INDEXED = "SELECT pos, mid FROM chat_indexed WHERE id = 1"
+SQL_MID_AT = "SELECT mid FROM main.chat_messages WHERE pos = ?"
+SQL_LAST_POS = "SELECT coalesce(max(pos), 0) FROM main.chat_messages"
 SQL_MOVE = "UPDATE chat_messages SET status = ?, recalled_by = ?, sender_seq = ?, receiver_seq = ? WHERE pos = ?"
+SQL_MOVED_SAVE = "INSERT OR IGNORE INTO chat_moved (pos, sender_seq, receiver_seq) VALUES (?, ?, ?)"
+SQL_MOVED_LOAD = (
+    f"SELECT v.sender_seq, v.receiver_seq, m.pos, {M_COLUMNS} FROM chat_moved v JOIN chat_messages m ON m.pos = v.pos"
+)
+SQL_MOVED_DROP = "DELETE FROM chat_moved WHERE pos = ?"
 SQL_HEAD = (
     "SELECT max(coalesce((SELECT max(seq) FROM chat_by_sender WHERE sender = ?1), 0), "
     "coalesce((SELECT max(seq) FROM chat_by_receiver WHERE receiver = ?1), 0))"
 )
 # ?1 uid, ?2 after this position of its log, ?3 indexed position, ?4 limit
 SQL_INCOMING = (
-    f"SELECT {M_COLUMNS} FROM chat_by_receiver r JOIN chat_messages m ON m.pos = r.pos "
+    f"SELECT r.seq, {M_COLUMNS} FROM chat_by_receiver r JOIN chat_messages m ON m.pos = r.pos "
     "WHERE r.receiver = ?1 AND r.seq > ?2 AND r.pos <= ?3 ORDER BY r.seq LIMIT ?4"
 )
 SQL_INCOMING_SEQS = (
@@ -97,31 +105,52 @@ SQL_PAIR_STATE = (
     "AND sender = ?5)"
 )
 
+# The index database's tables and what the worker writes there (its `main` is the database: it reads the rows).
+INDEX_TABLES = (
+    f"CREATE TABLE IF NOT EXISTS {INDEXES}.chat_by_cli_mid (sender INTEGER NOT NULL, cli_mid TEXT NOT NULL, "
+    "pos INTEGER NOT NULL, PRIMARY KEY (sender, cli_mid)) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {INDEXES}.chat_by_receiver (receiver INTEGER NOT NULL, seq INTEGER NOT NULL, "
+    "pos INTEGER NOT NULL, PRIMARY KEY (receiver, seq)) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {INDEXES}.chat_by_sender (sender INTEGER NOT NULL, seq INTEGER NOT NULL, "
+    "pos INTEGER NOT NULL, PRIMARY KEY (sender, seq)) WITHOUT ROWID",
+    f"CREATE TABLE IF NOT EXISTS {INDEXES}.chat_by_pair (peer_lo INTEGER NOT NULL, peer_hi INTEGER NOT NULL, "
+    "mid INTEGER NOT NULL, sender INTEGER NOT NULL, pos INTEGER NOT NULL, PRIMARY KEY (peer_lo, peer_hi, mid)) "
+    "WITHOUT ROWID",
+    # the last position indexed, and the mid of its row: an index database that does not match is rebuilt
+    f"CREATE TABLE IF NOT EXISTS {INDEXES}.chat_indexed (id INTEGER PRIMARY KEY CHECK (id = 1), "
+    "pos INTEGER NOT NULL, mid INTEGER NOT NULL)",
+    f"INSERT OR IGNORE INTO {INDEXES}.chat_indexed (id, pos, mid) VALUES (1, 0, 0)",
+)
+SQL_INDEXED_SAVE = (
+    f"UPDATE {INDEXES}.chat_indexed SET pos = ?1, mid = coalesce(({SQL_MID_AT.replace('?', '?1')}), 0) WHERE id = 1"
+)
+SQL_UNINDEX_SENDER = f"DELETE FROM {INDEXES}.chat_by_sender WHERE sender = ? AND seq = ? AND pos = ?"
+SQL_UNINDEX_RECEIVER = f"DELETE FROM {INDEXES}.chat_by_receiver WHERE receiver = ? AND seq = ? AND pos = ?"
+SQL_REINDEX_SENDER = (
+    f"INSERT OR REPLACE INTO {INDEXES}.chat_by_sender (sender, seq, pos) "
+    "SELECT sender, sender_seq, pos FROM main.chat_messages WHERE pos = ?"
+)
+SQL_REINDEX_RECEIVER = (
+    f"INSERT OR REPLACE INTO {INDEXES}.chat_by_receiver (receiver, seq, pos) "
+    "SELECT receiver, receiver_seq, pos FROM main.chat_messages WHERE pos = ?"
+)
+
 
 @dataclass(frozen=True)
 class EpochIndex:
-    """How an epoch writes one index table: the background worker (glide.store.sqlite.background) copies its
-    entries from the log's rows into a table of the scratch database, sorted (row ids from 1, in key order),
-    off the event loop; the loop's transactions then copy a range of row ids each into the index table. No
-    Python per entry, and no statement holds the loop long."""
+    """How an epoch writes one index table: its entries from the log's rows, sorted by key, in one statement."""
 
     table: str
-    create: str
     clear: str
     fill: str  # ?1 < pos <= ?2: the epoch's rows
-    copy: str  # ?1 < rowid <= ?2: one slice
 
 
 def _epoch_index(table: str, columns: str, source: str, key: str, where: str = "") -> EpochIndex:
-    sorted_ = f"{SCRATCH}.epoch_{table}"
-    rows = f"FROM main.chat_messages WHERE pos > ?1 AND pos <= ?2{where} ORDER BY {key}"
     return EpochIndex(
         table=table,
-        create=f"CREATE TABLE IF NOT EXISTS {sorted_} ({columns})",
-        clear=f"DELETE FROM {sorted_}",
-        fill=f"INSERT INTO {sorted_} SELECT {source} {rows}",
-        copy=f"INSERT OR REPLACE INTO main.{table} ({columns}) SELECT {columns} FROM {sorted_} "
-        "WHERE rowid > ?1 AND rowid <= ?2",
+        clear=f"DELETE FROM {INDEXES}.{table}",
+        fill=f"INSERT OR REPLACE INTO {INDEXES}.{table} ({columns}) SELECT {source} FROM main.chat_messages "
+        f"WHERE pos > ?1 AND pos <= ?2{where} ORDER BY {key}",
     )
 
 
@@ -138,22 +167,52 @@ EPOCH_PAIR = _epoch_index(
 )
 EPOCH_INDEXES = (EPOCH_CLI_MID, EPOCH_RECEIVER, EPOCH_SENDER, EPOCH_PAIR)
 
+Moved = tuple[ChatMessage, ChatMessage]  # a recalled message as it was (its old positions) and as it is
 
-def sort_epoch(first: int, last: int) -> Callable[[sqlite3.Connection], list[int]]:
-    """The background job of an epoch: every index's entries of the rows above ``first`` up to ``last``
-    sorted into the scratch database; how many each has."""
 
-    def job(conn: sqlite3.Connection) -> list[int]:
-        conn.execute("BEGIN")
-        entries: list[int] = []
+def index_epoch(first: int, last: int, moved: dict[int, Moved]) -> Callable[[sqlite3.Connection], None]:
+    """The background job of an epoch, one transaction of the index database: every index's entries of the rows
+    above ``first`` up to ``last``, and for the ``moved`` messages (positions up to ``first``) the entries of
+    their old positions removed and those of their rows' written."""
+    old = [(pos, was) for pos, (was, _) in moved.items()]
+
+    def job(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN")  # deferred: it takes the index database's write lock, not the database's
         for index in EPOCH_INDEXES:
-            conn.execute(index.create)
-            conn.execute(index.clear)
-            entries.append(conn.execute(index.fill, (first, last)).rowcount)
+            conn.execute(index.fill, (first, last))
+        if old:
+            conn.executemany(SQL_UNINDEX_SENDER, [(m.sender, m.sender_seq, pos) for pos, m in old])
+            conn.executemany(SQL_UNINDEX_RECEIVER, [(m.receiver, m.receiver_seq, pos) for pos, m in old])
+            conn.executemany(SQL_REINDEX_SENDER, [(pos,) for pos, _ in old])
+            conn.executemany(SQL_REINDEX_RECEIVER, [(pos,) for pos, _ in old])
+        conn.execute(SQL_INDEXED_SAVE, (last,))
         conn.execute("COMMIT")
-        return entries
 
     return job
+
+
+def open_indexes(conn: sqlite3.Connection) -> None:
+    """When the store opens (nothing else runs): the index database's tables, checked against the database.
+    One that does not match it (a new file, one left by another database or by a database restored from an
+    older copy) is rebuilt from the rows, and a long unindexed tail (a database migrated from a version that
+    kept its index tables inside it) is indexed now rather than read into memory."""
+    for ddl in INDEX_TABLES:
+        conn.execute(ddl)
+    pos, mid = conn.execute(SQL_INDEXED).fetchone()
+    last = int(conn.execute(SQL_LAST_POS).fetchone()[0])
+    at = conn.execute(SQL_MID_AT, (pos,)).fetchone()
+    if pos and (at is None or at[0] != mid):
+        log.warning("the message log's index database does not match the database: rebuilt from its rows")
+        conn.execute("BEGIN")
+        for index in EPOCH_INDEXES:
+            conn.execute(index.clear)
+        conn.execute(SQL_INDEXED_SAVE, (0,))
+        conn.execute("COMMIT")
+        conn.execute("DELETE FROM chat_moved")  # every entry is written from the rows as they are now
+        pos = 0
+    if last - pos > EPOCH_ROWS:
+        index_epoch(pos, last, {})(conn)
+        conn.execute("DELETE FROM chat_moved WHERE pos > ?", (pos,))  # indexed as they are now
 
 
 def chat_row(row: tuple[object, ...]) -> ChatMessage:
@@ -162,33 +221,11 @@ def chat_row(row: tuple[object, ...]) -> ChatMessage:
 
 @dataclass
 class Epoch:
-    """The index entries of the log up to ``last``: sorted by the background worker (``entries``: how many
-    each index has, None until then), then written one index after the other, a slice per transaction."""
+    """The index entries of the log up to ``last``, written by the background worker."""
 
     last: int  # it indexes the rows above the log's `indexed` position up to this one
-    entries: list[int] | None = None
-    sorting: bool = False  # the sort was asked for
-    index: int = 0  # of EPOCH_INDEXES
-    done: int = 0  # of its entries written
-    # Recalls of its messages: (position, as it was, as it is). The sort may have read either row, so the
-    # entries of the old positions are removed, and those of the new written, once the copies are over.
-    moved: list[tuple[int, ChatMessage, ChatMessage]] = field(default_factory=list)
-
-    def ready(self, entries: list[int]) -> None:
-        """The sort is over: ``entries`` per index."""
-        self.entries = entries
-        self.advance(0)
-
-    def advance(self, written: int) -> None:
-        """``written`` more entries of the current index are in its table (an empty index is skipped)."""
-        entries = self.entries
-        assert entries is not None
-        self.done += written
-        while self.index < len(entries) and self.done >= entries[self.index]:
-            self.index, self.done = self.index + 1, 0
-
-    def finished(self) -> bool:
-        return self.entries is not None and self.index >= len(self.entries)
+    moved: dict[int, Moved] = field(default_factory=dict)  # recalled messages whose entries it rewrites
+    ahead: list[int] = field(default_factory=list)  # chat_moved rows of its own messages (see MessageLog.load)
 
 
 class Generation:
@@ -224,6 +261,23 @@ class Generation:
         pair = (sender, receiver) if sender <= receiver else (receiver, sender)
         self.by_pair.setdefault(pair, []).append(m)
 
+    def move(self, pos: int, now: ChatMessage, *, listed: bool) -> None:
+        """The message at ``pos`` was recalled: its new version in its pair's and its key's views, out of its
+        users' logs here, or (``listed``) at their ends: its new positions are the newest of both."""
+        was = self.rows[pos]
+        self.rows[pos] = now
+        if was.cli_mid:
+            self.by_key[(was.sender, was.cli_mid)] = now
+        pair = self.by_pair[(was.sender, was.receiver) if was.sender <= was.receiver else (was.receiver, was.sender)]
+        pair[pair.index(was)] = now  # the same mid: the same place
+        for view, uid in ((self.by_receiver, was.receiver), (self.by_sender, was.sender)):
+            messages = view[uid]
+            messages.remove(was)
+            if listed:
+                messages.append(now)
+            elif not messages:
+                del view[uid]
+
     def dismantle(self, entries: int) -> bool:
         """Drop up to ``entries`` of its entries (the views first, the messages last); True while some remain."""
         for view in (self.by_key, self.by_pair, self.by_sender, self.by_receiver, self.rows):
@@ -245,20 +299,23 @@ class Generation:
 
 class Tail:
     """The messages above the indexed position: those of the epoch being indexed (``frozen``) and those
-    appended since (``live``). An epoch freezes the live generation and, once indexed, drops it: neither
-    walks the messages. Frozen-then-live is ascending in each user's log; a frozen message that a recall moves
-    to the end of its users' logs moves to the live generation so that it stays so (``moved``: dropped from
-    there when its epoch is indexed)."""
+    appended since (``live``); and the recalled messages whose index entries are yet to be rewritten
+    (``moved``, by position, and by user). An epoch freezes the live generation and, once indexed, drops it:
+    neither walks the messages. A recalled message of the live generation is simply replaced there (its epoch
+    reads its row as it is now); one of the frozen generation or of the index tables is answered from
+    ``moved`` in its users' logs, its old and new positions masked in what the index tables answer (the
+    worker may write either)."""
 
-    __slots__ = ("frozen", "live", "moved")
+    __slots__ = ("frozen", "live", "moved", "moved_by_user")
 
     def __init__(self, rows: Iterable[tuple[int, ChatMessage]] = ()) -> None:
         self.live = Generation(rows)
         self.frozen = EMPTY
-        self.moved: set[int] = set()
+        self.moved: dict[int, Moved] = {}
+        self.moved_by_user: dict[int, dict[int, Moved]] = {}
 
     def positions(self) -> list[int]:
-        """Every position here, ascending."""
+        """Every position of the frozen and live generations, ascending."""
         return sorted([*self.frozen.rows, *self.live.rows])
 
     def keyed(self, key: tuple[int, str]) -> ChatMessage | None:
@@ -271,10 +328,26 @@ class Tail:
 
     def received(self, uid: int) -> Sequence[ChatMessage]:
         """``uid``'s incoming messages here, ascending."""
-        return _joined(self.frozen.by_receiver.get(uid), self.live.by_receiver.get(uid))
+        received = _joined(self.frozen.by_receiver.get(uid), self.live.by_receiver.get(uid))
+        moved = self.moved_by_user.get(uid)
+        if not moved:
+            return received
+        return sorted([*received, *(m for _, m in moved.values() if m.receiver == uid)], key=_r_seq)
 
     def sent(self, uid: int) -> Sequence[ChatMessage]:
-        return _joined(self.frozen.by_sender.get(uid), self.live.by_sender.get(uid))
+        sent = _joined(self.frozen.by_sender.get(uid), self.live.by_sender.get(uid))
+        moved = self.moved_by_user.get(uid)
+        if not moved:
+            return sent
+        return sorted([*sent, *(m for _, m in moved.values() if m.sender == uid)], key=_s_seq)
+
+    def masked(self, uid: int) -> set[int]:
+        """Positions of ``uid``'s log that the index tables must not answer: the old and new ones of its moved
+        messages (the tail answers the new)."""
+        moved = self.moved_by_user.get(uid)
+        if not moved:
+            return _NONE
+        return {seq for was, now in moved.values() for m in (was, now) for seq in _seqs_of(m, uid)}
 
     def paired(self, pair: tuple[int, int]) -> Sequence[ChatMessage]:
         """The pair's messages here, by ascending mid (a moved message's mid is older than the frozen ones)."""
@@ -283,34 +356,59 @@ class Tail:
 
     def head(self, uid: int) -> int:
         """``uid``'s newest position in the tail (0: none)."""
-        return max(self.live.head(uid), self.frozen.head(uid))
+        head = max(self.live.head(uid), self.frozen.head(uid))
+        moved = self.moved_by_user.get(uid)
+        if moved:
+            head = max(head, *(seq for _, m in moved.values() for seq in _seqs_of(m, uid)))
+        return head
 
-    def freeze(self) -> None:
-        """An epoch starts: what is here now is what it indexes."""
+    def freeze(self) -> dict[int, Moved]:
+        """An epoch starts: what is here now is what it indexes; the moved messages whose entries it rewrites."""
         self.frozen, self.live = self.live, Generation()
+        return dict(self.moved)
 
-    def indexed(self, last: int) -> None:
-        """The frozen messages (positions up to ``last``) are in the index tables now."""
+    def indexed(self, moved: dict[int, Moved]) -> list[int]:
+        """The frozen messages and the ``moved`` ones are in the index tables now; the positions of those moved
+        that are not in ``moved`` any more (unless moved again meanwhile)."""
         _release(self.frozen)
         self.frozen = EMPTY
-        if self.moved:
-            self.live = Generation((pos, m) for pos, m in self.live.rows.items() if pos > last)
-            self.moved.clear()
+        done = [pos for pos, entry in moved.items() if self.moved.get(pos) is entry]
+        for pos in done:
+            _, now = self.moved.pop(pos)
+            for uid in {now.sender, now.receiver}:
+                users = self.moved_by_user[uid]
+                del users[pos]
+                if not users:
+                    del self.moved_by_user[uid]
+        return done
 
-    def move(self, pos: int, m: ChatMessage) -> bool:
-        """A recall gave the message at ``pos`` new positions; whether it is here."""
+    def move(self, pos: int, was: ChatMessage, now: ChatMessage) -> bool:
+        """A recall gave the message at ``pos`` new positions; whether its old ones may be in the index tables
+        (it is not in the live generation)."""
         if pos in self.live.rows:
-            self.live = Generation({**self.live.rows, pos: m}.items())
-        elif pos in self.frozen.rows:
-            self.frozen = Generation((p, f) for p, f in self.frozen.rows.items() if p != pos)
-            self.live = Generation([*self.live.rows.items(), (pos, m)])
-            self.moved.add(pos)
-        else:
+            self.live.move(pos, now, listed=True)
             return False
+        if pos in self.frozen.rows:
+            self.frozen.move(pos, now, listed=False)
+        self.add_moved(pos, self.moved[pos][0] if pos in self.moved else was, now)
         return True
+
+    def add_moved(self, pos: int, was: ChatMessage, now: ChatMessage) -> None:
+        entry = (was, now)
+        self.moved[pos] = entry
+        for uid in {now.sender, now.receiver}:
+            self.moved_by_user.setdefault(uid, {})[pos] = entry
 
 
 EMPTY = Generation()  # never added to: a Tail's frozen generation while no epoch runs
+_NONE: set[int] = set()  # never added to
+
+
+def _seqs_of(m: ChatMessage, uid: int) -> tuple[int, ...]:
+    """``m``'s positions in ``uid``'s log."""
+    if m.sender == m.receiver:
+        return (m.sender_seq,)
+    return (m.sender_seq,) if m.sender == uid else (m.receiver_seq,)
 
 
 def _release(generation: Generation) -> None:
@@ -341,17 +439,26 @@ class MessageLog:
         self.tail = Tail()
         self.tail_since = 0.0
         self.epoch: Epoch | None = None
+        self.ahead: list[int] = []  # chat_moved rows above `indexed` when loaded: their epoch drops them
 
     def forget(self) -> None:
         self.loaded = False
         self.tail = Tail()
         self.epoch = None
+        self.ahead = []
 
     def load(self, conn: sqlite3.Connection) -> None:
         if self.loaded:
             return
         self.indexed = int(conn.execute(SQL_INDEXED).fetchone()[0])
         self.tail = Tail((int(r[0]), chat_row(r[1:])) for r in conn.execute(SQL_TAIL, (self.indexed,)))
+        self.ahead = []
+        for row in conn.execute(SQL_MOVED_LOAD):
+            pos, now = int(row[2]), chat_row(row[3:])
+            if pos > self.indexed:  # no epoch wrote its entries yet: the tail has it as it is now
+                self.ahead.append(pos)
+            else:
+                self.tail.add_moved(pos, dataclasses.replace(now, sender_seq=row[0], receiver_seq=row[1]), now)
         self.next_pos = max(self.tail.live.rows, default=self.indexed) + 1
         self.tail_since = time.monotonic()
         self.loaded = True
@@ -391,27 +498,35 @@ class MessageLog:
     def incoming(self, conn: sqlite3.Connection, uid: int, after: int, limit: int) -> list[ChatMessage]:
         """``uid``'s incoming messages above position ``after``, in log order, at most ``limit``."""
         self.load(conn)
-        indexed = [chat_row(r) for r in conn.execute(SQL_INCOMING, (uid, after, self.indexed, limit))]
+        masked = self.tail.masked(uid)
+        params = (uid, after, self.indexed, limit + len(masked))
+        indexed = [chat_row(r[1:]) for r in conn.execute(SQL_INCOMING, params) if r[0] not in masked]
         tail = [m for m in self.tail.received(uid) if m.receiver_seq > after]
         return (indexed + tail)[:limit] if not indexed or not tail else _merged(indexed, tail, limit, _r_seq)
 
     def incoming_seqs(self, conn: sqlite3.Connection, uid: int, after: int, limit: int) -> list[int]:
         self.load(conn)
-        seqs = [r[0] for r in conn.execute(SQL_INCOMING_SEQS, (uid, after, self.indexed, limit))]
+        masked = self.tail.masked(uid)
+        params = (uid, after, self.indexed, limit + len(masked))
+        seqs = [r[0] for r in conn.execute(SQL_INCOMING_SEQS, params) if r[0] not in masked]
         seqs += [m.receiver_seq for m in self.tail.received(uid) if m.receiver_seq > after]
         seqs.sort()
         return seqs[:limit]
 
     def incoming_up_to_mid(self, conn: sqlite3.Connection, uid: int, after: int, mid: int) -> list[int]:
         self.load(conn)
-        seqs = [r[0] for r in conn.execute(SQL_INCOMING_UP_TO_MID, (uid, after, self.indexed, mid))]
+        masked = self.tail.masked(uid)
+        params = (uid, after, self.indexed, mid)
+        seqs = [r[0] for r in conn.execute(SQL_INCOMING_UP_TO_MID, params) if r[0] not in masked]
         tail = self.tail.received(uid)
         return seqs + [m.receiver_seq for m in tail if m.receiver_seq > after and m.mid <= mid]
 
     def log(self, conn: sqlite3.Connection, uid: int, after: int, limit: int) -> list[tuple[int, ChatMessage]]:
         """``uid``'s log above position ``after`` (both directions), ascending, at most ``limit``."""
         self.load(conn)
-        entries = [(int(r[0]), chat_row(r[1:])) for r in conn.execute(SQL_LOG, (uid, after, self.indexed, limit))]
+        masked = self.tail.masked(uid)
+        params = (uid, after, self.indexed, limit + len(masked))
+        entries = [(int(r[0]), chat_row(r[1:])) for r in conn.execute(SQL_LOG, params) if r[0] not in masked]
         sent = [(m.sender_seq, m) for m in self.tail.sent(uid) if m.sender_seq > after]
         received = [(m.receiver_seq, m) for m in self.tail.received(uid) if m.receiver_seq > after and m.sender != uid]
         return list(heapq.merge(entries, sent, received, key=lambda e: e[0]))[:limit]
@@ -437,64 +552,43 @@ class MessageLog:
     # indexing
 
     def due(self) -> bool:
-        """Whether a step of indexing can be written now: an epoch's sort is over, or a new one is due."""
+        """Whether a new epoch is due (none runs, and the tail is big or old enough)."""
         if self.epoch is not None:
-            return self.epoch.entries is not None
+            return False
         rows = self.tail.live.rows
         return bool(rows) and (len(rows) >= EPOCH_ROWS or time.monotonic() - self.tail_since >= EPOCH_AGE_S)
 
-    def index_slice(self, conn: sqlite3.Connection, *, now: bool = False) -> bool:
-        """Write the next step of the epoch, or start one if due (or ``now`` if there is a tail); True while
-        more can be written. A new epoch needs its sort first (``unsorted``), after this transaction."""
-        self.load(conn)
-        epoch = self.epoch
-        if epoch is None:
-            if self.due() or (now and self.tail.live.rows):
-                self.epoch = Epoch(self.next_pos - 1)
-                self.tail.freeze()
-            return False
-        if epoch.entries is None:
-            return False
-        if not epoch.finished():
-            conn.execute(EPOCH_INDEXES[epoch.index].copy, (epoch.done, epoch.done + SLICE))
-            epoch.advance(SLICE)
-            if not epoch.finished():
-                return True
-        for pos, old, new in epoch.moved:
-            _reindex(conn, pos, old, new)
-        conn.execute(SQL_INDEXED_SAVE, (epoch.last,))
-        self.indexed = epoch.last
-        self.tail.indexed(epoch.last)
-        self.epoch = None
-        return self.due() or (now and bool(self.tail.live.rows))
-
-    def unsorted(self) -> Epoch | None:
-        """The epoch whose sort is yet to be asked for (it is, once this returns it)."""
-        epoch = self.epoch
-        if epoch is None or epoch.entries is not None or epoch.sorting:
+    def start(self, *, now: bool = False) -> Epoch | None:
+        """A new epoch of the tail when one is due (or ``now``, if there is anything to index), for the worker
+        (``job``). Between transactions only: every row of the tail is committed then (and the tail is loaded,
+        or a rollback just made it forget: the next write starts it)."""
+        if not self.loaded or self.epoch is not None:
             return None
-        epoch.sorting = True
-        return epoch
+        if not (self.due() or (now and (self.tail.live.rows or self.tail.moved))):
+            return None
+        self.epoch = Epoch(self.next_pos - 1, self.tail.freeze(), self.ahead)
+        self.ahead = []
+        return self.epoch
+
+    def job(self, epoch: Epoch) -> Callable[[sqlite3.Connection], None]:
+        return index_epoch(self.indexed, epoch.last, epoch.moved)
+
+    def indexed_epoch(self, epoch: Epoch) -> list[int]:
+        """The worker wrote ``epoch``: reads take its entries from the index tables from now on. The rows of
+        chat_moved it made useless."""
+        self.indexed = epoch.last
+        self.epoch = None
+        return self.tail.indexed(epoch.moved) + epoch.ahead
 
     def move(self, conn: sqlite3.Connection, old: ChatMessage, new: ChatMessage) -> None:
-        """A recall: the row gets its new status and positions, and its log entries follow (its key in the
-        other indexes stays: sender, cli_mid, pair and mid do not change)."""
+        """A recall: the row gets its new status and positions; until an epoch rewrites its entries in its
+        users' logs the tail answers for them (its entries in the other indexes stay: sender, cli_mid, pair and
+        mid do not change)."""
         self.load(conn)
         pos = int(conn.execute(SQL_POS_BY_MID, (old.mid,)).fetchone()[0])
         conn.execute(SQL_MOVE, (new.status, new.recalled_by, new.sender_seq, new.receiver_seq, pos))
-        if self.tail.move(pos, new):
-            epoch = self.epoch
-            if epoch is not None and pos <= epoch.last:
-                epoch.moved.append((pos, old, new))  # its entries are read above `indexed` from the tail till then
-            return  # else the epoch that indexes it reads its new positions
-        _reindex(conn, pos, old, new)
-
-
-def _reindex(conn: sqlite3.Connection, pos: int, old: ChatMessage, new: ChatMessage) -> None:
-    conn.execute(SQL_UNINDEX_SENDER, (old.sender, old.sender_seq))
-    conn.execute(SQL_UNINDEX_RECEIVER, (old.receiver, old.receiver_seq))
-    conn.execute(SQL_INDEX_SENDER, (new.sender, new.sender_seq, pos))
-    conn.execute(SQL_INDEX_RECEIVER, (new.receiver, new.receiver_seq, pos))
+        if self.tail.move(pos, old, new):
+            conn.execute(SQL_MOVED_SAVE, (pos, old.sender_seq, old.receiver_seq))
 
 
 def _r_seq(m: ChatMessage) -> int:

@@ -15,7 +15,6 @@ time a user is seen and forgotten whenever writes are rolled back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import itertools
 import logging
@@ -35,10 +34,10 @@ from glide.store.sqlite.message_log import (
     M_COLUMNS,
     SQL_BY_MID,
     SQL_INSERT,
+    SQL_MOVED_DROP,
     Epoch,
     MessageLog,
     chat_row,
-    sort_epoch,
 )
 
 T = TypeVar("T")
@@ -51,7 +50,7 @@ RECENT_LIMIT = 16_384
 RECENT_CONTENT = 512
 TRACK_LIMIT = 256  # pending messages of a receiver that the writer tracks (more: it asks the database)
 CHUNK = 400  # ids per IN (...) list, keys per VALUES list
-SORT_RETRY_S = 1.0  # after the background sort of an epoch failed
+INDEX_RETRY_S = 1.0  # after the background worker failed to write an epoch
 
 # Every query of the message path, named so tests can check each one is served by an index.
 SQL_CURSOR = "SELECT cursor, acked FROM inbox_cursors WHERE uid = ?"
@@ -279,6 +278,7 @@ class SqliteMessageStore:
         self._engine = engine
         self._clock_ms = clock_ms
         self._state = WriterState()
+        self._unmoved: list[int] = []  # chat_moved rows to drop (_drop_moved)
         engine.on_rollback.append(self._state.forget)
 
     @property
@@ -336,56 +336,44 @@ class SqliteMessageStore:
 
         stored = await self._engine.write(op)
         if self._state.log.due():
-            self._engine.with_next(self._state.log, self._index_slice)
+            self._index()
         return stored
 
-    def _index_slice(self, conn: sqlite3.Connection) -> None:
-        """One slice of the log's indexing per transaction, until the tail is indexed. A new epoch is sorted by
-        the background worker first, once this transaction is committed (it reads the committed rows)."""
+    def _index(self, *, now: bool = False) -> None:
+        """Start an epoch of the log when one is due, or ``now`` (between transactions: every row of the tail is
+        committed); the background worker writes it."""
+        epoch = self._state.log.start(now=now)
+        if epoch is not None:
+            self._write(epoch)
+
+    def _write(self, epoch: Epoch) -> None:
         log = self._state.log
-        epoch = log.epoch
-        if log.index_slice(conn):
-            self._engine.with_next(log, self._index_slice)
-        if epoch is not None and log.epoch is not epoch:  # it is over: the worker may write the scratch again
-            asyncio.get_running_loop().call_soon(self._detach)
-        if (unsorted := log.unsorted()) is not None:
-            asyncio.get_running_loop().call_soon(self._sort, unsorted)
+        if log.epoch is epoch:  # else a rollback dropped it meanwhile (the rows are read again from the file)
+            self._engine.background(log.job(epoch), lambda result: self._written(epoch, result))
 
-    def _detach(self) -> None:
-        """Detach the scratch file once an epoch is over; should that fail, the next sort detaches it first."""
-        with contextlib.suppress(sqlite3.Error):
-            self._engine.detach_scratch()
-
-    def _sort(self, epoch: Epoch) -> None:
-        """Between transactions: ask the worker to sort ``epoch`` (unless a rollback dropped it meanwhile)."""
+    def _written(self, epoch: Epoch, result: object) -> None:
+        """Between transactions: the worker's answer. What a dropped epoch wrote is harmless (entries of
+        committed rows, written again by the next one)."""
         log = self._state.log
-        if log.epoch is epoch and self._scratch(self._engine.detach_scratch, epoch):
-            self._engine.background(sort_epoch(log.indexed, epoch.last), lambda result: self._sorted(epoch, result))
-
-    def _sorted(self, epoch: Epoch, result: object) -> None:
-        if self._state.log.epoch is not epoch:
+        if log.epoch is not epoch:
             return
         if isinstance(result, BaseException):
-            self._sort_failed(epoch, result)
-        elif self._scratch(self._engine.attach_scratch, epoch):
-            epoch.ready(result)  # type: ignore[arg-type]
-            self._engine.with_next(self._state.log, self._index_slice)
+            # Its messages stay in the tail, read from there; the same failure soon fails the store's writes too
+            # (a full disk, a lost file).
+            logger.warning("writing the log's index entries failed (tried again in %g s): %s", INDEX_RETRY_S, result)
+            asyncio.get_running_loop().call_later(INDEX_RETRY_S, self._write, epoch)
+            return
+        dropped = log.indexed_epoch(epoch)
+        if dropped:
+            self._unmoved += dropped
+            self._engine.with_next(self, self._drop_moved)
+        self._index()
 
-    def _scratch(self, change: Callable[[], None], epoch: Epoch) -> bool:
-        """Attach or detach the scratch file for ``epoch``; False (and the sort tried again) when that failed."""
-        try:
-            change()
-        except sqlite3.Error as e:
-            self._sort_failed(epoch, e)
-            return False
-        return True
-
-    def _sort_failed(self, epoch: Epoch, error: BaseException) -> None:
-        """The epoch is sorted again SORT_RETRY_S later (its messages stay in the tail meanwhile, read from there;
-        the same failure soon fails the store's writes too: a full disk, a lost file)."""
-        logger.warning("sorting the message log's index entries failed (tried again in %g s): %s", SORT_RETRY_S, error)
-        epoch.sorting = False  # the next step asks again
-        asyncio.get_running_loop().call_later(SORT_RETRY_S, self._engine.with_next, self._state.log, self._index_slice)
+    def _drop_moved(self, conn: sqlite3.Connection) -> None:
+        """Recalls whose entries an epoch rewrote: their old positions are not needed any more (were this lost
+        in a rollback, the next epoch would rewrite them again)."""
+        unmoved, self._unmoved = self._unmoved, []
+        conn.executemany(SQL_MOVED_DROP, [(pos,) for pos in unmoved])
 
     async def chat(self, mid: int) -> ChatMessage | None:
         if not is_id(mid):

@@ -266,6 +266,17 @@ def _v8_group_ids(conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('groups', ?)", (GROUP_ID_BASE,))
 
 
+def _v9_index_database(conn: sqlite3.Connection) -> None:
+    """The message log's index tables move to the index database (glide.store.sqlite.background, which the
+    message store builds from the rows when it opens one that is new); recalls whose new index entries are not
+    written yet are remembered in ``chat_moved`` (the positions they had: their entries are removed then)."""
+    for table in ("chat_by_cli_mid", "chat_by_receiver", "chat_by_sender", "chat_by_pair", "chat_indexed"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute(
+        "CREATE TABLE chat_moved (pos INTEGER PRIMARY KEY, sender_seq INTEGER NOT NULL, receiver_seq INTEGER NOT NULL)"
+    )
+
+
 MIGRATIONS: list[Migration] = [
     _v1_users,
     _v2_chat,
@@ -275,4 +286,5 @@ MIGRATIONS: list[Migration] = [
     _v6_group_policies,
     _v7_append_only_log,
     _v8_group_ids,
+    _v9_index_database,
 ]

@@ -10,6 +10,7 @@ from glide.store.sqlite.contacts import SqliteContactStore
 from glide.store.sqlite.conversations import SqliteConversationStore
 from glide.store.sqlite.engine import Migration, SqliteEngine
 from glide.store.sqlite.groups import SqliteGroupStore
+from glide.store.sqlite.message_log import open_indexes
 from glide.store.sqlite.messages import SqliteMessageStore
 from glide.store.sqlite.schema import MIGRATIONS
 from glide.store.sqlite.users import SqliteUserStore
@@ -35,8 +36,16 @@ class SqliteStore:
         clock_ms: Callable[[], int] = wall_ms,
         sync: str = "normal",
     ) -> SqliteStore:
-        """Open (create, migrate) the database at ``path``; ``sync="full"`` also survives power loss."""
-        return cls(await SqliteEngine.open(Path(path), migrations, sync), clock_ms)
+        """Open (create, migrate) the database at ``path`` and its index database (glide.store.sqlite.background:
+        built from the rows when new or not matching); ``sync="full"`` also survives power loss."""
+        engine = await SqliteEngine.open(Path(path), migrations, sync)
+        try:
+            if len(migrations) == len(MIGRATIONS):  # (an older schema, opened by a test of the migrations, has none)
+                engine.prepare(open_indexes)
+        except BaseException:
+            await engine.close()
+            raise
+        return cls(engine, clock_ms)
 
     @property
     def batches_committed(self) -> int:
