@@ -18,10 +18,11 @@ import pytest
 
 from glide.store import NewChat, SqliteStore
 from glide.store.base import ChatMessage
-from glide.store.sqlite import background, message_log
+from glide.store.sqlite import background, message_log, message_tail
 from glide.store.sqlite import engine as sqlite_engine
 from glide.store.sqlite import messages as sqlite_messages
-from glide.store.sqlite.message_log import Epoch, Moved
+from glide.store.sqlite.message_log import Epoch
+from glide.store.sqlite.message_tail import Moved
 
 ALICE, BOB, CAROL = 1, 2, 3
 
@@ -433,8 +434,8 @@ async def test_an_index_database_that_does_not_match_is_rebuilt(
 async def test_an_indexed_generation_is_freed_a_slice_per_loop_iteration(monkeypatch: pytest.MonkeyPatch) -> None:
     """Freeing an epoch's messages and views at once held the loop ~9 ms; they go a slice per iteration, and
     the tail answers from its live generation meanwhile."""
-    monkeypatch.setattr(message_log, "RELEASE_SLICE", 100)
-    tail = message_log.Tail(
+    monkeypatch.setattr(message_tail, "RELEASE_SLICE", 100)
+    tail = message_tail.Tail(
         (mid, ChatMessage(mid, f"c{mid}", ALICE, BOB, 1, "x", 0, 0, 0, None, mid, mid)) for mid in range(1, 301)
     )
     tail.freeze()

@@ -14,26 +14,26 @@ messages: no entry passes through Python, nothing of it holds the event loop, an
 the other's lock (each writes its own file).
 
 Reads combine both: the index tables for positions up to ``indexed`` (the last epoch the worker finished)
-and the tail's views above it. ``indexed`` is saved with the epoch's entries; after a crash the rows above
-it are read back into the tail and indexed again. A recall gives a message new positions in its users'
-logs: until an epoch has rewritten its entries, its old and new positions are masked in what the index
-tables answer and the tail answers for them (``chat_moved`` keeps the old positions across a restart).
+and the tail's views above it (glide.store.sqlite.message_tail). ``indexed`` is saved with the epoch's
+entries; after a crash the rows above it are read back into the tail and indexed again. A recall gives a
+message new positions in its users' logs: until an epoch has rewritten its entries, its old and new positions
+are masked in what the index tables answer and the tail answers for them (``chat_moved`` keeps the old
+positions across a restart).
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import heapq
 import logging
 import sqlite3
-import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from glide.store.base import ChatMessage
 from glide.store.sqlite.background import INDEXES
+from glide.store.sqlite.message_tail import RECEIVER_SEQ, Moved, Tail
 
 log = logging.getLogger("glide.store")
 
@@ -47,7 +47,6 @@ M_COLUMNS = ", ".join("m." + c.strip() for c in COLUMNS.split(","))
 # alternating with epochs of 32,768 / 2 s: 65.2 against 69.4 µs per message (medians), p99 23.8 against 28.8 ms.
 EPOCH_ROWS = 65536  # a tail this long is indexed...
 EPOCH_AGE_S = 4.0  # ...and so is an older one
-RELEASE_SLICE = 4096  # entries of an indexed generation freed per loop iteration (~1 ms)
 
 # Every query, named so tests can check each one is served by an index. The index tables are read up to the
 # indexed position only: entries of an epoch being written are also in the tail.
@@ -167,8 +166,6 @@ EPOCH_PAIR = _epoch_index(
 )
 EPOCH_INDEXES = (EPOCH_CLI_MID, EPOCH_RECEIVER, EPOCH_SENDER, EPOCH_PAIR)
 
-Moved = tuple[ChatMessage, ChatMessage]  # a recalled message as it was (its old positions) and as it is
-
 
 def index_epoch(first: int, last: int, moved: dict[int, Moved]) -> Callable[[sqlite3.Connection], None]:
     """The background job of an epoch, one transaction of the index database: every index's entries of the rows
@@ -226,206 +223,6 @@ class Epoch:
     last: int  # it indexes the rows above the log's `indexed` position up to this one
     moved: dict[int, Moved] = field(default_factory=dict)  # recalled messages whose entries it rewrites
     ahead: list[int] = field(default_factory=list)  # chat_moved rows of its own messages (see MessageLog.load)
-
-
-class Generation:
-    """Messages of the tail with the views reads need: by key, by receiver and by sender (ascending log
-    position), by pair (ascending mid)."""
-
-    __slots__ = ("by_key", "by_pair", "by_receiver", "by_sender", "rows")
-
-    def __init__(self, rows: Iterable[tuple[int, ChatMessage]] = ()) -> None:
-        """From rows in position order (the views are then sorted: a recall may have moved some)."""
-        self.rows: dict[int, ChatMessage] = {}  # position -> message
-        self.by_key: dict[tuple[int, str], ChatMessage] = {}
-        self.by_receiver: dict[int, list[ChatMessage]] = {}
-        self.by_sender: dict[int, list[ChatMessage]] = {}
-        self.by_pair: dict[tuple[int, int], list[ChatMessage]] = {}
-        for pos, m in rows:
-            self.add(pos, m)
-        if self.rows:
-            for received in self.by_receiver.values():
-                received.sort(key=_r_seq)
-            for sent in self.by_sender.values():
-                sent.sort(key=_s_seq)
-            for messages in self.by_pair.values():
-                messages.sort(key=_mid)
-
-    def add(self, pos: int, m: ChatMessage) -> None:
-        self.rows[pos] = m
-        if m.cli_mid:
-            self.by_key[(m.sender, m.cli_mid)] = m
-        sender, receiver = m.sender, m.receiver
-        self.by_receiver.setdefault(receiver, []).append(m)
-        self.by_sender.setdefault(sender, []).append(m)
-        pair = (sender, receiver) if sender <= receiver else (receiver, sender)
-        self.by_pair.setdefault(pair, []).append(m)
-
-    def move(self, pos: int, now: ChatMessage, *, listed: bool) -> None:
-        """The message at ``pos`` was recalled: its new version in its pair's and its key's views, out of its
-        users' logs here, or (``listed``) at their ends: its new positions are the newest of both."""
-        was = self.rows[pos]
-        self.rows[pos] = now
-        if was.cli_mid:
-            self.by_key[(was.sender, was.cli_mid)] = now
-        pair = self.by_pair[(was.sender, was.receiver) if was.sender <= was.receiver else (was.receiver, was.sender)]
-        pair[pair.index(was)] = now  # the same mid: the same place
-        for view, uid in ((self.by_receiver, was.receiver), (self.by_sender, was.sender)):
-            messages = view[uid]
-            messages.remove(was)
-            if listed:
-                messages.append(now)
-            elif not messages:
-                del view[uid]
-
-    def dismantle(self, entries: int) -> bool:
-        """Drop up to ``entries`` of its entries (the views first, the messages last); True while some remain."""
-        for view in (self.by_key, self.by_pair, self.by_sender, self.by_receiver, self.rows):
-            n = min(entries, len(view))
-            popitem = view.popitem
-            for _ in range(n):
-                popitem()
-            if view:
-                return True
-            entries -= n
-        return False
-
-    def head(self, uid: int) -> int:
-        """``uid``'s newest position here (0: none)."""
-        received = self.by_receiver.get(uid)
-        sent = self.by_sender.get(uid)
-        return max(received[-1].receiver_seq if received else 0, sent[-1].sender_seq if sent else 0)
-
-
-class Tail:
-    """The messages above the indexed position: those of the epoch being indexed (``frozen``) and those
-    appended since (``live``); and the recalled messages whose index entries are yet to be rewritten
-    (``moved``, by position, and by user). An epoch freezes the live generation and, once indexed, drops it:
-    neither walks the messages. A recalled message of the live generation is simply replaced there (its epoch
-    reads its row as it is now); one of the frozen generation or of the index tables is answered from
-    ``moved`` in its users' logs, its old and new positions masked in what the index tables answer (the
-    worker may write either)."""
-
-    __slots__ = ("frozen", "live", "moved", "moved_by_user")
-
-    def __init__(self, rows: Iterable[tuple[int, ChatMessage]] = ()) -> None:
-        self.live = Generation(rows)
-        self.frozen = EMPTY
-        self.moved: dict[int, Moved] = {}
-        self.moved_by_user: dict[int, dict[int, Moved]] = {}
-
-    def positions(self) -> list[int]:
-        """Every position of the frozen and live generations, ascending."""
-        return sorted([*self.frozen.rows, *self.live.rows])
-
-    def keyed(self, key: tuple[int, str]) -> ChatMessage | None:
-        return self.keyed_many((key,)).get(key)
-
-    def keyed_many(self, keys: Iterable[tuple[int, str]]) -> dict[tuple[int, str], ChatMessage]:
-        """The messages here with these (sender, cli_mid) keys: one call for a batch's keys."""
-        live, frozen = self.live.by_key, self.frozen.by_key
-        return {key: m for key in keys if (m := live.get(key) or frozen.get(key)) is not None}
-
-    def received(self, uid: int) -> Sequence[ChatMessage]:
-        """``uid``'s incoming messages here, ascending."""
-        received = _joined(self.frozen.by_receiver.get(uid), self.live.by_receiver.get(uid))
-        moved = self.moved_by_user.get(uid)
-        if not moved:
-            return received
-        return sorted([*received, *(m for _, m in moved.values() if m.receiver == uid)], key=_r_seq)
-
-    def sent(self, uid: int) -> Sequence[ChatMessage]:
-        sent = _joined(self.frozen.by_sender.get(uid), self.live.by_sender.get(uid))
-        moved = self.moved_by_user.get(uid)
-        if not moved:
-            return sent
-        return sorted([*sent, *(m for _, m in moved.values() if m.sender == uid)], key=_s_seq)
-
-    def masked(self, uid: int) -> set[int]:
-        """Positions of ``uid``'s log that the index tables must not answer: the old and new ones of its moved
-        messages (the tail answers the new)."""
-        moved = self.moved_by_user.get(uid)
-        if not moved:
-            return _NONE
-        return {seq for was, now in moved.values() for m in (was, now) for seq in _seqs_of(m, uid)}
-
-    def paired(self, pair: tuple[int, int]) -> Sequence[ChatMessage]:
-        """The pair's messages here, by ascending mid (a moved message's mid is older than the frozen ones)."""
-        frozen, live = self.frozen.by_pair.get(pair), self.live.by_pair.get(pair)
-        return sorted([*frozen, *live], key=_mid) if frozen and live else frozen or live or ()
-
-    def head(self, uid: int) -> int:
-        """``uid``'s newest position in the tail (0: none)."""
-        head = max(self.live.head(uid), self.frozen.head(uid))
-        moved = self.moved_by_user.get(uid)
-        if moved:
-            head = max(head, *(seq for _, m in moved.values() for seq in _seqs_of(m, uid)))
-        return head
-
-    def freeze(self) -> dict[int, Moved]:
-        """An epoch starts: what is here now is what it indexes; the moved messages whose entries it rewrites."""
-        self.frozen, self.live = self.live, Generation()
-        return dict(self.moved)
-
-    def indexed(self, moved: dict[int, Moved]) -> list[int]:
-        """The frozen messages and the ``moved`` ones are in the index tables now; the positions of those moved
-        that are not in ``moved`` any more (unless moved again meanwhile)."""
-        _release(self.frozen)
-        self.frozen = EMPTY
-        done = [pos for pos, entry in moved.items() if self.moved.get(pos) is entry]
-        for pos in done:
-            _, now = self.moved.pop(pos)
-            for uid in {now.sender, now.receiver}:
-                users = self.moved_by_user[uid]
-                del users[pos]
-                if not users:
-                    del self.moved_by_user[uid]
-        return done
-
-    def move(self, pos: int, was: ChatMessage, now: ChatMessage) -> bool:
-        """A recall gave the message at ``pos`` new positions; whether its old ones may be in the index tables
-        (it is not in the live generation)."""
-        if pos in self.live.rows:
-            self.live.move(pos, now, listed=True)
-            return False
-        if pos in self.frozen.rows:
-            self.frozen.move(pos, now, listed=False)
-        self.add_moved(pos, self.moved[pos][0] if pos in self.moved else was, now)
-        return True
-
-    def add_moved(self, pos: int, was: ChatMessage, now: ChatMessage) -> None:
-        entry = (was, now)
-        self.moved[pos] = entry
-        for uid in {now.sender, now.receiver}:
-            self.moved_by_user.setdefault(uid, {})[pos] = entry
-
-
-EMPTY = Generation()  # never added to: a Tail's frozen generation while no epoch runs
-_NONE: set[int] = set()  # never added to
-
-
-def _seqs_of(m: ChatMessage, uid: int) -> tuple[int, ...]:
-    """``m``'s positions in ``uid``'s log."""
-    if m.sender == m.receiver:
-        return (m.sender_seq,)
-    return (m.sender_seq,) if m.sender == uid else (m.receiver_seq,)
-
-
-def _release(generation: Generation) -> None:
-    """Free a generation a slice per loop iteration: an epoch's holds ~5 objects per message, and freeing
-    them at once held the loop ~9 ms at the end of every epoch."""
-    if generation is EMPTY or not generation.dismantle(RELEASE_SLICE):
-        return
-    try:
-        asyncio.get_running_loop().call_soon(_release, generation)
-    except RuntimeError:  # no loop (a script): all at once
-        generation.dismantle(sys.maxsize)
-
-
-def _joined(a: list[ChatMessage] | None, b: list[ChatMessage] | None) -> Sequence[ChatMessage]:
-    if a and b:
-        return a + b
-    return a or b or ()
 
 
 class MessageLog:
@@ -502,7 +299,7 @@ class MessageLog:
         params = (uid, after, self.indexed, limit + len(masked))
         indexed = [chat_row(r[1:]) for r in conn.execute(SQL_INCOMING, params) if r[0] not in masked]
         tail = [m for m in self.tail.received(uid) if m.receiver_seq > after]
-        return (indexed + tail)[:limit] if not indexed or not tail else _merged(indexed, tail, limit, _r_seq)
+        return (indexed + tail)[:limit] if not indexed or not tail else _merged(indexed, tail, limit, RECEIVER_SEQ)
 
     def incoming_seqs(self, conn: sqlite3.Connection, uid: int, after: int, limit: int) -> list[int]:
         self.load(conn)
@@ -589,18 +386,6 @@ class MessageLog:
         conn.execute(SQL_MOVE, (new.status, new.recalled_by, new.sender_seq, new.receiver_seq, pos))
         if self.tail.move(pos, old, new):
             conn.execute(SQL_MOVED_SAVE, (pos, old.sender_seq, old.receiver_seq))
-
-
-def _r_seq(m: ChatMessage) -> int:
-    return m.receiver_seq
-
-
-def _s_seq(m: ChatMessage) -> int:
-    return m.sender_seq
-
-
-def _mid(m: ChatMessage) -> int:
-    return m.mid
 
 
 def _merged(
