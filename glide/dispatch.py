@@ -83,6 +83,9 @@ class Dispatcher:
         self.limited = limited
         self._ready: list[Conn] = []
         self._tick_scheduled = False
+        # The running loop, held once known: on Python 3.11 asyncio.get_running_loop() (and ensure_future, which
+        # calls it) is a getpid system call, a few per round otherwise.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._last_round = 0  # connections in the last round
         # When set (by the server, from its store): schedules a round so that it runs right before the store's
         # next commit, instead of in the next tick.
@@ -120,9 +123,13 @@ class Dispatcher:
         actions = self._actions
         for i, msg in enumerate(messages):
             known = actions.get(msg.action) if isinstance(msg, Envelope) else None
-            if known is not None and known.is_async:  # admitted by the drain task, in order
-                conn.pending = list(messages[i:])
-                self._start_drain(conn)
+            if known is not None and known.is_async:  # admitted by the round, in order
+                # (the driver hands over a list of its own: kept as it is when all of it waits)
+                conn.pending = messages if i == 0 and type(messages) is list else list(messages[i:])
+                conn.busy = True  # _start_drain's work, without a call per message
+                self._ready.append(conn)
+                if not self._tick_scheduled:
+                    self._schedule_tick()
                 return
             action = self._admit(conn, msg)
             if action is not None:
@@ -167,22 +174,26 @@ class Dispatcher:
             if problem is not None:
                 conn.send(error_frame(msg.seq, problem, FORBIDDEN))
                 return None
-        if self.send_rate and msg.action in self.limited and not self._take_send(conn):
-            conn.send(
-                error_frame(
-                    msg.seq,
-                    f"rate limit: at most {self.send_rate:g} messages per second per connection; this one was not sent",
-                )
-            )
+        if self.send_rate and msg.action in self.limited and not self._take_sends(conn, 1):
+            self._refuse_rate(conn, msg)
             return None
         return action
 
-    def _take_send(self, conn: Conn) -> bool:
+    def _take_sends(self, conn: Conn, n: int) -> int:
+        """Take up to ``n`` tokens of the connection's send limit; how many it had."""
         bucket = conn.send_bucket
         now = time.monotonic()
         if bucket is None:
             bucket = conn.send_bucket = TokenBucket(self.send_rate, self.send_burst, now)
-        return bucket.take(now)
+        return bucket.take_up_to(now, n)
+
+    def _refuse_rate(self, conn: Conn, env: Envelope) -> None:
+        conn.send(
+            error_frame(
+                env.seq,
+                f"rate limit: at most {self.send_rate:g} messages per second per connection; this one was not sent",
+            )
+        )
 
     def _call(self, conn: Conn, action: Action, env: Envelope) -> None:
         try:
@@ -197,11 +208,20 @@ class Dispatcher:
         conn.busy = True
         self._ready.append(conn)
         if not self._tick_scheduled:
-            self._tick_scheduled = True
-            if self.pace is not None and self._last_round < PACE_BELOW:
-                self.pace(self._tick)
-            else:
-                asyncio.get_running_loop().call_soon(self._tick)
+            self._schedule_tick()
+
+    def _schedule_tick(self) -> None:
+        self._tick_scheduled = True
+        if self.pace is not None and self._last_round < PACE_BELOW:
+            self.pace(self._tick)
+        else:
+            self._running_loop().call_soon(self._tick)
+
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None or loop.is_closed():  # first use, or a dispatcher used again on a new loop
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
 
     def _tick(self) -> None:
         """Every connection that became ready since the last tick: one round for all of them."""
@@ -254,17 +274,35 @@ class Dispatcher:
             conn.pending = pending[i:]
             return None
         name = first.action
-        j = i
-        run: list[Envelope] = []
+        j = i + 1
         while j < n:
             msg = pending[j]
             if not isinstance(msg, Envelope) or msg.action != name:
                 break
-            if self._admit(conn, msg) is not None:
-                run.append(msg)
             j += 1
         conn.pending = pending[j:]
+        run: list[Envelope] = pending[i:j]
+        if conn.ticket_secret is not None or (self.send_rate and name in self.limited) or not conn.authenticated:
+            return name, self._admit_run(conn, action, name, run)
+        received = self.received  # _admit_run's usual case for a logged-in connection, inline
+        received[name] = received.get(name, 0) + len(run)
         return name, run
+
+    def _admit_run(self, conn: Conn, action: Action, name: str, run: list[Envelope]) -> list[Envelope]:
+        """:meth:`_admit` for a run of one action's envelopes: what the connection allows is checked once and
+        the rate limit's tokens taken for the whole run at once, with the same answers, in the same order, as
+        admitting each in turn (the tokens run out at one envelope: it and all after it are refused)."""
+        if (action.login_required and not conn.authenticated) or conn.ticket_secret is not None:
+            return [env for env in run if self._admit(conn, env) is not None]
+        received = self.received
+        received[name] = received.get(name, 0) + len(run)
+        if self.send_rate and name in self.limited:
+            granted = self._take_sends(conn, len(run))
+            if granted < len(run):
+                for env in run[granted:]:
+                    self._refuse_rate(conn, env)
+                del run[granted:]
+        return run
 
     async def _run_many(self, handler: ManyHandler, items: list[tuple[Conn, list[Envelope]]]) -> None:
         try:
@@ -280,7 +318,11 @@ class Dispatcher:
                     conn.send(error_frame(env.seq, "internal error"))
         finally:
             for conn, _ in items:
-                self._finish(conn)
+                if conn.pending or conn.reading_paused:
+                    self._finish(conn)
+                else:  # the usual end of a round, without a call per connection
+                    conn.busy = False
+                    conn.pending = IDLE
 
     def _finish(self, conn: Conn) -> None:
         """The round of ``conn`` is done: what it sent meanwhile starts the next round, else it is idle."""
@@ -296,7 +338,8 @@ class Dispatcher:
             conn.resume_reading()
 
     def _spawn(self, aw: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(aw)
+        loop = self._running_loop()
+        task = loop.create_task(aw) if inspect.iscoroutine(aw) else asyncio.ensure_future(aw, loop=loop)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -37,7 +37,8 @@ class Hooks:
             self._run(hook, conn)
 
     def message_stored(self, conn: Conn, message: ChatMessage) -> None:
-        self.messages_stored += 1
+        """Run the message hooks (the caller counts ``messages_stored``: the message path, one addition per
+        message and no call when no hook is registered)."""
         for hook in self.message:
             self._run(hook, conn, message)
 

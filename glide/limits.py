@@ -33,6 +33,15 @@ class TokenBucket:
         self.tokens = tokens - cost
         return True
 
+    def take_up_to(self, now: float, n: int) -> int:
+        """Take one token for each of up to ``n`` actions, as ``take`` would one after another at ``now``; how
+        many it took (the first ones are allowed, the rest refused)."""
+        tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        taken = min(n, int(tokens))
+        self.tokens = tokens - taken
+        return taken
+
     def retry_after(self, cost: float = 1.0) -> float:
         """Seconds until ``cost`` tokens are there again (as of the last ``take``)."""
         return max(0.0, (cost - self.tokens) / self.rate) if self.rate > 0 else float("inf")

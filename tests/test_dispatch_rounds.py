@@ -93,3 +93,40 @@ async def test_a_failing_many_handler_answers_every_envelope() -> None:
         sent = [json.loads(o.frame(TCP_JSON)[4:]) for o in c.sent]  # 4-byte length, then the envelope
         assert [f["seq"] for f in sent] == [1, 2] and all(f["data"] == "internal error" for f in sent)
         assert not c.busy
+
+
+async def test_a_run_past_the_rate_limit_is_refused_from_where_the_tokens_ran_out() -> None:
+    """A run of a limited action is admitted in one take of the bucket: the first ``burst`` envelopes reach the
+    handler, every later one is answered with the rate-limit error, in order, as when taken one by one."""
+    handled: list[int] = []
+
+    async def many(items: list[tuple[Any, list[Envelope]]]) -> None:
+        handled.extend(e.seq for _, envs in items for e in envs)
+
+    d = Dispatcher(send_rate=0.01, send_burst=3, limited=frozenset(["send"]))  # a token per 100 s
+    d.register_batch("send", many, many=many)
+    (c,) = conns(1)
+    d.submit(c, frames(*[("send", i) for i in range(1, 7)]))  # type: ignore[arg-type]
+    await d.join()
+    assert handled == [1, 2, 3]
+    refused = [json.loads(o.frame(TCP_JSON)[4:]) for o in c.sent]
+    assert [f["seq"] for f in refused] == [4, 5, 6] and all("rate limit" in f["data"] for f in refused)
+    assert d.received["send"] == 6 and not c.busy
+    # The bucket kept its debt: a later run gets nothing until tokens come back.
+    d.submit(c, frames(("send", 7)))  # type: ignore[arg-type]
+    await d.join()
+    assert handled == [1, 2, 3] and json.loads(c.sent[-1].frame(TCP_JSON)[4:])["seq"] == 7
+
+
+async def test_a_run_from_a_connection_not_logged_in_is_answered_envelope_by_envelope() -> None:
+    async def many(items: list[tuple[Any, list[Envelope]]]) -> None:
+        raise AssertionError("nothing is admitted")
+
+    d = Dispatcher()
+    d.register_batch("send", many, many=many)
+    (c,) = conns(1)
+    c.authenticated = False
+    d.submit(c, frames(("send", 1), ("send", 2)))  # type: ignore[arg-type]
+    await d.join()
+    sent = [json.loads(o.frame(TCP_JSON)[4:]) for o in c.sent]
+    assert [(f["action"], f["seq"]) for f in sent] == [("notify.unauthenticated", 1), ("notify.unauthenticated", 2)]

@@ -46,3 +46,15 @@ def test_keys_are_bounded() -> None:
         lim.take(f"spoofed-{i}")
     assert len(lim) == 100
     assert lim.take("spoofed-9999") > 0  # the most recent keys are kept
+
+
+def test_taking_up_to_n_is_taking_one_at_a_time() -> None:
+    for tokens_at, n in [(0.0, 5), (0.25, 2), (0.7, 4), (9.0, 10)]:
+        one_by_one = TokenBucket(rate=2.0, burst=3, now=0.0)
+        batched = TokenBucket(rate=2.0, burst=3, now=0.0)
+        for b in (one_by_one, batched):  # some debt first
+            b.take(0.0)
+            b.take(0.0)
+        expected = sum(one_by_one.take(tokens_at) for _ in range(n))
+        assert batched.take_up_to(tokens_at, n) == expected
+        assert abs(batched.tokens - one_by_one.tokens) < 1e-9

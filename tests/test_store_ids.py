@@ -92,3 +92,10 @@ def test_default_clock_is_wall_clock() -> None:
     gen = MidGenerator(0)
     a, b = gen.next(), gen.next()
     assert 0 < a < b < 2**53
+
+
+def test_many_at_once_are_the_ids_one_at_a_time_would_be() -> None:
+    one, many = MidGenerator(2, FakeClock(T0)), MidGenerator(2, FakeClock(T0))
+    first = [one.next() for _ in range(600)]  # past one millisecond's counter: borrows ahead
+    assert many.next_many(600) == first
+    assert many.next_many(0) == [] and many.next() == one.next()

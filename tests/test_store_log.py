@@ -440,7 +440,7 @@ async def test_an_indexed_generation_is_freed_a_slice_per_loop_iteration(monkeyp
     )
     tail.freeze()
     frozen = tail.frozen
-    tail.live.add(301, ChatMessage(301, "c301", ALICE, BOB, 1, "x", 0, 0, 0, None, 301, 301))
+    tail.live.add([(301, ChatMessage(301, "c301", ALICE, BOB, 1, "x", 0, 0, 0, None, 301, 301))])
     tail.indexed({})
     sizes = [len(frozen.rows) + len(frozen.by_key)]  # 300 + 300, and a view entry each per user and pair
     while frozen.rows:

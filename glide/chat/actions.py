@@ -88,10 +88,12 @@ class ChatActions:
         """The message.chat envelopes of every connection ready this tick: one store call for all of them."""
         now = wall_ms()
         parsed: list[tuple[Conn, Envelope, NewChat]] = []
+        # One id per envelope, in one call (one a malformed request is refused with is simply not used).
+        new_mids = iter(self.ctx.ids.next_many(sum([len(envs) for _, envs in items])))
         for conn, envs in items:
             for env in envs:
                 try:
-                    parsed.append((conn, env, parse_chat(env, conn.uid, self.ctx.ids.next(), now)))
+                    parsed.append((conn, env, parse_chat(env, conn.uid, next(new_mids), now)))
                 except GlideError as e:
                     conn.send(error_frame(env.seq, e.message))
         if not parsed:
@@ -121,7 +123,8 @@ class ChatActions:
             except GlideError as e:  # nothing of the batch was stored: every request gets its own answer
                 answer_each(accepted, e.message)
                 return
-            message_stored = self.ctx.hooks.message_stored
+            hooks = self.ctx.hooks
+            live = self.hub.live
             for (conn, env, _), result in zip(accepted, stored, strict=True):
                 m = result.message
                 if result.refused:  # blacklist / whitelist-only (glide.store.contacts): nothing was stored
@@ -130,14 +133,26 @@ class ChatActions:
                 conn.send(ACK_MESSAGE((m.cli_mid, m.mid), seq=env.seq))
                 if result.duplicate:
                     continue  # already delivered (or waiting in the inbox): never twice
-                self._deliver(conn, m)
-                message_stored(conn, m)
+                # A new message (never recalled yet): its push, straight to the receiver's one live session
+                # when that is all there is to it (the usual case), else through the hub.
+                out = CHAT_FRAME(chat_values(m))
+                receiver = live(m.receiver)
+                if receiver is not None:
+                    receiver.send(out)
+                else:
+                    self._deliver(conn, m, out)
+                hooks.messages_stored += 1
+                if hooks.message:
+                    hooks.message_stored(conn, m)
         finally:
             self.in_flight.difference_update(mids)
 
-    def _deliver(self, sender: Conn, m: ChatMessage) -> None:
-        """Push to every online device of the receiver; tell the sender at once when none is online."""
-        self.hub.deliver(m.receiver, delivery_for(m), mid=m.mid, if_nobody=partial(_offline, sender, m.mid))
+    def _deliver(self, sender: Conn, m: ChatMessage, out: Outgoing | None = None) -> None:
+        """Push ``out`` (else the message's push) to every online device of the receiver; tell the sender at
+        once when none is online."""
+        if out is None:
+            out = delivery_for(m)
+        self.hub.deliver(m.receiver, out, mid=m.mid, if_nobody=partial(_offline, sender, m.mid))
 
     async def on_resend(self, conn: Conn, env: Envelope) -> None:
         """The sender had no ``ack.notify``: push the stored message again (the receiver dedups by mid)."""
@@ -203,9 +218,16 @@ class ChatActions:
                 for env in parsed:
                     conn.send(error_frame(env.seq, e.message))
             return
+        hub = self.hub
+        live = hub.live
         for messages in acked:
             for m in messages:
-                self.hub.deliver(m.sender, ACK_NOTIFY((m.mid, str(m.sender))))
+                out = ACK_NOTIFY((m.mid, str(m.sender)))
+                sender = live(m.sender)
+                if sender is not None:
+                    sender.send(out)
+                else:
+                    hub.deliver(m.sender, out)
 
     def on_ack_offline(self, conn: Conn, env: Envelope) -> None:
         data = envelope_data(env)

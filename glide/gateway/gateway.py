@@ -93,6 +93,7 @@ class Gateway(GatewayBase):
         self._ids = itertools.count(1)
         self._servers: list[asyncio.Server] = []
         self._ticker: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # held from start() (get_running_loop: a getpid)
         self.hb_ms = config.heartbeat_interval_s * 1000
         self.auth_timeout_ms = int(config.auth_timeout_s * 1000)
         self._ssl = config.ssl_context()  # every listener: wss, TLS over TCP
@@ -104,7 +105,7 @@ class Gateway(GatewayBase):
 
     def schedule_flush(self) -> None:
         self.flush_scheduled = True
-        asyncio.get_running_loop().call_soon(self.flush)
+        (self._loop or asyncio.get_running_loop()).call_soon(self.flush)
 
     def flush(self) -> None:
         """Write every connection's frames of this tick, one write each."""
@@ -126,7 +127,8 @@ class Gateway(GatewayBase):
         """Start accepting on every bound listener and ticking the wheel."""
         for server in self._servers:
             await server.start_serving()
-        self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
+        self._loop = asyncio.get_running_loop()
+        self._ticker = self._loop.create_task(self._tick_forever())
 
     async def _tick_forever(self) -> None:
         while True:

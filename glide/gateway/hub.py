@@ -131,22 +131,28 @@ class LocalHub:
 
         ``mid``: the frame is about 1:1 message ``mid``: a device still replaying its inbox holds it until the
         replay ends (and the replay skips that mid). ``if_nobody`` runs when no device anywhere is online."""
-        entry = self._sessions.get(uid)
-        if (
-            self._single_node
-            and entry is not None
-            and not isinstance(entry, dict)
-            and entry is not exclude
-            and not entry.closed
-            and not entry.syncing
-        ):
-            # Every message's push and receipt: one live session, on one node (deliver_here's own case,
-            # without its calls).
+        entry = self.live(uid)
+        if entry is not None and entry is not exclude:
             entry.send(out)
             return 1
         sent = self.deliver_here(uid, out, mid=mid, exclude=exclude)
         self.forward(uid, out, mid, if_nobody if sent == 0 else None)
         return sent
+
+    def live(self, uid: int) -> Conn | None:
+        """``uid``'s one session, when a push to ``uid`` is just a send on it (what ``deliver`` then does): this
+        node is the only one, the session is the user's only one and is not replaying its inbox. The message
+        path's way past ``deliver``'s arguments for every message's push and receipt; None: use ``deliver``."""
+        entry = self._sessions.get(uid)
+        if (
+            self._single_node
+            and entry is not None
+            and not isinstance(entry, dict)
+            and not entry.closed
+            and not entry.syncing
+        ):
+            return entry
+        return None
 
     def forward(self, uid: int, out: Outgoing, mid: int, if_nobody: Callable[[], None] | None) -> None:
         """Hand ``out`` to ``uid``'s sessions on other nodes (a cluster's); here there are none."""

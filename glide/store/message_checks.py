@@ -133,7 +133,7 @@ class InboxCursor:
 
     def ack(self, seq: int) -> bool:
         """Acknowledge the incoming message at ``seq``; False if it was not pending."""
-        if not self.is_pending(seq):
+        if seq <= self.cursor or seq in self.acked:  # not is_pending(seq), without its call
             return False
         acked = self.acked
         if isinstance(acked, set):
@@ -169,10 +169,11 @@ class InboxCursor:
     def acknowledge(self, uid: int, mids: Iterable[int], found: dict[int, ChatMessage]) -> list[ChatMessage]:
         """Acknowledge ``uid``'s messages among ``mids`` (looked up in ``found``); those that were pending, in
         log order."""
-        acked = [
-            m for mid in mids if (m := found.get(mid)) is not None and m.receiver == uid and self.ack(m.receiver_seq)
-        ]
-        return sorted(acked, key=_receiver_seq)
+        ack = self.ack
+        acked = [m for mid in mids if (m := found.get(mid)) is not None and m.receiver == uid and ack(m.receiver_seq)]
+        if len(acked) > 1:
+            acked.sort(key=_receiver_seq)
+        return acked
 
     def page(self, rows: Iterable[ChatMessage], limit: int) -> list[ChatMessage]:
         """The pending ones of the incoming ``rows`` (read from above the cursor, ``limit + len(acked)`` of them:

@@ -146,6 +146,9 @@ class SqliteEngine:
     """Owns the connection, the write queue of the current tick and the checkpointer. Build with :meth:`open`."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, sync: str = "normal") -> None:
+        # The loop it serves, held: on Python 3.11 every asyncio.get_running_loop() is a getpid system call
+        # (its check for a fork), several per round on the message path.
+        self._loop = asyncio.get_running_loop()
         self.path = path
         self.sync = sync
         self.batches_committed = 0
@@ -198,7 +201,7 @@ class SqliteEngine:
             raise ConfigError(f"{path}: cannot open its index database: {e}") from None
         engine = cls(path, conn, sync)
         engine._lock = lock
-        engine._checkpointer.start(asyncio.get_running_loop(), engine)
+        engine._checkpointer.start(engine._loop, engine)
         return engine
 
     # public operations
@@ -215,7 +218,7 @@ class SqliteEngine:
         """Run ``fn(conn)`` in this tick's transaction; returns once committed (durable)."""
         if self._conn is None:
             raise StorageError("store is closed")
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         fut: asyncio.Future[T] = loop.create_future()
         self._pending.append((fn, fut))
         if not self._flush_scheduled:
@@ -227,7 +230,7 @@ class SqliteEngine:
         in the next tick if one can now (False), else when the commit gap ends, just before that commit
         (True). A write made within the gap waits for its end anyway; what arrives meanwhile then makes one
         round and one transaction, not one of each per tick."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         if not self._flush_scheduled and self._last_commit + PACED_GAP_S <= loop.time():
             loop.call_soon(round_)
             return False
@@ -255,7 +258,7 @@ class SqliteEngine:
         paced, self._paced = self._paced, []
         for round_ in paced:
             round_()
-        asyncio.get_running_loop().call_soon(self._flush)
+        self._loop.call_soon(self._flush)
 
     def defer(self, key: object, fn: Op) -> None:
         """Run ``fn(conn)`` in a transaction DEFERRED_S from now (once per ``key``: what is deferred meanwhile
@@ -278,7 +281,7 @@ class SqliteEngine:
 
     def _deferred_soon(self) -> None:
         if self._deferred_timer is None and not self._deferred_due:
-            self._deferred_timer = asyncio.get_running_loop().call_later(DEFERRED_S, self._flush_deferred)
+            self._deferred_timer = self._loop.call_later(DEFERRED_S, self._flush_deferred)
 
     def background(self, job: Job, done: Done) -> None:
         """Run ``job(conn)`` on the background worker's thread and connection (glide.store.sqlite.background: the
@@ -345,7 +348,7 @@ class SqliteEngine:
         """The checkpointer's request (on the loop's thread, so between transactions): no commit until
         ``release(token)`` or HOLD_LIMIT_S, whichever comes first. Writes queue meanwhile."""
         self._hold = token
-        self._hold_timer = asyncio.get_running_loop().call_later(HOLD_LIMIT_S, self.release, token)
+        self._hold_timer = self._loop.call_later(HOLD_LIMIT_S, self.release, token)
 
     def release(self, token: object) -> None:
         """End the hold ``token`` (if it is still the one) and commit what queued meanwhile."""
@@ -356,7 +359,7 @@ class SqliteEngine:
             self._hold_timer.cancel()
             self._hold_timer = None
         if self._flush_scheduled:
-            asyncio.get_running_loop().call_soon(self._commit_due)
+            self._loop.call_soon(self._commit_due)
 
     def _flush(self) -> None:
         if self._hold is not None:  # release() flushes; until then writes queue without scheduling their own
@@ -367,7 +370,7 @@ class SqliteEngine:
             self._commit()
         finally:
             if self._paced and not self._flush_scheduled:  # paced after the rounds of this commit ran
-                self._schedule_flush(asyncio.get_running_loop(), PACED_GAP_S)
+                self._schedule_flush(self._loop, PACED_GAP_S)
 
     def _commit(self) -> None:
         """Every write queued until now, the riders and, when due, the deferred ones, in one transaction; then
@@ -385,7 +388,7 @@ class SqliteEngine:
             if not self._riders and not self._deferred and self._deferred_timer is not None:
                 self._deferred_timer.cancel()
                 self._deferred_timer = None
-            loop = asyncio.get_running_loop()
+            loop = self._loop
             for fn in later:
                 fut: asyncio.Future[Any] = loop.create_future()
                 fut.add_done_callback(_deferred_done)  # nobody awaits it: a failure is logged here
@@ -455,7 +458,7 @@ class SqliteEngine:
 
     def _committed(self) -> None:
         self.batches_committed += 1
-        self._last_commit = asyncio.get_running_loop().time()
+        self._last_commit = self._loop.time()
 
     def _failed(
         self, conn: sqlite3.Connection, ops: list[tuple[Op, asyncio.Future[Any]]], e: BaseException

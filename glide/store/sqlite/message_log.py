@@ -265,18 +265,15 @@ class MessageLog:
         self.load(conn)
         if not self.tail.live.rows:
             self.tail_since = time.monotonic()
-        rows: list[tuple[object, ...]] = []
-        pos = self.next_pos
-        add = self.tail.live.add
-        for m in messages:
-            add(pos, m)
-            rows.append(  # the values of SQL_INSERT
-                (pos, m.mid, m.cli_mid, m.sender, m.receiver, m.type, m.content, m.send_at, m.created_at,
-                 m.sender_seq, m.receiver_seq)
-            )  # fmt: skip
-            pos += 1
-        self.next_pos = pos
-        return rows
+        first = self.next_pos
+        positions = range(first, first + len(messages))
+        self.tail.live.add(zip(positions, messages, strict=True))
+        self.next_pos = positions.stop
+        return [  # the values of SQL_INSERT
+            (pos, m.mid, m.cli_mid, m.sender, m.receiver, m.type, m.content, m.send_at, m.created_at,
+             m.sender_seq, m.receiver_seq)
+            for pos, m in zip(positions, messages, strict=True)
+        ]  # fmt: skip
 
     # reads: the index up to `indexed`, the tail above it
 

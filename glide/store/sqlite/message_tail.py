@@ -33,8 +33,7 @@ class Generation:
         self.by_receiver: dict[int, list[ChatMessage]] = {}
         self.by_sender: dict[int, list[ChatMessage]] = {}
         self.by_pair: dict[tuple[int, int], list[ChatMessage]] = {}
-        for pos, m in rows:
-            self.add(pos, m)
+        self.add(rows)
         if self.rows:
             for received in self.by_receiver.values():
                 received.sort(key=RECEIVER_SEQ)
@@ -43,15 +42,18 @@ class Generation:
             for messages in self.by_pair.values():
                 messages.sort(key=MID)
 
-    def add(self, pos: int, m: ChatMessage) -> None:
-        self.rows[pos] = m
-        if m.cli_mid:
-            self.by_key[(m.sender, m.cli_mid)] = m
-        sender, receiver = m.sender, m.receiver
-        self.by_receiver.setdefault(receiver, []).append(m)
-        self.by_sender.setdefault(sender, []).append(m)
-        pair = (sender, receiver) if sender <= receiver else (receiver, sender)
-        self.by_pair.setdefault(pair, []).append(m)
+    def add(self, rows: Iterable[tuple[int, ChatMessage]]) -> None:
+        """Messages by position, each then last in its views (a batch in one call: the message path's)."""
+        by_position, by_key = self.rows, self.by_key
+        by_receiver, by_sender, by_pair = self.by_receiver, self.by_sender, self.by_pair
+        for pos, m in rows:
+            by_position[pos] = m
+            sender, receiver = m.sender, m.receiver
+            if m.cli_mid:
+                by_key[(sender, m.cli_mid)] = m
+            by_receiver.setdefault(receiver, []).append(m)
+            by_sender.setdefault(sender, []).append(m)
+            by_pair.setdefault((sender, receiver) if sender <= receiver else (receiver, sender), []).append(m)
 
     def move(self, pos: int, now: ChatMessage, *, listed: bool) -> None:
         """The message at ``pos`` was recalled: its new version in its pair's and its key's views, out of its

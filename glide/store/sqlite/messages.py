@@ -171,14 +171,6 @@ class WriterState:
             found.update((r[0], chat_row(r)) for r in conn.execute(sql_by_mids(len(chunk)), chunk))
         return found
 
-    def received(self, uid: int, seq: int) -> None:
-        """A new message for ``uid`` took position ``seq`` (the largest so far)."""
-        pending = self.pending.get(uid)
-        if isinstance(pending, list):
-            pending.append(seq)
-        elif pending is not None:
-            self.pending[uid] = [seq]
-
     def cursor(self, conn: sqlite3.Connection, uid: int) -> InboxCursor:
         state = self.cursors.get(uid)
         if state is None:
@@ -301,7 +293,7 @@ class SqliteMessageStore:
             refused = _refused(conn, {(c.sender, c.receiver) for c in batch})
             out: list[StoredChat] = []
             new: list[ChatMessage] = []
-            next_seq, received = state.next_seq, state.received
+            next_seq, heads, pending = state.next_seq, state.heads, state.pending
             for c in batch:
                 key = (c.sender, c.cli_mid)
                 first = earlier.get(key) if c.cli_mid else None
@@ -312,9 +304,22 @@ class SqliteMessageStore:
                 if (sender, receiver) in refused:
                     out.append(StoredChat(ChatMessage(*_fields(c), now, 0, None), False, True))
                     continue
-                s_seq = next_seq(conn, sender)
-                r_seq = s_seq if receiver == sender else next_seq(conn, receiver)
-                received(receiver, r_seq)
+                # next_seq's usual case inline: both heads known
+                s_seq = heads.get(sender)
+                if s_seq is None:
+                    s_seq = next_seq(conn, sender)
+                else:
+                    s_seq = heads[sender] = s_seq + 1
+                r_seq = s_seq if receiver == sender else heads.get(receiver)
+                if r_seq is None:
+                    r_seq = next_seq(conn, receiver)
+                elif receiver != sender:
+                    r_seq = heads[receiver] = r_seq + 1
+                tracked = pending.get(receiver)  # the receiver's pending positions, if tracked: one more
+                if type(tracked) is list:
+                    tracked.append(r_seq)
+                elif tracked is not None:
+                    pending[receiver] = [r_seq]
                 m = ChatMessage(
                     c.mid, c.cli_mid, sender, receiver, c.type, c.content, c.send_at, now, 0, None, s_seq, r_seq
                 )
@@ -429,7 +434,9 @@ class SqliteMessageStore:
             found = state.messages(conn, all_mids)
             answers: list[list[ChatMessage]] = []
             for uid, mids in wanted:
-                cursor = state.cursor(conn, uid)
+                cursor = state.cursors.get(uid)  # state.cursor's usual case inline
+                if cursor is None:
+                    cursor = state.cursor(conn, uid)
                 acked = state.acknowledge(uid, mids, found, cursor)
                 if acked:
                     state.unsaved[uid] = cursor
