@@ -88,7 +88,7 @@ class ChatActions:
         """The message.chat envelopes of every connection ready this tick: one store call for all of them."""
         now = wall_ms()
         parsed: list[tuple[Conn, Envelope, NewChat]] = []
-        # One id per envelope, in one call (one a malformed request is refused with is simply not used).
+        # One id per envelope, all in one call (the id of a request refused as malformed is never used).
         new_mids = iter(self.ctx.ids.next_many(sum([len(envs) for _, envs in items])))
         for conn, envs in items:
             for env in envs:
