@@ -203,6 +203,9 @@ class NativeDriver:
     ) -> Self: ...
     def fileno(self) -> int:
         """The descriptor that becomes readable when events wait (for ``loop.add_reader``)."""
+    def quiet(self) -> None:
+        """Empty the wake-up descriptor, the events staying queued: it becomes readable again only after the
+        next ``drain`` (a loop that holds its events for a later round keeps its reader on)."""
     def listen(self, transport: str, host: str, port: int) -> tuple[str, int]:
         """Bind a listener (``"ws"`` or ``"tcp"``); returns the bound ``(host, port)``."""
     def send(self, conn_id: int, out: Outgoing) -> None: ...

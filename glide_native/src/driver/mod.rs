@@ -257,6 +257,13 @@ impl Driver {
             .unwrap_or_else(|_| Err(std::io::Error::other("the I/O thread has stopped")))
     }
 
+    /// Empty the wake-up pipe and leave the events queued, unarmed: no other wake-up comes until the next
+    /// [`take_events`](Self::take_events). For a loop that holds its events for a round it runs later and
+    /// keeps its reader on (no `epoll_ctl` to turn it off and on around each such round).
+    pub fn quiet(&self) {
+        self.shared.waker.clear();
+    }
+
     /// Every event queued since the last call, in order. Re-arms the wake-up.
     pub fn take_events(&self) -> Vec<Event> {
         self.shared.waker.clear();

@@ -236,3 +236,49 @@ fn heartbeats_and_timeouts_on_a_manual_clock() {
     );
     driver.stop();
 }
+
+/// Whether the wake-up descriptor is readable within `wait`.
+fn woken(driver: &Driver, wait: Duration) -> bool {
+    let mut fd = libc::pollfd {
+        fd: driver.wake_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let millis = i32::try_from(wait.as_millis()).unwrap();
+    // SAFETY: one valid pollfd, its count given.
+    unsafe { libc::poll(&raw mut fd, 1, millis) == 1 }
+}
+
+#[test]
+fn quiet_empties_the_wake_up_and_none_comes_until_the_events_are_taken() {
+    let (mut driver, addr) = start(Config::default());
+    let mut client = open_ws(addr);
+    let id = opened_id(&events_until(&driver, |e| opened_id(e).is_some())).unwrap();
+    assert!(!woken(&driver, Duration::ZERO));
+    let frame = |seq: i64| masked(1, format!(r#"{{"action":"a","seq":{seq}}}"#).as_bytes());
+    client.write_all(&frame(1)).unwrap();
+    assert!(woken(&driver, Duration::from_secs(5)));
+    driver.quiet(); // the loop holds its events: the descriptor is empty, the events stay queued
+    assert!(!woken(&driver, Duration::ZERO));
+    client.write_all(&frame(2)).unwrap();
+    // still armed: the second message wakes nobody (given time to arrive, it would have by now)
+    assert!(!woken(&driver, Duration::from_millis(100)));
+    let messages = |events: &[Event]| -> Vec<i64> {
+        events
+            .iter()
+            .flat_map(|e| match e {
+                Event::Messages { id: got, messages } if *got == id => {
+                    messages.iter().map(|m| m.as_ref().unwrap().seq).collect()
+                }
+                _ => Vec::new(),
+            })
+            .collect()
+    };
+    let events = events_until(&driver, |e| messages(e).len() == 2);
+    assert_eq!(messages(&events), [1, 2]);
+    // taken: re-armed, the next message wakes the loop again
+    assert!(!woken(&driver, Duration::ZERO));
+    client.write_all(&frame(3)).unwrap();
+    assert!(woken(&driver, Duration::from_secs(5)));
+    driver.stop();
+}

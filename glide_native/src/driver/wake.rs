@@ -46,11 +46,18 @@ impl Waker {
         }
     }
 
-    /// Empty the pipe (the loop then sleeps until the next wake).
+    /// Empty the pipe (the loop then sleeps until the next wake). One read does it: a byte is written only
+    /// when the event queue turns non-empty, so the pipe holds a byte or two, and a byte written after the
+    /// read wakes the loop again, as it should (no second read just to see EAGAIN).
     pub fn clear(&self) {
         let mut buf = [0u8; 64];
-        // SAFETY: reads into a valid buffer of the given length; stops at EAGAIN.
-        while unsafe { libc::read(self.read, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+        loop {
+            // SAFETY: reads into a valid buffer of the given length.
+            let n = unsafe { libc::read(self.read, buf.as_mut_ptr().cast(), buf.len()) };
+            if n < 0 || n.unsigned_abs() < buf.len() {
+                break;
+            }
+        }
     }
 }
 

@@ -96,6 +96,13 @@ impl PyDriver {
         Ok(self.driver()?.wake_fd())
     }
 
+    /// Empty the wake-up descriptor, the events staying queued: it becomes readable again only after the
+    /// next ``drain`` (a loop that holds its events for a later round keeps its reader on).
+    fn quiet(&self) -> PyResult<()> {
+        self.driver()?.quiet();
+        Ok(())
+    }
+
     /// Bind a listener (``"ws"`` or ``"tcp"``); returns the bound ``(host, port)``.
     fn listen(&self, py: Python<'_>, transport: &str, host: &str, port: u16) -> PyResult<(String, u16)> {
         let transport = match transport {
