@@ -281,12 +281,7 @@ class Dispatcher:
                 break
             j += 1
         conn.pending = pending[j:]
-        run: list[Envelope] = pending[i:j]
-        if conn.ticket_secret is not None or (self.send_rate and name in self.limited) or not conn.authenticated:
-            return name, self._admit_run(conn, action, name, run)
-        received = self.received  # _admit_run's usual case for a logged-in connection, inline
-        received[name] = received.get(name, 0) + len(run)
-        return name, run
+        return name, self._admit_run(conn, action, name, pending[i:j])
 
     def _admit_run(self, conn: Conn, action: Action, name: str, run: list[Envelope]) -> list[Envelope]:
         """:meth:`_admit` for a run of one action's envelopes: what the connection allows is checked once and

@@ -218,16 +218,9 @@ class ChatActions:
                 for env in parsed:
                     conn.send(error_frame(env.seq, e.message))
             return
-        hub = self.hub
-        live = hub.live
         for messages in acked:
             for m in messages:
-                out = ACK_NOTIFY((m.mid, str(m.sender)))
-                sender = live(m.sender)
-                if sender is not None:
-                    sender.send(out)
-                else:
-                    hub.deliver(m.sender, out)
+                self.hub.deliver(m.sender, ACK_NOTIFY((m.mid, str(m.sender))))
 
     def on_ack_offline(self, conn: Conn, env: Envelope) -> None:
         data = envelope_data(env)

@@ -141,8 +141,9 @@ class LocalHub:
 
     def live(self, uid: int) -> Conn | None:
         """``uid``'s one session, when a push to ``uid`` is just a send on it (what ``deliver`` then does): this
-        node is the only one, the session is the user's only one and is not replaying its inbox. The message
-        path's way past ``deliver``'s arguments for every message's push and receipt; None: use ``deliver``."""
+        node is the only one, the session is the user's only one and is not replaying its inbox. ``deliver``'s
+        first step, and the message path's way past its arguments for every new message's push; None: use
+        ``deliver``."""
         entry = self._sessions.get(uid)
         if (
             self._single_node

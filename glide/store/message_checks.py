@@ -133,7 +133,7 @@ class InboxCursor:
 
     def ack(self, seq: int) -> bool:
         """Acknowledge the incoming message at ``seq``; False if it was not pending."""
-        if seq <= self.cursor or seq in self.acked:  # not is_pending(seq), without its call
+        if not self.is_pending(seq):
             return False
         acked = self.acked
         if isinstance(acked, set):

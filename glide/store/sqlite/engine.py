@@ -222,7 +222,7 @@ class SqliteEngine:
         fut: asyncio.Future[T] = loop.create_future()
         self._pending.append((fn, fut))
         if not self._flush_scheduled:
-            self._schedule_flush(loop, COMMIT_GAP_S)
+            self._schedule_flush(COMMIT_GAP_S)
         return await fut
 
     def pace(self, round_: Callable[[], None]) -> bool:
@@ -236,13 +236,14 @@ class SqliteEngine:
             return False
         self._paced.append(round_)
         if not self._flush_scheduled:
-            self._schedule_flush(loop, PACED_GAP_S)
+            self._schedule_flush(PACED_GAP_S)
         return True
 
-    def _schedule_flush(self, loop: asyncio.AbstractEventLoop, gap: float) -> None:
+    def _schedule_flush(self, gap: float) -> None:
         # Group commit: a busy server commits at most once per gap, so each commit (and its pages) serves
         # more writes; a quiet one commits in the next tick.
         self._flush_scheduled = True
+        loop = self._loop
         wait = self._last_commit + gap - loop.time()
         if wait > 0:
             loop.call_later(wait, self._commit_due)
@@ -370,7 +371,7 @@ class SqliteEngine:
             self._commit()
         finally:
             if self._paced and not self._flush_scheduled:  # paced after the rounds of this commit ran
-                self._schedule_flush(self._loop, PACED_GAP_S)
+                self._schedule_flush(PACED_GAP_S)
 
     def _commit(self) -> None:
         """Every write queued until now, the riders and, when due, the deferred ones, in one transaction; then

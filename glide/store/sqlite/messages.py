@@ -293,7 +293,7 @@ class SqliteMessageStore:
             refused = _refused(conn, {(c.sender, c.receiver) for c in batch})
             out: list[StoredChat] = []
             new: list[ChatMessage] = []
-            next_seq, heads, pending = state.next_seq, state.heads, state.pending
+            next_seq, pending = state.next_seq, state.pending
             for c in batch:
                 key = (c.sender, c.cli_mid)
                 first = earlier.get(key) if c.cli_mid else None
@@ -304,17 +304,8 @@ class SqliteMessageStore:
                 if (sender, receiver) in refused:
                     out.append(StoredChat(ChatMessage(*_fields(c), now, 0, None), False, True))
                     continue
-                # next_seq's usual case inline: both heads known
-                s_seq = heads.get(sender)
-                if s_seq is None:
-                    s_seq = next_seq(conn, sender)
-                else:
-                    s_seq = heads[sender] = s_seq + 1
-                r_seq = s_seq if receiver == sender else heads.get(receiver)
-                if r_seq is None:
-                    r_seq = next_seq(conn, receiver)
-                elif receiver != sender:
-                    r_seq = heads[receiver] = r_seq + 1
+                s_seq = next_seq(conn, sender)
+                r_seq = s_seq if receiver == sender else next_seq(conn, receiver)
                 tracked = pending.get(receiver)  # the receiver's pending positions, if tracked: one more
                 if type(tracked) is list:
                     tracked.append(r_seq)
