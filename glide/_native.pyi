@@ -1,6 +1,6 @@
 """Type stubs for ``glide._native``, the Rust core (framing, codecs, timing wheel, fan-out)."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final, Self, final
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Connection",
     "Envelope",
     "Feed",
+    "KeyFilter",
     "LoadGen",
     "NativeDriver",
     "Outgoing",
@@ -160,6 +161,21 @@ class TimingWheel:
     def advance(self, now_ms: int) -> list[int]: ...
     def __len__(self) -> int: ...
     def __contains__(self, timer_id: int, /) -> bool: ...
+
+@final
+class KeyFilter:
+    """(sender, cli_mid) keys: ``maybe`` answers which of a batch may have been added, from memory (a Bloom
+    filter growing by layers: no false negatives, ~0.1 % false positives per layer)."""
+
+    def __new__(cls) -> Self: ...
+    def add(self, keys: Iterable[tuple[int, str]]) -> None:
+        """Add every key of ``keys``; raises TypeError for an item that is not an (int, str) tuple."""
+    def maybe(self, keys: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """The keys of ``keys`` that may have been added (the same objects, in order); the others never were."""
+    def __len__(self) -> int: ...
+    @property
+    def memory(self) -> int:
+        """Bytes of its bit arrays."""
 
 def decode_json(data: bytes) -> Envelope:
     """Decode one JSON envelope; raises ValueError with the reason."""

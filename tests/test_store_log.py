@@ -13,9 +13,11 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from glide._native import KeyFilter
 from glide.store import NewChat, SqliteStore
 from glide.store.base import ChatMessage
 from glide.store.sqlite import background, message_log, message_tail
@@ -466,3 +468,111 @@ async def test_the_worker_runs_at_a_lower_priority(
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0  # the loop's is unchanged
     finally:
         await store.close()
+
+
+# The key filter: a new (sender, cli_mid) costs no lookup in the index tables, and every key they hold is found.
+
+
+def retry(mid: int, sender: int = ALICE, receiver: int = BOB) -> NewChat:
+    """The client sends message ``mid`` again: the same cli_mid, given a new mid by the server."""
+    return NewChat(1000 + mid, f"c{mid}", sender, receiver, 1, f"m{mid}", 0)
+
+
+def index_lookups(store: SqliteStore) -> list[str]:
+    """The statements the loop's connection runs against the (sender, cli_mid) index table, from now on."""
+    statements: list[str] = []
+    conn = store.engine._conn
+    assert conn is not None
+    conn.set_trace_callback(lambda sql: statements.append(sql) if "chat_by_cli_mid" in sql else None)
+    return statements
+
+
+async def test_a_new_message_costs_no_lookup_in_the_index_tables(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, quick: None
+) -> None:
+    """Keys neither in the tail nor in the filter are new: no statement reads the index table for them; a
+    repeat of an indexed message is still looked up there and answered as the duplicate it is."""
+    path = tmp_path / "a.db"
+    store = await SqliteStore.open(path)
+    try:
+        await written_all(store, 100)
+        assert store.messages.log.tail.positions() == []
+        lookups = index_lookups(store)
+        stored = await store.messages.store_chats([chat(mid, *parties(mid)) for mid in range(101, 133)])
+        assert not any(s.duplicate for s in stored) and lookups == []
+        one = await store.messages.store_chats([chat(133, *parties(133))])
+        assert not one[0].duplicate and lookups == []  # the one-key path too
+        assert await store.messages.chat_by_cli_mid(ALICE, "nothing") is None and lookups == []
+        old = await store.messages.store_chats([retry(4, *parties(4)), chat(134, *parties(134)), retry(7, *parties(7))])
+        assert [(s.duplicate, s.message.mid) for s in old] == [(True, 4), (False, 134), (True, 7)]
+        assert len(lookups) == 1  # the two indexed keys, in one statement
+    finally:
+        await store.close()
+    reopened = await SqliteStore.open(path)  # the filter is read from the index tables when the store opens
+    try:
+        assert reopened.messages.log.keys is not None and len(reopened.messages.log.keys) >= 100
+        again = await reopened.messages.store_chats([retry(mid, *parties(mid)) for mid in (1, 50, 100)] + [chat(200)])
+        assert [(s.duplicate, s.message.mid) for s in again] == [(True, 1), (True, 50), (True, 100), (False, 200)]
+    finally:
+        await reopened.close()
+
+
+@pytest.mark.parametrize("tail", ["appended", "read back after a restart"])
+async def test_keys_indexed_after_the_filter_was_read_stay_found_across_a_rollback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tail: str
+) -> None:
+    """The filter is read once, when the store opens; what the index tables get later comes from the tail:
+    messages appended since, or rows read back into the tail (the process ended before their epoch). A failed
+    transaction then makes the log forget its tail and read the files again, where those messages are indexed
+    now: each is still found as a duplicate, never stored twice."""
+    monkeypatch.setattr(message_log, "EPOCH_AGE_S", 3600.0)
+    path = tmp_path / "a.db"
+    store = await SqliteStore.open(path)
+    if tail == "read back after a restart":
+        await store.messages.store_chats([chat(mid) for mid in range(1, 11)])
+        await store.close()  # nothing indexed: the rows are read back into the tail
+        store = await SqliteStore.open(path)
+        assert store.messages.log.keys is not None and len(store.messages.log.keys) == 0
+        await store.messages.store_chats([chat(11)])
+    else:
+        await store.messages.store_chats([chat(mid) for mid in range(1, 12)])
+    try:
+        log = store.messages.log
+        await index_all(store)
+        assert log.indexed == 11 and log.tail.positions() == []
+        store.engine._rolled_back()  # as the engine does when a batch fails
+        assert not log.loaded
+        repeats = await store.messages.store_chats([retry(mid) for mid in range(1, 13)])
+        assert [s.duplicate for s in repeats] == [True] * 11 + [False]
+        assert [s.message.mid for s in repeats] == [*range(1, 12), 1012]
+        conn = store.engine._conn
+        assert conn is not None
+        assert conn.execute("SELECT count(*) FROM chat_messages").fetchone()[0] == 12
+    finally:
+        await store.close()
+
+
+def test_the_key_filter_refuses_what_is_not_a_key_and_never_loses_one() -> None:
+    """The native filter: hostile input is a TypeError naming the shape (nothing added); every key added is
+    answered, by the same object; text Python holds with lone surrogates is a key like any other."""
+    keys = KeyFilter()
+    bads: list[list[Any]] = [[1], [(1,)], [(1, 2)], [("1", "a")], [(2**63, "a")], [(1, b"a")], [(1, "a", 2)], [None]]
+    for bad in bads:
+        with pytest.raises(TypeError, match=r"\(sender: int, cli_mid: str\) tuple"):
+            keys.add(bad)
+        with pytest.raises(TypeError, match=r"\(sender: int, cli_mid: str\) tuple"):
+            keys.maybe(bad)
+    with pytest.raises(TypeError):
+        keys.add(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        keys.maybe(((1, "a"),))  # type: ignore[arg-type]
+    assert len(keys) == 0 and keys.maybe([(1, "a")]) == []
+    added = [(sender, f"{sender:x}-{i}") for i in range(5_000) for sender in (-(2**63), 0, 7, 2**63 - 1)]
+    added += [(1, ""), (1, "\ud800"), (1, "\udfff\ud800"), (2, "é" * 1000)]
+    keys.add(added)
+    assert len(keys) == len(added)
+    answered = keys.maybe(added)
+    assert len(answered) == len(added) and all(a is b for a, b in zip(answered, added, strict=True))
+    others = keys.maybe([(3, f"other-{i}") for i in range(10_000)])
+    assert len(others) < 100  # ~0.1 % false positives: a lookup more, never a wrong answer
+    assert keys.memory >= 2 * len(added)

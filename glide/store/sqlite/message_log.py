@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from glide._native import KeyFilter
 from glide.store.base import ChatMessage
 from glide.store.sqlite.background import INDEXES
 from glide.store.sqlite.message_tail import RECEIVER_SEQ, Moved, Tail
@@ -59,6 +60,7 @@ SQL_BY_CLI_MID = (
 )
 SQL_TAIL = f"SELECT pos, {COLUMNS} FROM chat_messages WHERE pos > ? ORDER BY pos"
 SQL_INDEXED = "SELECT pos, mid FROM chat_indexed WHERE id = 1"
+SQL_KEYS = f"SELECT sender, cli_mid FROM {INDEXES}.chat_by_cli_mid"
 SQL_MID_AT = "SELECT mid FROM main.chat_messages WHERE pos = ?"
 SQL_LAST_POS = "SELECT coalesce(max(pos), 0) FROM main.chat_messages"
 SQL_MOVE = "UPDATE chat_messages SET status = ?, recalled_by = ?, sender_seq = ?, receiver_seq = ? WHERE pos = ?"
@@ -237,6 +239,11 @@ class MessageLog:
         self.tail_since = 0.0
         self.epoch: Epoch | None = None
         self.ahead: list[int] = []  # chat_moved rows above `indexed` when loaded: their epoch drops them
+        # Every (sender, cli_mid) the index tables may hold, so that a new key (the usual case) costs no lookup
+        # there: those they held at the first load, and every key since loaded into the tail or appended to
+        # it (a row the worker indexes later is one of those). Kept when a rollback makes the rest forget: a
+        # key of a row rolled back only costs a lookup.
+        self.keys: KeyFilter | None = None
 
     def forget(self) -> None:
         self.loaded = False
@@ -248,7 +255,9 @@ class MessageLog:
         if self.loaded:
             return
         self.indexed = int(conn.execute(SQL_INDEXED).fetchone()[0])
+        self.load_keys(conn)  # (after `indexed`: what the worker indexes meanwhile is in the tail too)
         self.tail = Tail((int(r[0]), chat_row(r[1:])) for r in conn.execute(SQL_TAIL, (self.indexed,)))
+        self.key_filter.add(self.tail.live.by_key)
         self.ahead = []
         for row in conn.execute(SQL_MOVED_LOAD):
             pos, now = int(row[2]), chat_row(row[3:])
@@ -260,6 +269,14 @@ class MessageLog:
         self.tail_since = time.monotonic()
         self.loaded = True
 
+    def load_keys(self, conn: sqlite3.Connection) -> None:
+        """Read the index tables' keys into :attr:`keys`, unless done: when the store opens (~0.4 s a million
+        messages), so that no write waits for it."""
+        if self.keys is None:
+            keys = KeyFilter()
+            keys.add(conn.execute(SQL_KEYS))
+            self.keys = keys
+
     def append(self, conn: sqlite3.Connection, messages: list[ChatMessage]) -> list[tuple[object, ...]]:
         """Positions for new messages: their rows (for SQL_INSERT); they join the tail."""
         self.load(conn)
@@ -268,6 +285,7 @@ class MessageLog:
         first = self.next_pos
         positions = range(first, first + len(messages))
         self.tail.live.add(zip(positions, messages, strict=True))
+        self.key_filter.add([(m.sender, m.cli_mid) for m in messages if m.cli_mid])
         self.next_pos = positions.stop
         return [  # the values of SQL_INSERT
             (pos, m.mid, m.cli_mid, m.sender, m.receiver, m.type, m.content, m.send_at, m.created_at,
@@ -277,10 +295,16 @@ class MessageLog:
 
     # reads: the index up to `indexed`, the tail above it
 
+    @property
+    def key_filter(self) -> KeyFilter:
+        """:attr:`keys`, once loaded."""
+        assert self.keys is not None, "the log is loaded first"
+        return self.keys
+
     def by_cli_mid(self, conn: sqlite3.Connection, sender: int, cli_mid: str) -> ChatMessage | None:
         self.load(conn)
         m = self.tail.keyed((sender, cli_mid))
-        if m is None:
+        if m is None and self.key_filter.maybe([(sender, cli_mid)]):
             row = conn.execute(SQL_BY_CLI_MID, (sender, cli_mid)).fetchone()
             m = chat_row(row) if row else None
         return m

@@ -250,10 +250,11 @@ def _refused(conn: sqlite3.Connection, pairs: set[tuple[int, int]]) -> set[tuple
 def _duplicates(
     conn: sqlite3.Connection, log: MessageLog, keys: list[tuple[int, str]]
 ) -> dict[tuple[int, str], ChatMessage]:
-    """The stored messages with these (sender, cli_mid) keys: the tail's from memory, the others indexed."""
+    """The stored messages with these (sender, cli_mid) keys: the tail's from memory, the others indexed (those
+    the log's key filter says the index tables may hold)."""
     log.load(conn)
     found = log.tail.keyed_many(keys)
-    keys = [key for key in keys if key not in found]
+    keys = log.key_filter.maybe([key for key in keys if key not in found])
     if len(keys) == 1:
         m = log.by_cli_mid(conn, *keys[0])
         return {**found, keys[0]: m} if m else found

@@ -40,12 +40,14 @@ class SqliteStore:
         built from the rows when new or not matching); ``sync="full"`` also survives power loss."""
         engine = await SqliteEngine.open(Path(path), migrations, sync)
         try:
+            store = cls(engine, clock_ms)
             if len(migrations) == len(MIGRATIONS):  # (an older schema, opened by a test of the migrations, has none)
                 engine.prepare(open_indexes)
+                engine.prepare(store.messages.log.load_keys)  # the keys of the index tables as they are now
         except BaseException:
             await engine.close()
             raise
-        return cls(engine, clock_ms)
+        return store
 
     @property
     def batches_committed(self) -> int:

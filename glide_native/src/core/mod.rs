@@ -6,6 +6,7 @@ pub mod fanout;
 pub(crate) mod json_escape;
 mod json_scan;
 mod json_to_proto;
+pub mod key_filter;
 mod proto_value;
 pub mod request_fields;
 pub mod tcp;

@@ -4,6 +4,7 @@ mod conn;
 mod convert;
 mod driver;
 mod envelope;
+mod key_filter;
 mod loadgen;
 mod outgoing;
 mod wheel;
@@ -43,6 +44,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<outgoing::Outgoing>()?;
     m.add_class::<outgoing::OutgoingShape>()?;
     m.add_class::<wheel::PyTimingWheel>()?;
+    m.add_class::<key_filter::PyKeyFilter>()?;
     m.add_class::<loadgen::LoadGen>()?;
     driver::register(m)?;
     m.add_function(wrap_pyfunction!(envelope::decode_json, m)?)?;
