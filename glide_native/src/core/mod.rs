@@ -3,6 +3,7 @@ pub mod codec_json;
 pub mod codec_proto;
 pub mod envelope;
 pub mod fanout;
+pub mod id_map;
 pub(crate) mod json_escape;
 mod json_scan;
 mod json_to_proto;

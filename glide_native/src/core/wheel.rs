@@ -13,9 +13,9 @@
 //! and one control byte in the id index, 41 bytes in all, plus the spare capacity of those two tables (both
 //! grow by doubling and keep their capacity for reuse). The fixed part is ~3 KiB of slot heads.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+
+use super::id_map::IdMap;
 
 /// Bits of the tick resolved by one level.
 const LEVEL_BITS: u32 = 6;
@@ -30,31 +30,6 @@ const NIL: u32 = u32::MAX;
 const HEAD: u32 = 1 << 31;
 /// Node indices stay below `HEAD`, so they never collide with a head tag or `NIL`.
 const MAX_NODES: usize = HEAD as usize;
-
-/// Hasher for the caller's `u64` ids: one folded 64x64->128 multiply. It mixes every input bit into the low
-/// bits the table indexes with, so ids that differ only in high bits (e.g. `conn << 32 | seq`) still spread.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        const K: u128 = 0x9E37_79B9_7F4A_7C15;
-        let product = u128::from(self.0 ^ n).wrapping_mul(K);
-        self.0 = (product as u64) ^ ((product >> 64) as u64);
-    }
-}
 
 /// One armed timer. Free nodes chain through `next`.
 #[derive(Clone, Copy)]
@@ -82,7 +57,7 @@ pub struct TimingWheel {
     occupied: [u64; LEVELS],
     nodes: Vec<Node>,
     free: u32,
-    index: HashMap<u64, u32, BuildHasherDefault<IdHasher>>,
+    index: IdMap<u32>,
     /// Reused buffer for sorting the `DUE` list by deadline.
     due_scratch: Vec<(u64, u64)>,
 }
@@ -100,7 +75,7 @@ impl TimingWheel {
             occupied: [0; LEVELS],
             nodes: Vec::new(),
             free: NIL,
-            index: HashMap::default(),
+            index: IdMap::default(),
             due_scratch: Vec::new(),
         }
     }

@@ -2,7 +2,6 @@
 //! command loop and the liveness ticker. Everything here lives on this one thread (`Rc`, `RefCell`).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -20,6 +19,7 @@ use super::tls::Tls;
 use super::{Command, Config, Event, Shared, Transport};
 use crate::core::envelope::Envelope;
 use crate::core::fanout::EncodedOnce;
+use crate::core::id_map::IdMap;
 use crate::core::wheel::TimingWheel;
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -45,7 +45,7 @@ pub(super) fn run(runtime: &Runtime, shared: Arc<Shared>, config: Config) {
 struct Io {
     shared: Arc<Shared>,
     config: Config,
-    conns: RefCell<HashMap<u64, Rc<Conn>>>,
+    conns: RefCell<IdMap<Rc<Conn>>>,
     next_id: Cell<u64>,
     wheel: RefCell<TimingWheel>,
     expired: RefCell<Vec<u64>>,
@@ -71,7 +71,7 @@ impl Io {
             shared,
             wheel: RefCell::new(TimingWheel::new(config.tick_ms, 0)),
             config,
-            conns: RefCell::new(HashMap::new()),
+            conns: RefCell::new(IdMap::default()),
             next_id: Cell::new(1),
             expired: RefCell::new(Vec::new()),
             started: Instant::now(),
