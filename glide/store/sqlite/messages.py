@@ -227,11 +227,14 @@ class WriterState:
         if len(known) >= CACHE_LIMIT:
             known.clear()
         rows: list[tuple[int, int, int]] = []
-        for m in messages:
-            for owner, peer in ((m.sender, m.receiver), (m.receiver, m.sender)):
-                if (owner, peer) not in known:
-                    known.add((owner, peer))
-                    rows.append((owner, peer, m.created_at))
+        for m in messages:  # (both sides written out: no tuple of pairs to loop over per message)
+            sender, receiver = m.sender, m.receiver
+            if (sender, receiver) not in known:
+                known.add((sender, receiver))
+                rows.append((sender, receiver, m.created_at))
+            if (receiver, sender) not in known:
+                known.add((receiver, sender))
+                rows.append((receiver, sender, m.created_at))
         return rows
 
 
