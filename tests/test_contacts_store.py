@@ -195,7 +195,11 @@ def test_every_query_uses_an_index(tmp_path: Path) -> None:
     queries["sql_refused"] = sqlite_messages.sql_refused(2)
     queries["sql_by_mids"] = sqlite_messages.sql_by_mids(2)
     assert len(queries) >= 30, sorted(queries)
+    # read whole on purpose, once, when the store opens: the keys of the log's key filter
+    read_whole = {"glide.store.sqlite.message_log.SQL_KEYS"}
     for name, sql in queries.items():
+        if name in read_whole:
+            continue
         plan = conn.execute("EXPLAIN QUERY PLAN " + sql, _bindings(sql)).fetchall()
         # a scan of a table is what must not happen; scanning constants or a bounded subquery's rows is fine, and
         # so is reading chat_moved (v) whole when the log is loaded (recalls not reindexed yet: a few rows)
