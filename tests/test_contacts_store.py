@@ -3,6 +3,7 @@ backend, plus SQLite's query plans and its v4 migration of an existing database.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sqlite3
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from glide.errors import BadRequest, NotAllowed, NotFound, UserNotFound
 from glide.ids import MidGenerator
 from glide.store import NewChat, SqliteStore, Store
+from glide.store.base import StoredChat
 from glide.store.contacts import RELATION_BLACK, RELATION_WHITE, REQUEST_ACCEPTED, REQUEST_PENDING, AlreadyContacts
 from glide.store.sqlite import contacts as sqlite_contacts
 from glide.store.sqlite import conversations as sqlite_conversations
@@ -195,8 +197,8 @@ def test_every_query_uses_an_index(tmp_path: Path) -> None:
     queries["sql_refused"] = sqlite_messages.sql_refused(2)
     queries["sql_by_mids"] = sqlite_messages.sql_by_mids(2)
     assert len(queries) >= 30, sorted(queries)
-    # read whole on purpose, once, when the store opens: the keys of the log's key filter
-    read_whole = {"glide.store.sqlite.message_log.SQL_KEYS"}
+    # read whole on purpose, once, when the store opens: the keys of the log's key filter, the users who may refuse
+    read_whole = {"glide.store.sqlite.message_log.SQL_KEYS", "glide.store.sqlite.contacts.SQL_REFUSERS"}
     for name, sql in queries.items():
         if name in read_whole:
             continue
@@ -238,3 +240,86 @@ async def test_v4_migrates_existing_messages(tmp_path: Path) -> None:
         assert (await store.conversations.conversation(a, b)).unread == 1  # type: ignore[union-attr]
     finally:
         await store.close()
+
+
+def refusal_queries(store: SqliteStore) -> list[str]:
+    """The statements the loop's connection runs against the refusal rule's tables, from now on."""
+    statements: list[str] = []
+    conn = store.engine._conn
+    assert conn is not None
+    conn.set_trace_callback(lambda sql: statements.append(sql) if "relations" in sql or "privacy" in sql else None)
+    return statements
+
+
+def outcome(stored: list[StoredChat]) -> list[str]:
+    return ["refused" if s.refused else "stored" for s in stored]
+
+
+async def test_sqlite_asks_about_refusal_only_for_receivers_who_may_refuse(tmp_path: Path) -> None:
+    """Receivers who never blocked anyone and are not whitelist-only cost no refusal query; a blacklist entry
+    or whitelist-only, set while the store runs, in the same transaction as the send, or before a restart, is
+    obeyed; a failed write that would have made a user refuse refuses nothing."""
+    path = tmp_path / "r.db"
+    store = await SqliteStore.open(path)
+    try:
+        a, b, c, d = await users(store, 4)
+        queries = refusal_queries(store)
+        assert (
+            outcome(await store.messages.store_chats([chat(a, b), chat(b, c), chat(c, d), chat(d, a)]))
+            == ["stored"] * 4
+        )
+        assert outcome(await store.messages.store_chats([chat(a, b)])) == ["stored"]  # the one-pair path
+        assert queries == []
+        await store.contacts.add_relations(b, RELATION_BLACK, [a])
+        del queries[:]
+        assert outcome(await store.messages.store_chats([chat(a, b), chat(c, b), chat(a, c)])) == [
+            "refused",
+            "stored",
+            "stored",
+        ]
+        assert len(queries) == 1  # b's two senders, in one statement; nothing asked about c
+        # in the transaction of the send, before it: the send is refused
+        _, sent = await asyncio.gather(
+            store.contacts.set_whitelist_only(c, True), store.messages.store_chats([chat(d, c)])
+        )
+        assert outcome(sent) == ["refused"]
+        await store.contacts.add_relations(c, RELATION_WHITE, [d])
+        assert outcome(await store.messages.store_chats([chat(d, c), chat(a, c)])) == ["stored", "refused"]
+        # a blacklist that fails (a user that does not exist) is rolled back: d still reaches a
+        with pytest.raises(UserNotFound):
+            await store.contacts.add_relations(a, RELATION_BLACK, [d, 10**9])
+        assert outcome(await store.messages.store_chats([chat(d, a)])) == ["stored"]
+        # removed from the blacklist: b takes a's messages again
+        await store.contacts.remove_relations(b, RELATION_BLACK, [a])
+        assert outcome(await store.messages.store_chats([chat(a, b)])) == ["stored"]
+    finally:
+        await store.close()
+    reopened = await SqliteStore.open(path)  # who may refuse is read from the file when the store opens
+    try:
+        assert reopened.refusers.uids == {c}
+        await reopened.contacts.add_relations(d, RELATION_BLACK, [a])
+        assert outcome(await reopened.messages.store_chats([chat(a, c), chat(d, c), chat(a, d), chat(b, a)])) == [
+            "refused",
+            "stored",
+            "refused",
+            "stored",
+        ]
+    finally:
+        await reopened.close()
+
+
+def test_refusers_read_before_a_write_see_it_and_never_lose_a_refuser(tmp_path: Path) -> None:
+    """Before it is read, an addition is left to the read (which sees the row); after, it only grows."""
+    conn = sqlite3.connect(tmp_path / "plan.db", isolation_level=None)
+    for migration in MIGRATIONS:
+        migration(conn)
+    refusers = sqlite_contacts.Refusers()
+    refusers.add(5)  # not read yet: the row is what counts
+    conn.execute("INSERT INTO relations (owner, other, type, created_at) VALUES (1, 2, ?, 0)", (RELATION_BLACK,))
+    conn.execute("INSERT INTO relations (owner, other, type, created_at) VALUES (3, 2, ?, 0)", (RELATION_WHITE,))
+    conn.execute("INSERT INTO privacy (uid, whitelist_only) VALUES (4, 1), (6, 0)")
+    assert refusers.among(conn, [(2, 1), (2, 3), (2, 4), (2, 5), (2, 6), (4, 4)]) == [(2, 1), (2, 4)]
+    refusers.add(3)
+    conn.execute("DELETE FROM relations")
+    assert refusers.among(conn, [(2, 1), (2, 3)]) == [(2, 1), (2, 3)]  # a query more, never a refusal missed
+    conn.close()

@@ -27,7 +27,7 @@ from glide.store.base import MAX_HISTORY_PAGE, MAX_INBOX_PAGE, STATUS_RECALLED, 
 from glide.store.checks import INT64_MAX, check_int, check_text, is_id
 from glide.store.contacts import RELATION_BLACK, RELATION_WHITE
 from glide.store.message_checks import InboxCursor, ack_requests, check_new_chats, check_recall, recalled
-from glide.store.sqlite.contacts import refuses
+from glide.store.sqlite.contacts import Refusers, refuses
 from glide.store.sqlite.engine import SqliteEngine
 from glide.store.sqlite.message_log import (
     COLUMNS,
@@ -238,8 +238,10 @@ class WriterState:
         return rows
 
 
-def _refused(conn: sqlite3.Connection, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    wanted = sorted([(s, r) for s, r in pairs if s != r])
+def _refused(conn: sqlite3.Connection, refusers: Refusers, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
+    wanted = sorted(refusers.among(conn, pairs))
+    if not wanted:  # the usual case: no receiver has ever refused anyone
+        return set()
     if len(wanted) == 1:  # the common case of a quiet moment: the plain query, cheaper than a VALUES list
         sender, receiver = wanted[0]
         return set(wanted) if refuses(conn, sender, receiver) else set()
@@ -270,9 +272,10 @@ def _duplicates(
 
 
 class SqliteMessageStore:
-    def __init__(self, engine: SqliteEngine, clock_ms: Callable[[], int]) -> None:
+    def __init__(self, engine: SqliteEngine, clock_ms: Callable[[], int], refusers: Refusers) -> None:
         self._engine = engine
         self._clock_ms = clock_ms
+        self._refusers = refusers
         self._state = WriterState()
         self._unmoved: list[int] = []  # chat_moved rows to drop (_drop_moved)
         engine.on_rollback.append(self._state.forget)
@@ -288,13 +291,13 @@ class SqliteMessageStore:
             return []
         batch = list(chats)
         clock_ms = self._clock_ms
-        state = self._state
+        state, refusers = self._state, self._refusers
 
         def op(conn: sqlite3.Connection) -> list[StoredChat]:
             now = clock_ms()
             keys = list(dict.fromkeys([(c.sender, c.cli_mid) for c in batch if c.cli_mid]))
             earlier = _duplicates(conn, state.log, keys) if keys else {}
-            refused = _refused(conn, {(c.sender, c.receiver) for c in batch})
+            refused = _refused(conn, refusers, {(c.sender, c.receiver) for c in batch})
             out: list[StoredChat] = []
             new: list[ChatMessage] = []
             next_seq, pending = state.next_seq, state.pending

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from glide.ids import AUTO_NODE, wall_ms
-from glide.store.sqlite.contacts import SqliteContactStore
+from glide.store.sqlite.contacts import Refusers, SqliteContactStore
 from glide.store.sqlite.conversations import SqliteConversationStore
 from glide.store.sqlite.engine import Migration, SqliteEngine
 from glide.store.sqlite.groups import SqliteGroupStore
@@ -21,10 +21,11 @@ class SqliteStore:
 
     def __init__(self, engine: SqliteEngine, clock_ms: Callable[[], int] = wall_ms) -> None:
         self.engine = engine
+        self.refusers = Refusers()  # shared: the contacts' writes add to it, the message path reads it
         self.users = SqliteUserStore(engine, clock_ms)
-        self.messages = SqliteMessageStore(engine, clock_ms)
+        self.messages = SqliteMessageStore(engine, clock_ms, self.refusers)
         self.groups = SqliteGroupStore(engine, clock_ms)
-        self.contacts = SqliteContactStore(engine, clock_ms)
+        self.contacts = SqliteContactStore(engine, clock_ms, self.refusers)
         self.conversations = SqliteConversationStore(engine, clock_ms, self.messages.log)
 
     @classmethod
@@ -44,6 +45,7 @@ class SqliteStore:
             if len(migrations) == len(MIGRATIONS):  # (an older schema, opened by a test of the migrations, has none)
                 engine.prepare(open_indexes)
                 engine.prepare(store.messages.log.load_keys)  # the keys of the index tables as they are now
+                engine.prepare(store.refusers.load)
         except BaseException:
             await engine.close()
             raise
