@@ -284,8 +284,7 @@ class MessageLog:
             self.tail_since = time.monotonic()
         first = self.next_pos
         positions = range(first, first + len(messages))
-        self.tail.live.add(zip(positions, messages, strict=True))
-        self.key_filter.add([(m.sender, m.cli_mid) for m in messages if m.cli_mid])
+        self.key_filter.add(self.tail.live.add(zip(positions, messages, strict=True)))
         self.next_pos = positions.stop
         return [  # the values of SQL_INSERT
             (pos, m.mid, m.cli_mid, m.sender, m.receiver, m.type, m.content, m.send_at, m.created_at,

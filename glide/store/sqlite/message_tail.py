@@ -42,18 +42,23 @@ class Generation:
             for messages in self.by_pair.values():
                 messages.sort(key=MID)
 
-    def add(self, rows: Iterable[tuple[int, ChatMessage]]) -> None:
-        """Messages by position, each then last in its views (a batch in one call: the message path's)."""
+    def add(self, rows: Iterable[tuple[int, ChatMessage]]) -> list[tuple[int, str]]:
+        """Messages by position, each then last in its views (a batch in one call: the message path's); their
+        (sender, cli_mid) keys (for the log's key filter, built once)."""
         by_position, by_key = self.rows, self.by_key
         by_receiver, by_sender, by_pair = self.by_receiver, self.by_sender, self.by_pair
+        keys: list[tuple[int, str]] = []
         for pos, m in rows:
             by_position[pos] = m
             sender, receiver = m.sender, m.receiver
             if m.cli_mid:
-                by_key[(sender, m.cli_mid)] = m
+                key = (sender, m.cli_mid)
+                by_key[key] = m
+                keys.append(key)
             by_receiver.setdefault(receiver, []).append(m)
             by_sender.setdefault(sender, []).append(m)
             by_pair.setdefault((sender, receiver) if sender <= receiver else (receiver, sender), []).append(m)
+        return keys
 
     def move(self, pos: int, now: ChatMessage, *, listed: bool) -> None:
         """The message at ``pos`` was recalled: its new version in its pair's and its key's views, out of its
