@@ -4,7 +4,7 @@ conversations, timeline)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 from glide.errors import BadRequest, NotAllowed, NotFound, UserNotFound
 from glide.store.checks import check_id, check_int, check_text
@@ -154,12 +154,11 @@ class Refusers:
         if self.uids is not None:
             self.uids.add(uid)
 
-    def among(self, conn: sqlite3.Connection, pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-        """The ``(sender, receiver)`` pairs whose receiver may refuse the sender (nobody refuses themselves)."""
+    def loaded(self, conn: sqlite3.Connection) -> set[int]:
+        """Every user who may refuse someone (read now if not yet)."""
         self.load(conn)
-        uids = self.uids
-        assert uids is not None
-        return [(s, r) for s, r in pairs if r in uids and s != r]
+        assert self.uids is not None
+        return self.uids
 
 
 def refuses(conn: sqlite3.Connection, sender: int, receiver: int) -> bool:

@@ -302,8 +302,10 @@ class MessageLog:
 
     def by_cli_mid(self, conn: sqlite3.Connection, sender: int, cli_mid: str) -> ChatMessage | None:
         self.load(conn)
+        if not self.key_filter.maybe([(sender, cli_mid)]):  # it holds every key stored, the tail's too
+            return None
         m = self.tail.keyed((sender, cli_mid))
-        if m is None and self.key_filter.maybe([(sender, cli_mid)]):
+        if m is None:
             row = conn.execute(SQL_BY_CLI_MID, (sender, cli_mid)).fetchone()
             m = chat_row(row) if row else None
         return m

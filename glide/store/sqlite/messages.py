@@ -238,8 +238,10 @@ class WriterState:
         return rows
 
 
-def _refused(conn: sqlite3.Connection, refusers: Refusers, pairs: set[tuple[int, int]]) -> set[tuple[int, int]]:
-    wanted = sorted(refusers.among(conn, pairs))
+def _refused(conn: sqlite3.Connection, refusers: Refusers, chats: list[NewChat]) -> set[tuple[int, int]]:
+    """The (sender, receiver) pairs of ``chats`` whose receiver refuses the sender."""
+    may_refuse = refusers.loaded(conn)
+    wanted = sorted({(c.sender, c.receiver) for c in chats if c.receiver in may_refuse and c.sender != c.receiver})
     if not wanted:  # the usual case: no receiver has ever refused anyone
         return set()
     if len(wanted) == 1:  # the common case of a quiet moment: the plain query, cheaper than a VALUES list
@@ -255,11 +257,14 @@ def _refused(conn: sqlite3.Connection, refusers: Refusers, pairs: set[tuple[int,
 def _duplicates(
     conn: sqlite3.Connection, log: MessageLog, keys: list[tuple[int, str]]
 ) -> dict[tuple[int, str], ChatMessage]:
-    """The stored messages with these (sender, cli_mid) keys: the tail's from memory, the others indexed (those
-    the log's key filter says the index tables may hold)."""
+    """The stored messages with these (sender, cli_mid) keys, among those the log's key filter may hold: the
+    tail's from memory, the others from the index tables."""
     log.load(conn)
+    keys = log.key_filter.maybe(keys)  # every key stored (in the tail too) is among these: new ones mostly not
+    if not keys:
+        return {}
     found = log.tail.keyed_many(keys)
-    keys = log.key_filter.maybe([key for key in keys if key not in found])
+    keys = [key for key in keys if key not in found]
     if len(keys) == 1:
         m = log.by_cli_mid(conn, *keys[0])
         return {**found, keys[0]: m} if m else found
@@ -297,7 +302,7 @@ class SqliteMessageStore:
             now = clock_ms()
             keys = list(dict.fromkeys([(c.sender, c.cli_mid) for c in batch if c.cli_mid]))
             earlier = _duplicates(conn, state.log, keys) if keys else {}
-            refused = _refused(conn, refusers, {(c.sender, c.receiver) for c in batch})
+            refused = _refused(conn, refusers, batch)
             out: list[StoredChat] = []
             new: list[ChatMessage] = []
             next_seq, pending = state.next_seq, state.pending
