@@ -135,7 +135,7 @@ SQL_REFUSERS = (
 class Refusers:
     """The users who may refuse a sender: those with a blacklist entry or whitelist-only on. A receiver outside it
     refuses nobody, so the message path asks the database (:func:`refuses`) only about receivers in it: most users
-    never block anyone, and that query was the largest single cost of a one-message transaction (~15 µs).
+    never block anyone, and that query was the largest single line of a one-message transaction.
 
     Read when the store opens (:meth:`load`), then grown by every write that may make a user refuse, in its
     transaction (a rollback leaves that user in for nothing: only a query more). It never shrinks while open (a
