@@ -137,17 +137,13 @@ class Refusers:
     refuses nobody, so the message path asks the database (:func:`refuses`) only about receivers in it: most users
     never block anyone, and that query was the largest single line of a one-message transaction.
 
-    Read when the store opens (:meth:`load`), then grown by every write that may make a user refuse, in its
+    Read when the store opens (:meth:`loaded`), then grown by every write that may make a user refuse, in its
     transaction (a rollback leaves that user in for nothing: only a query more). It never shrinks while open (a
     user who empties their blacklist stays: again only a query more), so it always holds every refuser; the
     database file is this process's alone (DatabaseLock), so no other writer can add one unseen."""
 
     def __init__(self) -> None:
         self.uids: set[int] | None = None
-
-    def load(self, conn: sqlite3.Connection) -> None:
-        if self.uids is None:
-            self.uids = {row[0] for row in conn.execute(SQL_REFUSERS)}
 
     def add(self, uid: int) -> None:
         """``uid`` may now refuse someone (before it is loaded, the load reads the row this write adds)."""
@@ -156,8 +152,8 @@ class Refusers:
 
     def loaded(self, conn: sqlite3.Connection) -> set[int]:
         """Every user who may refuse someone (read now if not yet)."""
-        self.load(conn)
-        assert self.uids is not None
+        if self.uids is None:
+            self.uids = {row[0] for row in conn.execute(SQL_REFUSERS)}
         return self.uids
 
 

@@ -305,10 +305,12 @@ class MessageLog:
         if not self.key_filter.maybe([(sender, cli_mid)]):  # it holds every key stored, the tail's too
             return None
         m = self.tail.keyed((sender, cli_mid))
-        if m is None:
-            row = conn.execute(SQL_BY_CLI_MID, (sender, cli_mid)).fetchone()
-            m = chat_row(row) if row else None
-        return m
+        return m if m is not None else self.indexed_by_cli_mid(conn, sender, cli_mid)
+
+    def indexed_by_cli_mid(self, conn: sqlite3.Connection, sender: int, cli_mid: str) -> ChatMessage | None:
+        """The message with this key in the index tables (the tail and the key filter asked already)."""
+        row = conn.execute(SQL_BY_CLI_MID, (sender, cli_mid)).fetchone()
+        return chat_row(row) if row else None
 
     def head(self, conn: sqlite3.Connection, uid: int) -> int:
         self.load(conn)

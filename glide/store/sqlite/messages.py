@@ -266,7 +266,7 @@ def _duplicates(
     found = log.tail.keyed_many(keys)
     keys = [key for key in keys if key not in found]
     if len(keys) == 1:
-        m = log.by_cli_mid(conn, *keys[0])
+        m = log.indexed_by_cli_mid(conn, *keys[0])  # (the filter and the tail were asked above)
         return {**found, keys[0]: m} if m else found
     for chunk in padded_chunks(keys):
         params: list[object] = [x for key in chunk for x in key]

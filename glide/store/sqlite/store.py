@@ -45,7 +45,7 @@ class SqliteStore:
             if len(migrations) == len(MIGRATIONS):  # (an older schema, opened by a test of the migrations, has none)
                 engine.prepare(open_indexes)
                 engine.prepare(store.messages.log.load_keys)  # the keys of the index tables as they are now
-                engine.prepare(store.refusers.load)
+                engine.prepare(store.refusers.loaded)
         except BaseException:
             await engine.close()
             raise
